@@ -1,0 +1,199 @@
+"""How many seats are left: per session and arrival window, for one office or across offices.
+
+Availability reads plans and counters, never the bookings themselves, so an office with years of
+bookings answers as fast as a new one. Seats that have lapsed but not yet been swept (an expired
+hold, a due reserve, a cooled cancellation) are counted as free, as the next booking will sweep
+them before it takes a seat.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from booking.models import (
+    ArrivalWindow, Booking, BookingStatus, Channel, ChannelReserve, Hold, Office, OfficeSession, SessionReserve,
+)
+from booking.policy import BookingPolicy
+from booking.schedule import PlannedSession, plan_days
+from booking.seats import window_bounds, window_capacity
+
+
+@dataclass(frozen=True)
+class WindowRoom:
+    position: int
+    start: time
+    end: time
+    capacity: int
+    taken: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.capacity - self.taken)
+
+
+@dataclass(frozen=True)
+class SessionRoom:
+    office_id: int
+    date: date
+    code: str
+    start: time
+    end: time
+    capacity: int
+    booked: int
+    held: int
+    cooling: int
+    reserved: int  # seats kept for channels, not yet used nor released
+    remaining: int  # what the asking channel may still book
+    windows: tuple[WindowRoom, ...]
+    bookable: bool  # within the horizon, before the cut-off, not closed
+
+    def starts_at(self, tz: ZoneInfo) -> datetime:
+        return datetime.combine(self.date, self.start, tz)
+
+
+@dataclass(frozen=True)
+class DayRoom:
+    office_id: int
+    date: date
+    closed_reason: str | None
+    sessions: tuple[SessionRoom, ...]
+
+
+@dataclass
+class _Counters:
+    capacity: int
+    booked: int = 0
+    held: int = 0
+    cooling: int = 0
+    closed: bool = False
+    windows: list[list[object]] | None = None  # [position, start, end, capacity, taken]
+    reserves: list[tuple[Channel, int]] | None = None  # (channel, seats left) still standing
+
+
+def _planned_counters(office: Office, planned: PlannedSession, reserves: list[ChannelReserve],
+                      now: datetime) -> _Counters:
+    bounds = window_bounds(planned.start_time, planned.end_time, office.window_minutes)
+    per_window = window_capacity(planned.capacity, len(bounds), office.crowd_limit)
+    starts = planned.starts_at(ZoneInfo(office.timezone))
+    left, standing = planned.capacity, []
+    for reserve in reserves:
+        seats = min(reserve.seats, left)
+        if reserve.session_code == planned.code and seats > 0 \
+                and starts - timedelta(minutes=reserve.release_minutes_before) > now:
+            standing.append((reserve.channel, seats))
+            left -= seats
+    return _Counters(planned.capacity, windows=[[i, s, e, per_window, 0] for i, (s, e) in enumerate(bounds)],
+                     reserves=standing)
+
+
+def _load_counters(session: Session, office_ids: list[int], start: date, end: date, now: datetime,
+                   policy: BookingPolicy) -> dict[tuple[int, date, str], _Counters]:
+    rows = list(session.scalars(select(OfficeSession).where(
+        OfficeSession.office_id.in_(office_ids), OfficeSession.date.between(start, end))))
+    if not rows:
+        return {}
+    by_id = {row.id: row for row in rows}
+    ids = list(by_id)
+    counters = {row.id: _Counters(row.capacity, row.booked, row.held, row.cooling, row.closed, [], [])
+                for row in rows}
+    windows: dict[int, list[object]] = {}
+    for w in session.scalars(select(ArrivalWindow).where(ArrivalWindow.session_id.in_(ids))
+                             .order_by(ArrivalWindow.session_id, ArrivalWindow.position)):
+        entry: list[object] = [w.position, w.start_time, w.end_time, w.capacity, w.taken]
+        windows[w.id] = entry
+        counters[w.session_id].windows.append(entry)  # type: ignore[union-attr]
+    for r in session.scalars(select(SessionReserve).where(SessionReserve.session_id.in_(ids),
+                                                          SessionReserve.released.is_(False))):
+        if r.release_at > now and r.seats > r.used:
+            counters[r.session_id].reserves.append((r.channel, r.seats - r.used))  # type: ignore[union-attr]
+    # Lapsed seats not yet swept are free to the next booker.
+    lapsed = [
+        (select(Hold.session_id, Hold.window_id, func.count()).where(Hold.session_id.in_(ids), Hold.expires_at <= now)
+         .group_by(Hold.session_id, Hold.window_id), "held"),
+        (select(Booking.session_id, Booking.window_id, func.count()).where(
+            Booking.session_id.in_(ids), Booking.status == BookingStatus.CANCELLED,
+            Booking.seat_released_at.is_(None), Booking.cancelled_at <= now - policy.rebook_delay)
+         .group_by(Booking.session_id, Booking.window_id), "cooling"),
+    ]
+    for query, column in lapsed:
+        for session_id, window_id, count in session.execute(query):
+            c = counters[session_id]
+            setattr(c, column, getattr(c, column) - count)
+            windows[window_id][4] = int(windows[window_id][4]) - count  # type: ignore[call-overload]
+    return {(row.office_id, row.date, row.code): counters[row.id] for row in rows}
+
+
+def _room(office: Office, planned: PlannedSession, c: _Counters, *, channel: Channel, now: datetime) -> SessionRoom:
+    tz = ZoneInfo(office.timezone)
+    local = now.astimezone(tz)
+    reserves = c.reserves or []
+    reserved = sum(seats for _, seats in reserves)
+    own = sum(seats for ch, seats in reserves if ch == channel)
+    not_before = local.time() if planned.date == local.date() else None
+    windows = tuple(WindowRoom(int(p), s, e, int(cap), int(taken))  # type: ignore[call-overload]
+                    for p, s, e, cap, taken in (c.windows or []))
+    open_windows = sum(w.remaining for w in windows if not_before is None or w.end > not_before)
+    pool = c.capacity - c.booked - c.held - c.cooling - reserved + own
+    bookable = (office.active and not c.closed
+                and planned.date <= local.date() + timedelta(days=office.horizon_days)
+                and now < planned.starts_at(tz) - timedelta(minutes=office.cutoff_minutes))
+    return SessionRoom(
+        office_id=office.id, date=planned.date, code=planned.code, start=planned.start_time, end=planned.end_time,
+        capacity=c.capacity, booked=c.booked, held=c.held, cooling=c.cooling, reserved=reserved,
+        remaining=max(0, min(pool, open_windows)) if bookable else 0, windows=windows, bookable=bookable,
+    )
+
+
+def availability(session: Session, offices: list[Office], start: date, end: date, *, now: datetime,
+                 policy: BookingPolicy, channel: Channel = Channel.IVR) -> dict[int, list[DayRoom]]:
+    """Each office's days from `start` to `end`: closures, sessions, seats and windows left."""
+    plans = plan_days(session, offices, start, end)
+    ids = [office.id for office in offices]
+    counters = _load_counters(session, ids, start, end, now, policy)
+    reserve_config: dict[int, list[ChannelReserve]] = defaultdict(list)
+    for reserve in session.scalars(select(ChannelReserve).where(ChannelReserve.office_id.in_(ids), ChannelReserve.seats > 0)
+                                   .order_by(ChannelReserve.id)):
+        reserve_config[reserve.office_id].append(reserve)
+    result: dict[int, list[DayRoom]] = {}
+    for office in offices:
+        days = []
+        for day in plans[office.id]:
+            rooms = []
+            for planned in day.sessions:
+                c = counters.get((office.id, planned.date, planned.code)) \
+                    or _planned_counters(office, planned, reserve_config[office.id], now)
+                rooms.append(_room(office, planned, c, channel=channel, now=now))
+            days.append(DayRoom(office.id, day.date, day.closed_reason, tuple(rooms)))
+        result[office.id] = days
+    return result
+
+
+def office_availability(session: Session, office: Office, start: date, end: date, *, now: datetime,
+                        policy: BookingPolicy, channel: Channel = Channel.IVR) -> list[DayRoom]:
+    return availability(session, [office], start, end, now=now, policy=policy, channel=channel)[office.id]
+
+
+def next_sessions_with_room(session: Session, *, now: datetime, policy: BookingPolicy, limit: int = 3,
+                            channel: Channel = Channel.IVR, office_ids: list[int] | None = None,
+                            min_seats: int = 1) -> list[SessionRoom]:
+    """The `limit` soonest bookable sessions with room, across the given offices (default: all active)."""
+    query = select(Office).where(Office.active.is_(True)).options(selectinload(Office.templates))
+    if office_ids is not None:
+        query = query.where(Office.id.in_(office_ids))
+    offices = list(session.scalars(query))
+    if not offices:
+        return []
+    today = min(now.astimezone(ZoneInfo(o.timezone)).date() for o in offices)
+    horizon = max(o.horizon_days for o in offices)
+    by_id = {o.id: o for o in offices}
+    rooms = [room for days in availability(session, offices, today, today + timedelta(days=horizon + 1), now=now,
+                                           policy=policy, channel=channel).values()
+             for day in days for room in day.sessions if room.bookable and room.remaining >= min_seats]
+    rooms.sort(key=lambda r: (r.starts_at(ZoneInfo(by_id[r.office_id].timezone)), r.office_id))
+    return rooms[:limit]

@@ -1,0 +1,441 @@
+"""Booking services: hold, confirm, book, cancel, move, check in, no-show.
+
+The same functions serve the IVR, the operators' console and the API. Each takes the database
+session, the actor and the clock explicitly, flushes but never commits (the edge owns the
+transaction), and raises a `BookingError` when a rule forbids what was asked, after which the
+edge rolls back and nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from booking import seats
+from booking.citizens import lock_citizen
+from booking.codes import new_code, normalise_code
+from booking.errors import (
+    AlreadyBookedForSession, HoldExpired, InvalidTransition, NoSuchSession, NotFound, OfficeClosed,
+    OfficeInactive, OutsideHorizon, PastCutoff, ProcedureNotOffered, TooManyBookings,
+)
+from booking.models import (
+    ArrivalWindow, Booking, BookingEvent, BookingStatus, Channel, Hold, Office, OfficeSession, Procedure,
+)
+from booking.policy import BookingPolicy
+from booking.schedule import PlannedSession, plan_days
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked: a staff user, the IVR, or an API integration; recorded in the history."""
+
+    name: str
+    channel: Channel
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def atomic(service: Callable[P, R]) -> Callable[P, R]:
+    """Run a service in a savepoint: when a rule stops it midway, none of its writes remain.
+
+    The edge may keep using its transaction after a refusal (the IVR offers the next session),
+    so a service must not leave a raised counter behind it.
+    """
+
+    @functools.wraps(service)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        session = args[0]
+        assert isinstance(session, Session)
+        with session.begin_nested():
+            return service(*args, **kwargs)
+
+    return run
+
+
+def local_now(office: Office, now: datetime) -> datetime:
+    return now.astimezone(ZoneInfo(office.timezone))
+
+
+def _planned_bookable(session: Session, office: Office, day: date, code: str, now: datetime) -> PlannedSession:
+    """The planned session if the rules allow booking into it now; otherwise the rule's error."""
+    if not office.active:
+        raise OfficeInactive()
+    today = local_now(office, now).date()
+    if day < today:
+        raise PastCutoff()
+    if day > today + timedelta(days=office.horizon_days):
+        raise OutsideHorizon(days=office.horizon_days)
+    (planned_day,) = plan_days(session, [office], day, day)[office.id]
+    if planned_day.closed_reason is not None:
+        raise OfficeClosed(date=day.strftime("%d/%m/%Y"))
+    planned = next((s for s in planned_day.sessions if s.code == code), None)
+    if planned is None:
+        raise NoSuchSession(date=day.strftime("%d/%m/%Y"))
+    if now >= planned.starts_at(ZoneInfo(office.timezone)) - timedelta(minutes=office.cutoff_minutes):
+        raise PastCutoff()
+    return planned
+
+
+def _open_session(session: Session, office: Office, planned: PlannedSession, *, now: datetime,
+                  policy: BookingPolicy) -> OfficeSession:
+    row = seats.lock_session(session, seats.ensure_session(session, office, planned, now=now))
+    if row.closed:
+        raise OfficeClosed(date=planned.date.strftime("%d/%m/%Y"))
+    seats.sweep(session, row, now=now, rebook_delay=policy.rebook_delay)
+    return row
+
+
+def _check_phone(session: Session, *, phone: str, session_id: int, today: date, policy: BookingPolicy,
+                 exclude_booking: int | None = None) -> None:
+    live = Booking.status != BookingStatus.CANCELLED
+    same = select(Booking.id).where(Booking.session_id == session_id, Booking.phone == phone, live)
+    if exclude_booking is not None:
+        same = same.where(Booking.id != exclude_booking)
+    if session.execute(same.limit(1)).first() is not None:
+        raise AlreadyBookedForSession()
+    upcoming = select(func.count()).select_from(Booking).where(
+        Booking.phone == phone, Booking.date >= today, Booking.status == BookingStatus.BOOKED)
+    if exclude_booking is not None:
+        upcoming = upcoming.where(Booking.id != exclude_booking)
+    if session.execute(upcoming).scalar_one() >= policy.max_future_bookings:
+        raise TooManyBookings(limit=policy.max_future_bookings)
+
+
+def _not_before(office: Office, day: date, now: datetime) -> time | None:
+    """On the day itself, windows that are already over are not offered."""
+    local = local_now(office, now)
+    return local.time() if local.date() == day else None
+
+
+def _procedure(session: Session, office: Office, procedure_id: int | None) -> Procedure | None:
+    if procedure_id is None:
+        return None
+    procedure = session.get(Procedure, procedure_id)
+    if procedure is None or not procedure.active:
+        raise NotFound()
+    if not procedure.offered_at(office.level):
+        raise ProcedureNotOffered(procedure=procedure.name)
+    return procedure
+
+
+def _office(session: Session, office_id: int) -> Office:
+    office = session.get(Office, office_id)
+    if office is None:
+        raise NotFound()
+    return office
+
+
+def _release_holds_of(session: Session, phone: str, *, keep_session: int | None = None) -> None:
+    """A caller holds one seat at a time: choosing again lets go of the previous choice."""
+    for hold in session.scalars(select(Hold).where(Hold.phone == phone)):
+        if hold.session_id != keep_session:
+            release_hold(session, hold_id=hold.id)
+
+
+@atomic
+def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: str, channel: Channel,
+              now: datetime, policy: BookingPolicy, window_position: int | None = None) -> Hold:
+    """Keep a seat for a caller who is still confirming; it lapses after `policy.hold_ttl`."""
+    office = _office(session, office_id)
+    planned = _planned_bookable(session, office, day, code, now)
+    lock_citizen(session, phone, now=now)
+    _release_holds_of(session, phone)
+    row = _open_session(session, office, planned, now=now, policy=policy)
+    _check_phone(session, phone=phone, session_id=row.id, today=local_now(office, now).date(), policy=policy)
+    seat = seats.take_seat(session, row, channel=channel, as_hold=True, window_position=window_position,
+                           not_before=_not_before(office, day, now))
+    hold = Hold(session_id=row.id, window_id=seat.window_id, phone=phone, channel=channel,
+                reserve_channel=seat.reserve_channel, created_at=now, expires_at=now + policy.hold_ttl)
+    session.add(hold)
+    session.flush()
+    return hold
+
+
+@atomic
+def release_hold(session: Session, *, hold_id: int) -> bool:
+    """Let go of a hold at once (the caller hung up or chose again); False if it was already gone."""
+    session_id = session.execute(select(Hold.session_id).where(Hold.id == hold_id)).scalar_one_or_none()
+    if session_id is None:
+        return False
+    seats.lock_session(session, session_id)
+    gone = session.execute(delete(Hold).where(Hold.id == hold_id).returning(Hold.window_id, Hold.reserve_channel)).first()
+    if gone is None:
+        return False
+    seats.give_back(session, session_id=session_id, window_id=gone.window_id, reserve_channel=gone.reserve_channel,
+                    column="held")
+    return True
+
+
+def _insert_booking(session: Session, *, office: Office, row: OfficeSession, window_id: int, phone: str,
+                    name: str | None, procedure: Procedure | None, channel: Channel,
+                    reserve_channel: Channel | None, actor: Actor, language: str, now: datetime) -> Booking:
+    queue_number = session.execute(
+        update(OfficeSession).where(OfficeSession.id == row.id)
+        .values(next_queue=OfficeSession.next_queue + 1).returning(OfficeSession.next_queue)
+    ).scalar_one()
+    window = session.get(ArrivalWindow, window_id)
+    assert window is not None
+    booking = Booking(
+        code=_unused_code(session), office_id=office.id, session_id=row.id, window_id=window_id, date=row.date,
+        session_code=row.code, arrival_start=window.start_time, arrival_end=window.end_time,
+        queue_number=queue_number, phone=phone, name=name, procedure_id=procedure.id if procedure else None,
+        channel=channel, reserve_channel=reserve_channel, created_by=actor.name, language=language,
+        status=BookingStatus.BOOKED, created_at=now, updated_at=now,
+    )
+    booking.events.append(BookingEvent(at=now, action="created", actor=actor.name, channel=actor.channel,
+                                       detail={"queue": booking.queue_label, "date": row.date.isoformat(),
+                                               "session": row.code}))
+    session.add(booking)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        # The live-booking-per-session index is the last word when two calls race past the check.
+        raise AlreadyBookedForSession() from exc
+    return booking
+
+
+def _unused_code(session: Session) -> str:
+    while True:
+        code = new_code()
+        if session.execute(select(Booking.id).where(Booking.code == code)).first() is None:
+            return code
+
+
+@atomic
+def confirm_hold(session: Session, *, hold_id: int, actor: Actor, now: datetime, policy: BookingPolicy,
+                 name: str | None = None, procedure_id: int | None = None, language: str = "vi") -> Booking:
+    """Turn a caller's hold into a booking with a code and a queue number."""
+    hold = session.get(Hold, hold_id)
+    if hold is None:
+        raise HoldExpired()
+    row = seats.lock_session(session, hold.session_id)
+    office = _office(session, row.office_id)
+    procedure = _procedure(session, office, procedure_id)
+    lock_citizen(session, hold.phone, now=now, name=name)
+    # Deleting the hold is the confirmation's claim on it: a hang-up or the expiry job that got
+    # there first leaves nothing to delete.
+    claimed = session.execute(
+        delete(Hold).where(Hold.id == hold_id, Hold.expires_at > now)
+        .returning(Hold.window_id, Hold.reserve_channel, Hold.phone, Hold.channel)
+    ).first()
+    if claimed is None:
+        seats.sweep(session, row, now=now, rebook_delay=policy.rebook_delay)
+        raise HoldExpired()
+    _check_phone(session, phone=claimed.phone, session_id=row.id, today=local_now(office, now).date(), policy=policy)
+    seats.convert(session, session_id=row.id, window_id=claimed.window_id, from_column="held", to_column="booked")
+    return _insert_booking(session, office=office, row=row, window_id=claimed.window_id, phone=claimed.phone,
+                           name=name, procedure=procedure, channel=claimed.channel,
+                           reserve_channel=claimed.reserve_channel, actor=actor, language=language, now=now)
+
+
+@atomic
+def book(session: Session, *, office_id: int, day: date, code: str, phone: str, actor: Actor, now: datetime,
+         policy: BookingPolicy, name: str | None = None, procedure_id: int | None = None,
+         window_position: int | None = None, language: str = "vi") -> Booking:
+    """Book a seat in one step (operators, the API): the same rules as hold and confirm."""
+    office = _office(session, office_id)
+    planned = _planned_bookable(session, office, day, code, now)
+    procedure = _procedure(session, office, procedure_id)
+    lock_citizen(session, phone, now=now, name=name)
+    row = _open_session(session, office, planned, now=now, policy=policy)
+    _check_phone(session, phone=phone, session_id=row.id, today=local_now(office, now).date(), policy=policy)
+    seat = seats.take_seat(session, row, channel=actor.channel, as_hold=False, window_position=window_position,
+                           not_before=_not_before(office, day, now))
+    return _insert_booking(session, office=office, row=row, window_id=seat.window_id, phone=phone, name=name,
+                           procedure=procedure, channel=actor.channel, reserve_channel=seat.reserve_channel,
+                           actor=actor, language=language, now=now)
+
+
+def find_booking(session: Session, code: str) -> Booking:
+    """The booking with this code, as typed by a person (spaces and dashes allowed)."""
+    booking = session.execute(select(Booking).where(Booking.code == normalise_code(code))).scalar_one_or_none()
+    if booking is None:
+        raise NotFound()
+    return booking
+
+
+def _require(booking: Booking, allowed: set[BookingStatus], action: str) -> None:
+    if booking.status not in allowed:
+        raise InvalidTransition(status=booking.status.value, action=action)
+
+
+def _event(booking: Booking, *, action: str, actor: Actor, now: datetime, **detail: object) -> None:
+    booking.updated_at = now
+    booking.events.append(BookingEvent(at=now, action=action, actor=actor.name, channel=actor.channel,
+                                       detail=dict(detail)))
+
+
+@atomic
+def cancel(session: Session, *, booking_id: int, actor: Actor, now: datetime, policy: BookingPolicy,
+           reason: str = "") -> Booking:
+    """Cancel a booking; its seat goes back on sale after `policy.rebook_delay`."""
+    booking = session.get(Booking, booking_id)
+    if booking is None:
+        raise NotFound()
+    row = seats.lock_session(session, booking.session_id)
+    session.refresh(booking)
+    _require(booking, {BookingStatus.BOOKED}, "cancelled")
+    booking.status = BookingStatus.CANCELLED
+    booking.cancelled_at = now
+    if policy.rebook_delay > timedelta(0):
+        seats.convert(session, session_id=row.id, window_id=booking.window_id, from_column="booked",
+                      to_column="cooling")
+    else:
+        booking.seat_released_at = now
+        seats.give_back(session, session_id=row.id, window_id=booking.window_id,
+                        reserve_channel=booking.reserve_channel, column="booked")
+    _event(booking, action="cancelled", actor=actor, now=now, reason=reason)
+    session.flush()
+    return booking
+
+
+@atomic
+def move(session: Session, *, booking_id: int, office_id: int, day: date, code: str, actor: Actor,
+         now: datetime, policy: BookingPolicy, window_position: int | None = None) -> Booking:
+    """Move a booking to another session or window, all or nothing.
+
+    The new seat is taken before the old one is given back, in one transaction: if the new
+    session is full the error rolls everything back and the booking stays where it was.
+    """
+    booking = session.get(Booking, booking_id)
+    if booking is None:
+        raise NotFound()
+    _require(booking, {BookingStatus.BOOKED}, "moved")
+    office = _office(session, office_id)
+    planned = _planned_bookable(session, office, day, code, now)
+    lock_citizen(session, booking.phone, now=now)
+    new_id = seats.ensure_session(session, office, planned, now=now)
+    locked = seats.lock_sessions(session, [new_id, booking.session_id])
+    session.refresh(booking)
+    _require(booking, {BookingStatus.BOOKED}, "moved")
+    new_row, old_row = locked[new_id], locked[booking.session_id]
+    if new_row.closed:
+        raise OfficeClosed(date=day.strftime("%d/%m/%Y"))
+    seats.sweep(session, new_row, now=now, rebook_delay=policy.rebook_delay)
+    _check_phone(session, phone=booking.phone, session_id=new_row.id, today=local_now(office, now).date(),
+                 policy=policy, exclude_booking=booking.id)
+    before = {"date": booking.date.isoformat(), "session": booking.session_code, "queue": booking.queue_label,
+              "office_id": booking.office_id, "arrival": booking.arrival_start.strftime("%H:%M")}
+    if new_row.id == old_row.id:
+        window = seats.take_window(session, new_row.id, column="booked", window_position=window_position,
+                                   not_before=_not_before(office, day, now))
+        seat = seats.Seat(*window, booking.reserve_channel)
+        session.execute(update(ArrivalWindow).where(ArrivalWindow.id == booking.window_id)
+                        .values(booked=ArrivalWindow.booked - 1))
+    else:
+        seat = seats.take_seat(session, new_row, channel=actor.channel, as_hold=False,
+                               window_position=window_position, not_before=_not_before(office, day, now))
+        seats.give_back(session, session_id=old_row.id, window_id=booking.window_id,
+                        reserve_channel=booking.reserve_channel, column="booked")
+        booking.queue_number = session.execute(
+            update(OfficeSession).where(OfficeSession.id == new_row.id)
+            .values(next_queue=OfficeSession.next_queue + 1).returning(OfficeSession.next_queue)
+        ).scalar_one()
+        booking.reserve_channel = seat.reserve_channel
+    booking.office_id, booking.session_id, booking.date, booking.session_code = office.id, new_row.id, day, code
+    booking.window_id, booking.arrival_start, booking.arrival_end = seat.window_id, seat.window_start, seat.window_end
+    _event(booking, action="moved", actor=actor, now=now, before=before,
+           after={"date": day.isoformat(), "session": code, "queue": booking.queue_label, "office_id": office.id,
+                  "arrival": seat.window_start.strftime("%H:%M")})
+    session.flush()
+    return booking
+
+
+@atomic
+def check_in(session: Session, *, code: str, actor: Actor, now: datetime, office_id: int | None = None) -> Booking:
+    """Record that the person arrived; only on the booking's own day and at its own office."""
+    booking = find_booking(session, code)
+    if office_id is not None and booking.office_id != office_id:
+        raise NotFound()
+    _require(booking, {BookingStatus.BOOKED, BookingStatus.NO_SHOW}, "checked in")
+    if local_now(booking.office, now).date() != booking.date:
+        raise InvalidTransition(status=booking.status.value, action="checked in")
+    booking.status = BookingStatus.CHECKED_IN
+    booking.checked_in_at = now
+    _event(booking, action="checked_in", actor=actor, now=now)
+    session.flush()
+    return booking
+
+
+@atomic
+def mark_served(session: Session, *, booking_id: int, actor: Actor, now: datetime) -> Booking:
+    booking = session.get(Booking, booking_id)
+    if booking is None:
+        raise NotFound()
+    _require(booking, {BookingStatus.CHECKED_IN}, "served")
+    booking.status = BookingStatus.SERVED
+    booking.served_at = now
+    _event(booking, action="served", actor=actor, now=now)
+    session.flush()
+    return booking
+
+
+def arrival_deadline(booking: Booking, policy: BookingPolicy) -> datetime:
+    """The latest a person may arrive before they may be marked as not having come."""
+    tz = ZoneInfo(booking.office.timezone)
+    return datetime.combine(booking.date, booking.arrival_end, tz) + policy.no_show_grace
+
+
+@atomic
+def mark_no_show(session: Session, *, booking_id: int, actor: Actor, now: datetime, policy: BookingPolicy) -> Booking:
+    booking = session.get(Booking, booking_id)
+    if booking is None:
+        raise NotFound()
+    _require(booking, {BookingStatus.BOOKED}, "marked as no-show")
+    if now < arrival_deadline(booking, policy):
+        raise InvalidTransition(status=booking.status.value, action="marked as no-show")
+    booking.status = BookingStatus.NO_SHOW
+    booking.no_show_at = now
+    _event(booking, action="no_show", actor=actor, now=now)
+    session.flush()
+    return booking
+
+
+@atomic
+def mark_no_shows(session: Session, *, now: datetime, actor: Actor, policy: BookingPolicy) -> int:
+    """Mark every booking whose session has ended and whose grace has passed (a scheduled job)."""
+    count = 0
+    candidates = session.scalars(
+        select(Booking).join(OfficeSession, OfficeSession.id == Booking.session_id)
+        .where(Booking.status == BookingStatus.BOOKED, Booking.date <= now.date() + timedelta(days=1))
+        .order_by(Booking.id)
+    )
+    for booking in candidates:
+        tz = ZoneInfo(booking.office.timezone)
+        session_row = session.get(OfficeSession, booking.session_id)
+        assert session_row is not None
+        ended = datetime.combine(booking.date, session_row.end_time, tz) <= now
+        if ended and now >= arrival_deadline(booking, policy):
+            booking.status = BookingStatus.NO_SHOW
+            booking.no_show_at = now
+            _event(booking, action="no_show", actor=actor, now=now)
+            count += 1
+    session.flush()
+    return count
+
+
+@atomic
+def expire_lapsed(session: Session, *, now: datetime, policy: BookingPolicy) -> int:
+    """Free expired holds, due reserves and cooled seats everywhere (the scheduled job)."""
+    freed = 0
+    for session_id in seats.sessions_with_lapsed_seats(session, now=now, rebook_delay=policy.rebook_delay):
+        row = seats.lock_session(session, session_id)
+        freed += seats.sweep(session, row, now=now, rebook_delay=policy.rebook_delay)
+    return freed
+
+
+def bookings_for_phone(session: Session, phone: str, *, since: date | None = None) -> list[Booking]:
+    query = select(Booking).where(Booking.phone == phone)
+    if since is not None:
+        query = query.where(Booking.date >= since)
+    return list(session.scalars(query.order_by(Booking.date, Booking.session_code, Booking.queue_number)))

@@ -1,0 +1,62 @@
+"""Which days are working days: Vietnam's public holidays plus the province's own corrections.
+
+Tết and Hùng Kings' day follow the lunar calendar; the `holidays` package computes them. Bridge
+days and make-up Saturdays are announced year by year, so `calendar_days` rows override it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+import holidays
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from booking.models import CalendarDay, CalendarDayKind
+
+
+@lru_cache(maxsize=8)
+def _national_holidays(year: int, language: str) -> dict[date, str]:
+    lang = "vi" if language == "vi" else "en_US"
+    return dict(holidays.country_holidays("VN", years=year, language=lang))
+
+
+def national_holiday(day: date, language: str = "vi") -> str | None:
+    """The holiday's name on `day` in `language`, or None on an ordinary day."""
+    return _national_holidays(day.year, language).get(day)
+
+
+@dataclass(frozen=True)
+class DayRule:
+    """What the calendar says about one date."""
+
+    day_off: bool
+    reason: str | None  # the holiday's or override's name when it is a day off
+    template_weekday: int | None  # whose weekly sessions apply; None on a day off
+
+
+class ProvinceCalendar:
+    """The calendar for a range of dates, loaded once so that planning a range costs one query."""
+
+    def __init__(self, overrides: dict[date, CalendarDay], language: str = "vi") -> None:
+        self._overrides = overrides
+        self._language = language
+
+    @classmethod
+    def load(cls, session: Session, start: date, end: date, language: str = "vi") -> ProvinceCalendar:
+        rows = session.scalars(select(CalendarDay).where(CalendarDay.date.between(start, end)))
+        return cls({row.date: row for row in rows}, language)
+
+    def rule(self, day: date) -> DayRule:
+        override = self._overrides.get(day)
+        if override is not None:
+            if override.kind is CalendarDayKind.DAY_OFF:
+                return DayRule(True, override.note or None, None)
+            weekday = override.works_as_weekday if override.works_as_weekday is not None else day.weekday()
+            return DayRule(False, None, weekday)
+        holiday = national_holiday(day, self._language)
+        if holiday is not None:
+            return DayRule(True, holiday, None)
+        return DayRule(False, None, day.weekday())

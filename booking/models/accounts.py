@@ -1,0 +1,42 @@
+"""Staff accounts: operators, office managers and administrators.
+
+Passwords arrive already hashed: hashing belongs to the edge that receives them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from booking.db import Base, UTCDateTime
+from booking.models.enums import Role, str_enum
+from booking.models.offices import Office
+
+user_offices = Table(
+    "user_offices",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("office_id", ForeignKey("offices.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(str_enum(Role))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    offices: Mapped[list[Office]] = relationship(secondary=user_offices)
+
+    def may_manage(self, office_id: int) -> bool:
+        """Administrators manage every office; managers only those assigned to them."""
+        if self.role is Role.ADMIN:
+            return True
+        return self.role is Role.MANAGER and any(o.id == office_id for o in self.offices)

@@ -1,0 +1,273 @@
+"""Seat counters: creating a session's row, taking and giving back seats, sweeping lapsed ones.
+
+Every function here expects the caller to have locked the session row with `lock_session`
+first. That single rule orders all writers of one session one behind the other on PostgreSQL
+(SQLite already runs one writer at a time), so the counters, the windows and the reserves of a
+session always change together. The UPDATEs are still conditional: if a caller ever forgot the
+lock, the database would refuse the extra seat rather than overbook.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from booking.errors import SessionFull, WindowFull
+from booking.models import (
+    ArrivalWindow, Booking, BookingStatus, Channel, ChannelReserve, Hold, Office, OfficeSession, SessionReserve,
+)
+from booking.schedule import PlannedSession
+
+
+def _insert(session: Session, model: type) -> object:
+    dialect = session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+
+
+def window_bounds(start: time, end: time, minutes: int) -> list[tuple[time, time]]:
+    """Cut a session into arrival windows of `minutes`; the last one may be shorter."""
+    day = date(2000, 1, 3)
+    cursor, stop = datetime.combine(day, start), datetime.combine(day, end)
+    step = timedelta(minutes=minutes)
+    bounds = []
+    while cursor < stop:
+        bounds.append((cursor.time(), min(cursor + step, stop).time()))
+        cursor += step
+    return bounds
+
+
+def window_capacity(session_capacity: int, windows: int, crowd_limit: int) -> int:
+    """Spread the session's seats evenly over its windows, never above the crowd limit.
+
+    Spreading tells people to come throughout the session instead of all at opening time; the
+    crowd limit caps how many may be told to come in the same half hour.
+    """
+    if windows == 0:
+        return 0
+    return min(crowd_limit, math.ceil(session_capacity / windows))
+
+
+def ensure_session(session: Session, office: Office, planned: PlannedSession, *, now: datetime) -> int:
+    """The id of the session row for `planned`, creating it with its windows and reserves.
+
+    Two callers may create the same session at the same moment: INSERT … ON CONFLICT DO NOTHING
+    lets exactly one of them win, and the other reads the winner's row once it is committed.
+    """
+    insert = _insert(session, OfficeSession)
+    stmt = insert.values(  # type: ignore[attr-defined]
+        office_id=office.id, date=planned.date, code=planned.code, start_time=planned.start_time,
+        end_time=planned.end_time, capacity=planned.capacity, booked=0, held=0, cooling=0,
+        reserve_left=0, next_queue=0, closed=False,
+    ).on_conflict_do_nothing(index_elements=["office_id", "date", "code"]).returning(OfficeSession.id)
+    new_id = session.execute(stmt).scalar_one_or_none()
+    if new_id is None:
+        return session.execute(
+            select(OfficeSession.id).where(
+                OfficeSession.office_id == office.id, OfficeSession.date == planned.date,
+                OfficeSession.code == planned.code)
+        ).scalar_one()
+    bounds = window_bounds(planned.start_time, planned.end_time, office.window_minutes)
+    per_window = window_capacity(planned.capacity, len(bounds), office.crowd_limit)
+    session.execute(
+        ArrivalWindow.__table__.insert(),
+        [dict(session_id=new_id, position=i, start_time=s, end_time=e, capacity=per_window,
+              booked=0, held=0, cooling=0) for i, (s, e) in enumerate(bounds)],
+    )
+    tz = ZoneInfo(office.timezone)
+    starts = planned.starts_at(tz)
+    reserved = 0
+    rows = []
+    for reserve in session.scalars(select(ChannelReserve).where(
+            ChannelReserve.office_id == office.id, ChannelReserve.session_code == planned.code,
+            ChannelReserve.seats > 0).order_by(ChannelReserve.id)):
+        release_at = starts - timedelta(minutes=reserve.release_minutes_before)
+        seats = min(reserve.seats, planned.capacity - reserved)
+        if release_at <= now or seats <= 0:
+            continue
+        reserved += seats
+        rows.append(dict(session_id=new_id, channel=reserve.channel, seats=seats, used=0,
+                         release_at=release_at, released=False))
+    if rows:
+        session.execute(SessionReserve.__table__.insert(), rows)
+        session.execute(update(OfficeSession).where(OfficeSession.id == new_id).values(reserve_left=reserved))
+    return new_id
+
+
+def lock_session(session: Session, session_id: int) -> OfficeSession:
+    """Lock the session row for the rest of the transaction and return its current counters."""
+    row = session.execute(
+        select(OfficeSession).where(OfficeSession.id == session_id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    return row
+
+
+def lock_sessions(session: Session, session_ids: list[int]) -> dict[int, OfficeSession]:
+    """Lock several sessions in id order, so that two movers never wait on each other."""
+    return {sid: lock_session(session, sid) for sid in sorted(set(session_ids))}
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A seat just taken: the window it lies in, and the reserve it came from, if any."""
+
+    window_id: int
+    window_start: time
+    window_end: time
+    reserve_channel: Channel | None
+
+
+def _take_from_pool(session: Session, row: OfficeSession, channel: Channel, column: str) -> Channel | None:
+    """Count one more seat as `column` (held or booked) on the session; raise if there is none."""
+    counter = getattr(OfficeSession, column)
+    reserve_id = session.execute(
+        update(SessionReserve)
+        .where(SessionReserve.session_id == row.id, SessionReserve.channel == channel,
+               SessionReserve.released.is_(False), SessionReserve.used < SessionReserve.seats)
+        .values(used=SessionReserve.used + 1).returning(SessionReserve.id)
+    ).scalar_one_or_none() if row.reserve_left > 0 else None
+    if reserve_id is not None:
+        result = session.execute(
+            update(OfficeSession).where(OfficeSession.id == row.id, OfficeSession.reserve_left > 0)
+            .values({counter: counter + 1, OfficeSession.reserve_left: OfficeSession.reserve_left - 1})
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return channel
+        raise SessionFull()
+    taken = OfficeSession.booked + OfficeSession.held + OfficeSession.cooling + OfficeSession.reserve_left
+    result = session.execute(
+        update(OfficeSession)
+        .where(OfficeSession.id == row.id, taken < OfficeSession.capacity, OfficeSession.closed.is_(False))
+        .values({counter: counter + 1})
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise SessionFull()
+    return None
+
+
+def take_seat(session: Session, row: OfficeSession, *, channel: Channel, as_hold: bool,
+              window_position: int | None = None, not_before: time | None = None) -> Seat:
+    """Take one seat in the locked session `row` and one place in an arrival window.
+
+    Without `window_position`, the earliest window with room that ends after `not_before` is
+    used. Raises SessionFull or WindowFull; the caller's transaction then rolls the session
+    counter back with everything else.
+    """
+    column = "held" if as_hold else "booked"
+    reserve_channel = _take_from_pool(session, row, channel, column)
+    window_id, start, end = take_window(session, row.id, column=column, window_position=window_position,
+                                        not_before=not_before)
+    return Seat(window_id, start, end, reserve_channel)
+
+
+def take_window(session: Session, session_id: int, *, column: str, window_position: int | None = None,
+                not_before: time | None = None) -> tuple[int, time, time]:
+    """Count one more person as `column` in the earliest window with room (or the one asked for)."""
+    counter = getattr(ArrivalWindow, column)
+    room = (ArrivalWindow.booked + ArrivalWindow.held + ArrivalWindow.cooling) < ArrivalWindow.capacity
+    candidates = select(ArrivalWindow.id).where(ArrivalWindow.session_id == session_id, room)
+    if window_position is not None:
+        candidates = candidates.where(ArrivalWindow.position == window_position)
+    if not_before is not None:
+        candidates = candidates.where(ArrivalWindow.end_time > not_before)
+    chosen = candidates.order_by(ArrivalWindow.position).limit(1).scalar_subquery()
+    window = session.execute(
+        update(ArrivalWindow).where(ArrivalWindow.id == chosen, room)
+        .values({counter: counter + 1})
+        .returning(ArrivalWindow.id, ArrivalWindow.start_time, ArrivalWindow.end_time)
+    ).one_or_none()
+    if window is None:
+        raise WindowFull() if window_position is not None else SessionFull()
+    return window.id, window.start_time, window.end_time
+
+
+def give_back(session: Session, *, session_id: int, window_id: int, reserve_channel: Channel | None,
+              column: str) -> None:
+    """Give one seat counted as `column` back: to its channel's reserve while it stands, else to all."""
+    counter = getattr(OfficeSession, column)
+    refilled = session.execute(
+        update(SessionReserve)
+        .where(SessionReserve.session_id == session_id, SessionReserve.channel == reserve_channel,
+               SessionReserve.released.is_(False), SessionReserve.used > 0)
+        .values(used=SessionReserve.used - 1)
+    ).rowcount if reserve_channel is not None else 0  # type: ignore[attr-defined]
+    values = {counter: counter - 1}
+    if refilled:
+        values[OfficeSession.reserve_left] = OfficeSession.reserve_left + 1
+    session.execute(update(OfficeSession).where(OfficeSession.id == session_id).values(values))
+    window_counter = getattr(ArrivalWindow, column)
+    session.execute(update(ArrivalWindow).where(ArrivalWindow.id == window_id)
+                    .values({window_counter: window_counter - 1}))
+
+
+def convert(session: Session, *, session_id: int, window_id: int, from_column: str, to_column: str) -> None:
+    """Move one seat between counters (held → booked on confirmation, booked → cooling on cancel)."""
+    for model, key in ((OfficeSession, session_id), (ArrivalWindow, window_id)):
+        source, target = getattr(model, from_column), getattr(model, to_column)
+        session.execute(update(model).where(model.id == key).values({source: source - 1, target: target + 1}))
+
+
+def sweep(session: Session, row: OfficeSession, *, now: datetime, rebook_delay: timedelta) -> bool:
+    """Free what has lapsed in the locked session: expired holds, due reserves, cooled seats.
+
+    Runs before every seat is taken, so holds expire and reserves lapse on time even when the
+    scheduler is down; the scheduled job only makes it happen sooner for idle sessions.
+    Returns whether anything changed.
+    """
+    changed = False
+    if row.held > 0:
+        for window_id, reserve_channel in session.execute(
+            delete(Hold).where(Hold.session_id == row.id, Hold.expires_at <= now)
+            .returning(Hold.window_id, Hold.reserve_channel)
+        ).all():
+            give_back(session, session_id=row.id, window_id=window_id, reserve_channel=reserve_channel, column="held")
+            changed = True
+    if row.cooling > 0:
+        for window_id, reserve_channel in session.execute(
+            update(Booking).where(
+                Booking.session_id == row.id, Booking.status == BookingStatus.CANCELLED,
+                Booking.seat_released_at.is_(None), Booking.cancelled_at <= now - rebook_delay)
+            .values(seat_released_at=now).returning(Booking.window_id, Booking.reserve_channel)
+        ).all():
+            give_back(session, session_id=row.id, window_id=window_id, reserve_channel=reserve_channel,
+                      column="cooling")
+            changed = True
+    if row.reserve_left > 0:
+        unused = session.execute(
+            update(SessionReserve).where(SessionReserve.session_id == row.id, SessionReserve.released.is_(False),
+                                         SessionReserve.release_at <= now)
+            .values(released=True).returning(SessionReserve.seats - SessionReserve.used)
+        ).scalars().all()
+        if unused:
+            session.execute(update(OfficeSession).where(OfficeSession.id == row.id)
+                            .values(reserve_left=OfficeSession.reserve_left - sum(unused)))
+            changed = True
+    if changed:
+        session.refresh(row)
+    return changed
+
+
+def sessions_with_lapsed_seats(session: Session, *, now: datetime, rebook_delay: timedelta,
+                               limit: int = 500) -> list[int]:
+    """Sessions that have an expired hold, a due reserve or a cooled seat to free (for the job)."""
+    ids: set[int] = set(session.scalars(
+        select(Hold.session_id).where(Hold.expires_at <= now).distinct().limit(limit)))
+    ids.update(session.scalars(select(SessionReserve.session_id).where(
+        SessionReserve.released.is_(False), SessionReserve.release_at <= now).distinct().limit(limit)))
+    ids.update(session.scalars(select(Booking.session_id).where(
+        Booking.status == BookingStatus.CANCELLED, Booking.seat_released_at.is_(None),
+        Booking.cancelled_at <= now - rebook_delay).distinct().limit(limit)))
+    return sorted(ids)
+
+
+__all__ = [
+    "Seat", "convert", "ensure_session", "give_back", "lock_session", "lock_sessions", "sessions_with_lapsed_seats",
+    "sweep", "take_seat", "take_window", "window_bounds", "window_capacity",
+]

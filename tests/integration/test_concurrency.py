@@ -1,0 +1,171 @@
+"""Races for the last seats between real concurrent clients, on both engines.
+
+Each client is a thread (or a process) with its own connection and its own transaction, lined up
+on a barrier so that they hit the database together. Afterwards the counters, the windows and
+the bookings themselves must all agree, and nobody may have received a seat that was not there.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from booking import bookings
+from booking.db import make_engine, make_session_factory
+from booking.errors import AlreadyBookedForSession, BookingError, SessionFull, TooManyBookings, WindowFull
+from booking.models import ArrivalWindow, Booking, BookingStatus, Channel, Hold, OfficeSession
+from tests.factories import IVR, NOW, OPERATOR, POLICY, make_office, phone
+
+TUESDAY = date(2027, 3, 2)
+pytestmark = pytest.mark.slow
+
+
+def race(sessions: sessionmaker[Session], clients: int, attempt: Callable[[Session, int], object]) -> Counter[str]:
+    """Run `attempt` in `clients` threads at once, each in its own committed transaction."""
+    barrier = threading.Barrier(clients)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        barrier.wait()
+        try:
+            with sessions.begin() as session:
+                attempt(session, n)
+            outcome = "ok"
+        except BookingError as exc:
+            outcome = type(exc).__name__
+        except Exception as exc:  # anything else is a bug the assertions below must show
+            outcome = f"crash:{type(exc).__name__}:{exc}"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return Counter(outcomes)
+
+
+def _consistent(session: Session, office_id: int) -> OfficeSession:
+    """The session's counters equal what its bookings and holds say."""
+    row = session.scalars(select(OfficeSession).where(OfficeSession.office_id == office_id)).one()
+    live = session.scalar(select(func.count()).select_from(Booking).where(
+        Booking.session_id == row.id, Booking.status == BookingStatus.BOOKED))
+    held = session.scalar(select(func.count()).select_from(Hold).where(Hold.session_id == row.id))
+    assert (row.booked, row.held) == (live, held)
+    windows = session.scalars(select(ArrivalWindow).where(ArrivalWindow.session_id == row.id)).all()
+    assert sum(w.booked for w in windows) == row.booked and sum(w.held for w in windows) == row.held
+    assert all(w.booked + w.held <= w.capacity for w in windows)
+    queue = session.scalars(select(Booking.queue_number).where(Booking.session_id == row.id)).all()
+    assert sorted(queue) == list(range(1, len(queue) + 1))
+    return row
+
+
+def test_twenty_callers_race_for_the_last_five_seats(sessions: sessionmaker[Session], db: Session) -> None:
+    office = make_office(db, morning=5)
+    db.commit()
+    outcomes = race(sessions, 20, lambda s, n: bookings.book(
+        s, office_id=office.id, day=TUESDAY, code="S", phone=phone(n), actor=OPERATOR, now=NOW, policy=POLICY))
+    assert outcomes == Counter({"ok": 5, "SessionFull": 15})
+    assert _consistent(db, office.id).booked == 5
+
+
+def test_callers_race_for_the_last_places_in_one_window(sessions: sessionmaker[Session], db: Session) -> None:
+    office = make_office(db, morning=80, crowd_limit=3)
+    db.commit()
+    outcomes = race(sessions, 12, lambda s, n: bookings.book(
+        s, office_id=office.id, day=TUESDAY, code="S", phone=phone(n), actor=OPERATOR, now=NOW, policy=POLICY,
+        window_position=0))
+    assert outcomes == Counter({"ok": 3, WindowFull.__name__: 9})
+    row = _consistent(db, office.id)
+    assert row.booked == 3
+
+
+def test_holds_race_for_the_last_seats(sessions: sessionmaker[Session], db: Session) -> None:
+    office = make_office(db, morning=2)
+    db.commit()
+    outcomes = race(sessions, 10, lambda s, n: bookings.hold_seat(
+        s, office_id=office.id, day=TUESDAY, code="S", phone=phone(n), channel=Channel.IVR, now=NOW, policy=POLICY))
+    assert outcomes == Counter({"ok": 2, SessionFull.__name__: 8})
+    assert _consistent(db, office.id).held == 2
+
+
+def test_confirmation_races_expiry_and_hang_up(sessions: sessionmaker[Session], db: Session) -> None:
+    """One hold, claimed at once by its confirmation, a hang-up and the expiry job: one wins."""
+    office = make_office(db, morning=1)
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+                              now=NOW, policy=POLICY)
+    db.commit()
+
+    def attempt(s: Session, n: int) -> object:
+        if n % 3 == 0:
+            return bookings.confirm_hold(s, hold_id=hold.id, actor=IVR, now=NOW, policy=POLICY)
+        if n % 3 == 1:
+            return bookings.release_hold(s, hold_id=hold.id)
+        return bookings.expire_lapsed(s, now=NOW, policy=POLICY)
+
+    race(sessions, 9, attempt)
+    db.expire_all()
+    row = _consistent(db, office.id)
+    assert row.held == 0 and row.booked in (0, 1)
+
+
+def test_one_phone_racing_itself_gets_no_more_than_its_limit(sessions: sessionmaker[Session], db: Session) -> None:
+    office = make_office(db)
+    db.commit()
+    days = [date(2027, 3, d) for d in (2, 3, 4, 5, 8, 9)]
+    outcomes = race(sessions, len(days), lambda s, n: bookings.book(
+        s, office_id=office.id, day=days[n], code="S", phone=phone(1), actor=OPERATOR, now=NOW, policy=POLICY))
+    assert outcomes == Counter({"ok": 2, TooManyBookings.__name__: 4})
+    assert db.scalar(select(func.count()).select_from(Booking).where(Booking.phone == phone(1))) == 2
+
+
+def test_one_phone_racing_into_one_session_is_booked_once(sessions: sessionmaker[Session], db: Session) -> None:
+    office = make_office(db)
+    db.commit()
+    outcomes = race(sessions, 6, lambda s, n: bookings.book(
+        s, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), actor=OPERATOR, now=NOW, policy=POLICY))
+    assert outcomes == Counter({"ok": 1, AlreadyBookedForSession.__name__: 5})
+
+
+def _process_client(url: str, office_id: int, n: int, barrier: object, results: object) -> None:
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    barrier.wait()  # type: ignore[attr-defined]
+    try:
+        with factory.begin() as session:
+            bookings.book(session, office_id=office_id, day=TUESDAY, code="S", phone=phone(n), actor=OPERATOR,
+                          now=NOW, policy=POLICY)
+        results.put("ok")  # type: ignore[attr-defined]
+    except BookingError as exc:
+        results.put(type(exc).__name__)  # type: ignore[attr-defined]
+    except Exception as exc:
+        results.put(f"crash:{exc}")  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+
+
+def test_worker_processes_race_for_the_last_seats(engine: Engine, db: Session) -> None:
+    """Separate processes, as gunicorn workers on several machines would be."""
+    office = make_office(db, morning=3)
+    db.commit()
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(8), context.Queue()
+    url = engine.url.render_as_string(hide_password=False)
+    processes = [context.Process(target=_process_client, args=(url, office.id, n, barrier, results))
+                 for n in range(8)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    outcomes = Counter(results.get(timeout=5) for _ in processes)
+    assert outcomes == Counter({"ok": 3, SessionFull.__name__: 5})
+    assert _consistent(db, office.id).booked == 3
