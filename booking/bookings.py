@@ -23,8 +23,9 @@ from booking import seats
 from booking.citizens import lock_citizen
 from booking.codes import new_code, normalise_code
 from booking.errors import (
-    AlreadyBookedForSession, HoldExpired, InvalidTransition, NoSuchSession, NotFound, OfficeClosed,
-    OfficeInactive, OutsideHorizon, PastCutoff, ProcedureNotOffered, TooManyBookings,
+    AlreadyBookedForSession, CheckInNotAllowed, HoldExpired, InvalidTransition, NoShowTooEarly, NoSuchSession,
+    NotCancellable, NotFound, NotMovable, NotServable, OfficeClosed, OfficeInactive, OutsideHorizon, PastCutoff,
+    ProcedureNotOffered, TooManyBookings,
 )
 from booking.models import (
     ArrivalWindow, Booking, BookingEvent, BookingStatus, Channel, Hold, Office, OfficeSession, Procedure,
@@ -264,9 +265,9 @@ def find_booking(session: Session, code: str) -> Booking:
     return booking
 
 
-def _require(booking: Booking, allowed: set[BookingStatus], action: str) -> None:
+def _require(booking: Booking, allowed: set[BookingStatus], error: type[InvalidTransition]) -> None:
     if booking.status not in allowed:
-        raise InvalidTransition(status=booking.status.value, action=action)
+        raise error()
 
 
 def _event(booking: Booking, *, action: str, actor: Actor, now: datetime, **detail: object) -> None:
@@ -284,7 +285,7 @@ def cancel(session: Session, *, booking_id: int, actor: Actor, now: datetime, po
         raise NotFound()
     row = seats.lock_session(session, booking.session_id)
     session.refresh(booking)
-    _require(booking, {BookingStatus.BOOKED}, "cancelled")
+    _require(booking, {BookingStatus.BOOKED}, NotCancellable)
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
     if policy.rebook_delay > timedelta(0):
@@ -310,14 +311,14 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
     booking = session.get(Booking, booking_id)
     if booking is None:
         raise NotFound()
-    _require(booking, {BookingStatus.BOOKED}, "moved")
+    _require(booking, {BookingStatus.BOOKED}, NotMovable)
     office = _office(session, office_id)
     planned = _planned_bookable(session, office, day, code, now)
     lock_citizen(session, booking.phone, now=now)
     new_id = seats.ensure_session(session, office, planned, now=now)
     locked = seats.lock_sessions(session, [new_id, booking.session_id])
     session.refresh(booking)
-    _require(booking, {BookingStatus.BOOKED}, "moved")
+    _require(booking, {BookingStatus.BOOKED}, NotMovable)
     new_row, old_row = locked[new_id], locked[booking.session_id]
     if new_row.closed:
         raise OfficeClosed(date=day.strftime("%d/%m/%Y"))
@@ -357,9 +358,9 @@ def check_in(session: Session, *, code: str, actor: Actor, now: datetime, office
     booking = find_booking(session, code)
     if office_id is not None and booking.office_id != office_id:
         raise NotFound()
-    _require(booking, {BookingStatus.BOOKED, BookingStatus.NO_SHOW}, "checked in")
+    _require(booking, {BookingStatus.BOOKED, BookingStatus.NO_SHOW}, CheckInNotAllowed)
     if local_now(booking.office, now).date() != booking.date:
-        raise InvalidTransition(status=booking.status.value, action="checked in")
+        raise CheckInNotAllowed()
     booking.status = BookingStatus.CHECKED_IN
     booking.checked_in_at = now
     _event(booking, action="checked_in", actor=actor, now=now)
@@ -372,7 +373,7 @@ def mark_served(session: Session, *, booking_id: int, actor: Actor, now: datetim
     booking = session.get(Booking, booking_id)
     if booking is None:
         raise NotFound()
-    _require(booking, {BookingStatus.CHECKED_IN}, "served")
+    _require(booking, {BookingStatus.CHECKED_IN}, NotServable)
     booking.status = BookingStatus.SERVED
     booking.served_at = now
     _event(booking, action="served", actor=actor, now=now)
@@ -391,9 +392,9 @@ def mark_no_show(session: Session, *, booking_id: int, actor: Actor, now: dateti
     booking = session.get(Booking, booking_id)
     if booking is None:
         raise NotFound()
-    _require(booking, {BookingStatus.BOOKED}, "marked as no-show")
+    _require(booking, {BookingStatus.BOOKED}, NoShowTooEarly)
     if now < arrival_deadline(booking, policy):
-        raise InvalidTransition(status=booking.status.value, action="marked as no-show")
+        raise NoShowTooEarly()
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_at = now
     _event(booking, action="no_show", actor=actor, now=now)

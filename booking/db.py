@@ -71,7 +71,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Work that only reads (pages, availability) opts out with the `read_only` execution
+        # option, so it never queues behind a writer for the write lock it does not need.
+        conn.exec_driver_sql("BEGIN DEFERRED" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -94,8 +96,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions on `engine`; `read_only` ones must not write (on SQLite they take no write lock)."""
+    bind = engine.execution_options(read_only=True) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextmanager

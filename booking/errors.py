@@ -101,8 +101,35 @@ class HoldExpired(BookingError):
 
 
 class InvalidTransition(BookingError):
+    """The booking's status does not allow the change asked for."""
+
     code = "invalid_transition"
-    message = N_("An appointment that is %(status)s cannot be %(action)s.")
+    message = N_("This appointment can no longer be changed.")
+
+
+class NotCancellable(InvalidTransition):
+    code = "not_cancellable"
+    message = N_("Only an appointment that is still booked can be cancelled.")
+
+
+class NotMovable(InvalidTransition):
+    code = "not_movable"
+    message = N_("Only an appointment that is still booked can be moved.")
+
+
+class CheckInNotAllowed(InvalidTransition):
+    code = "check_in_not_allowed"
+    message = N_("This appointment cannot be checked in: it is not for today, or it is no longer booked.")
+
+
+class NotServable(InvalidTransition):
+    code = "not_servable"
+    message = N_("Only a person who has checked in can be marked as served.")
+
+
+class NoShowTooEarly(InvalidTransition):
+    code = "no_show_too_early"
+    message = N_("It is too early to mark this person as not having come.")
 
 
 class ProcedureNotOffered(BookingError):

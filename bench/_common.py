@@ -1,0 +1,180 @@
+"""What both benchmarks share: a scratch PostgreSQL database, the fixed clock, offices, reports.
+
+Nothing here is a test. The helpers create a database of their own on the server named by the
+admin URL, migrate it with the project's Alembic migrations, and drop it when the benchmark ends,
+even when it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
+
+from booking.db import make_engine
+from booking.models import Office, OfficeLevel, SessionTemplate
+from booking.schema import upgrade
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+# The same instant as tests.factories.NOW: Monday 1 March 2027, 09:00 in Vietnam, no holiday near.
+NOW = datetime(2027, 3, 1, 9, 0, tzinfo=VN).astimezone(UTC)
+
+
+def scratch_name(prefix: str = "hotline_bench") -> str:
+    return f"{prefix}_{secrets.token_hex(5)}"
+
+
+def database_url(admin_url: str, name: str) -> str:
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def scratch_database(admin_url: str, *, migrate: bool = True, prefix: str = "hotline_bench") -> Iterator[str]:
+    """Create an empty database next to the admin URL's, migrate it, yield its URL, drop it."""
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = scratch_name(prefix)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = database_url(admin_url, name)
+        try:
+            if migrate:
+                engine = make_engine(url)
+                try:
+                    upgrade(engine)
+                finally:
+                    engine.dispose()
+            yield url
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def add_office(session: Session, n: int, *, morning: int, afternoon: int, crowd_limit: int,
+               horizon_days: int = 14, weekdays: range = range(5)) -> Office:
+    """An office as tests.factories.make_office builds one: Mon-Fri, S 07:30-11:30 and C 13:30-17:00."""
+    office = Office(code=f"BENCH{n:03d}", name=f"Bộ phận Một cửa số {n}", level=OfficeLevel.COMMUNE,
+                    address="Cà Mau", crowd_limit=crowd_limit, window_minutes=30, horizon_days=horizon_days,
+                    cutoff_minutes=60, active=True, timezone="Asia/Ho_Chi_Minh")
+    for weekday in weekdays:
+        office.templates.append(SessionTemplate(weekday=weekday, code="S", start_time=time(7, 30),
+                                                end_time=time(11, 30), capacity=morning))
+        office.templates.append(SessionTemplate(weekday=weekday, code="C", start_time=time(13, 30),
+                                                end_time=time(17, 0), capacity=afternoon))
+    session.add(office)
+    session.flush()
+    return office
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation between closest ranks."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def server_version(url: str) -> str:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                return str(conn.execute(text("SHOW server_version")).scalar_one())
+            return "sqlite " + str(conn.execute(text("select sqlite_version()")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def environment(admin_url: str) -> dict[str, Any]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent.parent, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": commit or None,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "server": safe_url(admin_url),
+    }
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def libpq_args(url: str) -> tuple[list[str], dict[str, str]]:
+    """Command-line options and environment for a libpq client (pgbench) reaching `url`."""
+    parsed: URL = make_url(url)
+    args: list[str] = []
+    env = dict(os.environ)
+    if parsed.host:
+        args += ["-h", parsed.host]
+    if parsed.port:
+        args += ["-p", str(parsed.port)]
+    if parsed.username:
+        args += ["-U", parsed.username]
+    if parsed.password:
+        env["PGPASSWORD"] = str(parsed.password)
+    return args, env
+
+
+def local_server_cpu(url: str) -> float | None:
+    """CPU seconds used so far by the PostgreSQL server's processes, when it runs on this machine.
+
+    Sums user and system time of every process named `postgres` (and of their reaped children,
+    which the postmaster accumulates), from /proc; None when the server is not local or /proc is
+    not readable. A difference of two readings is the server's CPU over that interval.
+    """
+    host = make_url(url).host or "localhost"
+    if host not in ("127.0.0.1", "localhost", "::1") or not Path("/proc").is_dir():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    found = False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm_end = raw.rfind(")")
+        comm = raw[raw.find("(") + 1:comm_end]
+        if comm != "postgres":
+            continue
+        fields = raw[comm_end + 2:].split()
+        # fields[0] is state (stat field 3); utime, stime, cutime, cstime are stat fields 14-17
+        total += sum(int(x) for x in fields[11:15])
+        found = True
+    return total / ticks if found else None

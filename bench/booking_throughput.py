@@ -1,0 +1,529 @@
+"""Concurrent bookings per second on PostgreSQL, beside what pgbench gets for the same shape.
+
+    .venv/bin/python -m bench.booking_throughput [--processes 8] [--seconds 15] [--profile]
+
+The issue's target: `booking.bookings.book`, run by N processes at once (each booking its own
+transaction, committed), reaches at least half the transactions per second that pgbench reaches
+on the same server with N clients for a transaction of the same shape: one conditional UPDATE of
+a seat counter and one INSERT of a booking row.
+
+Steps:
+1. A scratch database (migrated with the project's migrations) gets 8 offices, Mon-Fri, 2,000
+   seats per session and a crowd limit of 500, so no session fills up during the run. One seat of
+   every target session is booked beforehand so that the session rows exist.
+2. N worker processes, each with its own engine, book into random target sessions (some contention
+   per session, never all on one row), each booking with a phone of its own, with the fixed clock
+   Monday 2027-03-01 09:00 (Vietnam). After a short warm-up they count for `--seconds`.
+   Worker 0 counts the statements it sends (SQLAlchemy `before_cursor_execute`).
+3. pgbench runs `--seconds` with as many clients against a scratch database of its own on the
+   same server: `seats(id, capacity, taken)` with one row per target session, and
+   `BEGIN; UPDATE seats ... WHERE id = :sid AND taken < capacity; INSERT INTO bookings_pg ...; END;`.
+4. `--profile` first books in a single process for a few seconds under cProfile and prints the
+   25 entries with the most cumulative time (and the 15 with the most own time).
+
+The result is printed and written to bench/results/booking_throughput.json. It asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import multiprocessing
+import os
+import pstats
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import event, func, select, text
+
+from bench._common import (
+    DEFAULT_ADMIN_URL, NOW, RESULTS, add_office, environment, libpq_args, local_server_cpu, percentile, safe_url,
+    scratch_database, server_version, write_result,
+)
+from booking.bookings import Actor, book
+from booking.db import make_engine, make_session_factory
+from booking.errors import BookingError
+from booking.models import ArrivalWindow, Booking, BookingEvent, Channel, OfficeSession
+from booking.policy import BookingPolicy
+from booking.schedule import plan_days
+
+NAME = "booking_throughput"
+ACTOR = Actor("bench", Channel.OPERATOR)
+POLICY = BookingPolicy()
+TARGET_RATIO = 0.5
+
+Target = tuple[int, str, str]  # office id, ISO date, session code
+
+
+def phone_for(worker: int, n: int, workers: int) -> str:
+    """A distinct Viettel-looking mobile in E.164 for each (worker, n); the default policy allows
+    two future bookings per phone, so every booking gets a phone of its own."""
+    stride = 10**7 // max(workers + 1, 1)  # worker `workers` is the set-up / profile phase
+    if n >= stride:
+        raise RuntimeError("ran out of phone numbers; lower --seconds or --processes")
+    return f"+8498{worker * stride + n:07d}"
+
+
+# --------------------------------------------------------------------------------------------
+# Set-up
+
+
+def set_up(url: str, *, offices: int, days: int, capacity: int, crowd_limit: int, workers: int) -> list[Target]:
+    """Offices, and the target sessions: every session of the next `days` working days."""
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    try:
+        with factory.begin() as s:
+            rows = [add_office(s, n + 1, morning=capacity, afternoon=capacity, crowd_limit=crowd_limit)
+                    for n in range(offices)]
+            today = NOW.astimezone(ZoneInfo(rows[0].timezone)).date()
+            plans = plan_days(s, rows, today + timedelta(days=1), today + timedelta(days=rows[0].horizon_days))
+            targets: list[Target] = []
+            for office in rows:
+                open_days = [d for d in plans[office.id] if d.open][:days]
+                if len(open_days) < days:
+                    raise RuntimeError(f"only {len(open_days)} open days within the horizon; lower --days")
+                targets += [(office.id, d.date.isoformat(), p.code) for d in open_days for p in d.sessions]
+        # One booking per target session creates its row, windows and counters before the run.
+        for n, (office_id, day, code) in enumerate(targets):
+            with factory.begin() as s:
+                book(s, office_id=office_id, day=date.fromisoformat(day), code=code,
+                     phone=phone_for(workers, n, workers), actor=ACTOR, now=NOW, policy=POLICY)
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+        return targets
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# The worker processes
+
+
+def _count_statements(engine: Any, sink: list[str] | None = None) -> list[int]:
+    """Count (and optionally record) every statement the engine sends to the server."""
+    count = [0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        count[0] += 1
+        if sink is not None:
+            sink.append(" ".join(statement.split())[:110])
+
+    return count
+
+
+def worker(index: int, workers: int, url: str, targets: list[Target], seconds: float, seed: int,
+           ready: Any, go: Any, start_at: Any, results: Any) -> None:
+    """Book into random target sessions until the run ends; report counts and latencies."""
+    try:
+        engine = make_engine(url, pool_size=1, max_overflow=0)
+        factory = make_session_factory(engine)
+        statements = _count_statements(engine) if index == 0 else None
+        with engine.connect() as conn:  # open the connection before the clock starts
+            conn.execute(text("SELECT 1"))
+        rng = random.Random(seed * 1000 + index)
+        parsed = [(o, date.fromisoformat(d), c) for o, d, c in targets]
+        ready.put(index)
+        go.wait()
+        start = start_at.value
+        end = start + seconds
+        n = 0
+        ok = warm_ok = 0
+        errors: Counter[str] = Counter()
+        crashes: Counter[str] = Counter()
+        latencies: list[float] = []
+        stmt_in_window = 0
+        cpu0 = None
+        while True:
+            now = time.time()
+            if now >= end:
+                break
+            if cpu0 is None and now >= start:
+                cpu0 = time.process_time()
+            office_id, day, code = parsed[rng.randrange(len(parsed))]
+            phone = phone_for(index, n, workers)
+            n += 1
+            before = statements[0] if statements is not None else 0
+            t0 = time.perf_counter()
+            outcome = "ok"
+            try:
+                with factory.begin() as s:
+                    book(s, office_id=office_id, day=day, code=code, phone=phone, actor=ACTOR, now=NOW,
+                         policy=POLICY)
+            except BookingError as exc:
+                outcome = type(exc).__name__
+            except Exception as exc:  # a deadlock or a bug: count it and carry on
+                outcome = "crash:" + type(exc).__name__
+            elapsed = time.perf_counter() - t0
+            done = time.time()
+            if done < start:
+                warm_ok += outcome == "ok"
+                continue
+            if done >= end:
+                break
+            if outcome == "ok":
+                ok += 1
+                latencies.append(elapsed * 1000)
+                if statements is not None:
+                    stmt_in_window += statements[0] - before
+            elif outcome.startswith("crash:"):
+                crashes[outcome[6:]] += 1
+            else:
+                errors[outcome] += 1
+        cpu = time.process_time() - cpu0 if cpu0 is not None else 0.0
+        engine.dispose()
+        results.put({"index": index, "ok": ok, "warmup_ok": warm_ok, "errors": dict(errors),
+                     "crashes": dict(crashes), "latencies_ms": latencies, "cpu_seconds": cpu,
+                     "statements": stmt_in_window if statements is not None else None})
+    except Exception as exc:  # the parent must hear about it rather than wait forever
+        results.put({"index": index, "fatal": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
+def run_workers(url: str, targets: list[Target], *, processes: int, seconds: float, warmup: float, seed: int,
+                start_method: str) -> dict[str, Any]:
+    ctx = multiprocessing.get_context(start_method)
+    ready, results = ctx.Queue(), ctx.Queue()
+    go = ctx.Event()
+    start_at = ctx.Value("d", 0.0)
+    procs = [ctx.Process(target=worker, args=(i, processes, url, targets, seconds, seed, ready, go, start_at, results),
+                         daemon=True) for i in range(processes)]
+    for p in procs:
+        p.start()
+    try:
+        for _ in procs:
+            ready.get(timeout=120)
+        start = time.time() + warmup
+        start_at.value = start
+        go.set()
+        time.sleep(max(0.0, start - time.time()))
+        server0 = local_server_cpu(url)
+        time.sleep(max(0.0, start + seconds - time.time()))
+        server1 = local_server_cpu(url)
+        reports = [results.get(timeout=warmup + seconds + 120) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+    fatal = [r for r in reports if "fatal" in r]
+    if fatal:
+        raise RuntimeError(f"worker failed: {fatal[0]['fatal']}")
+    ok = sum(r["ok"] for r in reports)
+    latencies = [x for r in reports for x in r["latencies_ms"]]
+    errors: Counter[str] = Counter()
+    crashes: Counter[str] = Counter()
+    for r in reports:
+        errors.update(r["errors"])
+        crashes.update(r["crashes"])
+    w0 = next(r for r in reports if r["index"] == 0)
+    cpu = sum(r["cpu_seconds"] for r in reports)
+    server_cpu = server1 - server0 if server0 is not None and server1 is not None else None
+    return {
+        "processes": processes,
+        "seconds": seconds,
+        "warmup_seconds": warmup,
+        "bookings": ok,
+        "bookings_per_second": ok / seconds,
+        "booking_errors": dict(errors),
+        "other_errors": dict(crashes),
+        "per_process": [r["ok"] for r in sorted(reports, key=lambda r: r["index"])],
+        "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+                       "p99": percentile(latencies, 99), "max": max(latencies, default=float("nan"))},
+        "client_cpu_seconds": cpu,
+        "client_cpu_share_of_machine": cpu / (seconds * (os.cpu_count() or 1)),
+        "statements_per_booking_worker0": (w0["statements"] / w0["ok"]) if w0["ok"] else None,
+        "server_cpu_seconds": server_cpu,
+        "server_cpu_share_of_machine": server_cpu / (seconds * (os.cpu_count() or 1)) if server_cpu else None,
+        "client_cpu_ms_per_booking": cpu * 1000 / ok if ok else None,
+        "server_cpu_ms_per_booking": server_cpu * 1000 / ok if ok and server_cpu is not None else None,
+    }
+
+
+def check_counters(url: str, expected_at_least: int) -> dict[str, Any]:
+    """Whether the counters agree with the rows written (a sanity check, printed, not asserted)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(func.count()).select_from(Booking)).scalar_one()
+            events = conn.execute(select(func.count()).select_from(BookingEvent)).scalar_one()
+            booked = conn.execute(select(func.coalesce(func.sum(OfficeSession.booked), 0))).scalar_one()
+            windows = conn.execute(select(func.coalesce(func.sum(ArrivalWindow.booked), 0))).scalar_one()
+            sessions = conn.execute(select(func.count()).select_from(OfficeSession)).scalar_one()
+            session_seq = conn.execute(text(
+                "SELECT last_value FROM pg_sequences WHERE sequencename = 'office_sessions_id_seq'")).scalar()
+        return {"booking_rows": rows, "event_rows": events, "session_booked_sum": int(booked),
+                "window_booked_sum": int(windows), "office_session_rows": sessions,
+                "office_sessions_id_seq_last_value": session_seq,
+                "consistent": rows == events == booked == windows and rows >= expected_at_least}
+    finally:
+        engine.dispose()
+
+
+def sample_statements(url: str, target: Target, workers: int) -> list[str]:
+    """The statements of one more booking, in order (BEGIN and COMMIT are sent by the driver)."""
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    sink: list[str] = []
+    try:
+        with engine.connect():
+            pass
+        _count_statements(engine, sink)
+        office_id, day, code = target
+        with factory.begin() as s:
+            book(s, office_id=office_id, day=date.fromisoformat(day), code=code,
+                 phone=phone_for(workers, 10**7 // (workers + 1) - 1, workers), actor=ACTOR, now=NOW, policy=POLICY)
+        return sink
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# Profile
+
+
+def profile(url: str, targets: list[Target], *, seconds: float, workers: int, top: int = 25) -> dict[str, Any]:
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    factory = make_session_factory(engine)
+    rng = random.Random(7)
+    parsed = [(o, date.fromisoformat(d), c) for o, d, c in targets]
+    base = 10**7 // (workers + 1) // 2  # the second half of the set-up phase's phones
+    try:
+        for i in range(20):  # warm the caches outside the profile
+            o, d, c = parsed[rng.randrange(len(parsed))]
+            with factory.begin() as s:
+                book(s, office_id=o, day=d, code=c, phone=phone_for(workers, base + i, workers), actor=ACTOR,
+                     now=NOW, policy=POLICY)
+        profiler = cProfile.Profile()
+        n, end = 20, time.perf_counter() + seconds
+        t0 = time.perf_counter()
+        profiler.enable()
+        while time.perf_counter() < end:
+            o, d, c = parsed[rng.randrange(len(parsed))]
+            with factory.begin() as s:
+                book(s, office_id=o, day=d, code=c, phone=phone_for(workers, base + n, workers), actor=ACTOR,
+                     now=NOW, policy=POLICY)
+            n += 1
+        profiler.disable()
+        elapsed = time.perf_counter() - t0
+    finally:
+        engine.dispose()
+    done = n - 20
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    profiler.dump_stats(str(RESULTS / f"{NAME}.prof"))
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.strip_dirs().sort_stats("cumulative").print_stats(top)
+    cumulative = out.getvalue()
+    out = io.StringIO()
+    stats.stream = out
+    stats.sort_stats("tottime").print_stats(15)
+    own = out.getvalue()
+    return {"bookings": done, "seconds": elapsed, "bookings_per_second_under_profile": done / elapsed,
+            "top_cumulative": cumulative, "top_tottime": own}
+
+
+# --------------------------------------------------------------------------------------------
+# pgbench
+
+PGBENCH_SCRIPT = """\
+\\set sid random(1, {seats})
+\\set n random(0, 9999999)
+BEGIN;
+UPDATE seats SET taken = taken + 1 WHERE id = :sid AND taken < capacity;
+INSERT INTO bookings_pg(seat_id, phone) VALUES (:sid, '+8498' || lpad(:n::text, 7, '0'));
+END;
+"""
+
+TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
+
+
+def run_pgbench(admin_url: str, *, seats: int, capacity: int, clients: int, jobs: int, seconds: int,
+                mode: str) -> dict[str, Any]:
+    with scratch_database(admin_url, migrate=False, prefix="hotline_pgbench") as url:
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("CREATE TABLE seats (id int PRIMARY KEY, capacity int NOT NULL, taken int NOT NULL)"))
+                conn.execute(text("CREATE TABLE bookings_pg (id bigserial PRIMARY KEY, seat_id int NOT NULL, "
+                                  "phone text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"))
+                conn.execute(text("INSERT INTO seats SELECT g, :capacity, 1 FROM generate_series(1, :n) g"),
+                             {"capacity": capacity, "n": seats})
+            with engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+            with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+                script.write(PGBENCH_SCRIPT.format(seats=seats))
+            try:
+                args, env = libpq_args(url)
+                database = engine.url.database or ""
+                command = ["pgbench", *args, "-n", "-c", str(clients), "-j", str(min(jobs, clients)),
+                           "-T", str(seconds), "-M", mode, "-f", script.name, database]
+                server0, children0 = local_server_cpu(url), resource.getrusage(resource.RUSAGE_CHILDREN)
+                proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds + 120,
+                                      check=False)
+                server1, children1 = local_server_cpu(url), resource.getrusage(resource.RUSAGE_CHILDREN)
+            finally:
+                os.unlink(script.name)
+            if proc.returncode != 0:
+                raise RuntimeError(f"pgbench failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            match = TPS.search(proc.stdout)
+            if match is None:
+                raise RuntimeError(f"no tps line in pgbench's output:\n{proc.stdout}")
+            with engine.connect() as conn:
+                inserted = conn.execute(text("SELECT count(*) FROM bookings_pg")).scalar_one()
+                taken = conn.execute(text("SELECT sum(taken) - count(*) FROM seats")).scalar_one()
+        finally:
+            engine.dispose()
+    latency = re.search(r"latency average = ([0-9.]+) ms", proc.stdout)
+    processed = re.search(r"number of transactions actually processed: (\d+)", proc.stdout)
+    return {
+        "command": " ".join(c if c != script.name else "<script>.sql" for c in command),
+        "script": PGBENCH_SCRIPT.format(seats=seats),
+        "clients": clients,
+        "jobs": min(jobs, clients),
+        "seconds": seconds,
+        "protocol": mode,
+        "tps": float(match.group(1)),
+        "latency_average_ms": float(latency.group(1)) if latency else None,
+        "server_cpu_seconds": server1 - server0 if server0 is not None and server1 is not None else None,
+        "pgbench_cpu_seconds": (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime),
+        "server_cpu_ms_per_transaction": ((server1 - server0) * 1000 / int(processed.group(1))
+                                          if server0 is not None and server1 is not None and processed else None),
+        "transactions": int(processed.group(1)) if processed else None,
+        "rows_inserted": inserted,
+        "seats_taken": taken,
+        "output": proc.stdout,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.booking_throughput", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--url", default=DEFAULT_ADMIN_URL,
+                        help="admin URL of the PostgreSQL server; scratch databases are created beside it")
+    parser.add_argument("--processes", type=int, default=8, help="booking processes (and pgbench clients)")
+    parser.add_argument("--seconds", type=int, default=15, help="measured duration of each run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of booking before measuring")
+    parser.add_argument("--offices", type=int, default=8)
+    parser.add_argument("--days", type=int, default=5, help="working days booked into, per office (2 sessions each)")
+    parser.add_argument("--capacity", type=int, default=2000, help="seats per session")
+    parser.add_argument("--crowd-limit", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--start-method", choices=["spawn", "fork", "forkserver"], default="spawn")
+    parser.add_argument("--pgbench-jobs", type=int, default=2, help="pgbench -j (threads)")
+    parser.add_argument("--pgbench-protocol", choices=["simple", "extended", "prepared"], default="simple",
+                        help="pgbench -M")
+    parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench comparison")
+    parser.add_argument("--profile", action="store_true",
+                        help="also book in one process under cProfile first and print where the time goes")
+    parser.add_argument("--profile-seconds", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    if args.processes < 1 or args.seconds < 1:
+        parser.error("--processes and --seconds must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result: dict[str, Any] = {"benchmark": NAME, "environment": environment(args.url),
+                              "settings": {k: v for k, v in vars(args).items() if k != "url"}}
+    result["environment"]["server_version"] = server_version(args.url)
+    started = time.perf_counter()
+    print(f"booking throughput against {safe_url(args.url)} (PostgreSQL {result['environment']['server_version']}), "
+          f"{os.cpu_count()} CPUs")
+    with scratch_database(args.url) as url:
+        targets = set_up(url, offices=args.offices, days=args.days, capacity=args.capacity,
+                         crowd_limit=args.crowd_limit, workers=args.processes)
+        print(f"  scratch database {safe_url(url)}: {args.offices} offices, {len(targets)} target sessions "
+              f"of {args.capacity} seats")
+        if args.profile:
+            print(f"  profiling one process for {args.profile_seconds:g} s ...", flush=True)
+            result["profile"] = profile(url, targets, seconds=args.profile_seconds, workers=args.processes)
+        print(f"  {args.processes} processes booking for {args.seconds} s after {args.warmup:g} s of warm-up ...",
+              flush=True)
+        ours = run_workers(url, targets, processes=args.processes, seconds=args.seconds, warmup=args.warmup,
+                           seed=args.seed, start_method=args.start_method)
+        result["bookings"] = ours
+        result["statements_of_one_booking"] = sample_statements(url, targets[0], args.processes)
+        result["sanity"] = check_counters(url, ours["bookings"])
+    if not args.no_pgbench:
+        print(f"  pgbench -c {args.processes} -j {min(args.pgbench_jobs, args.processes)} -T {args.seconds} ...",
+              flush=True)
+        result["pgbench"] = run_pgbench(args.url, seats=len(targets), capacity=args.capacity,
+                                        clients=args.processes, jobs=args.pgbench_jobs, seconds=args.seconds,
+                                        mode=args.pgbench_protocol)
+        ratio = ours["bookings_per_second"] / result["pgbench"]["tps"]
+        result["ratio"] = ratio
+        result["target_ratio"] = TARGET_RATIO
+        result["meets_target"] = ratio >= TARGET_RATIO
+    result["wall_seconds"] = time.perf_counter() - started
+    path = write_result(NAME, result)
+    report(result, path)
+    return 0
+
+
+def report(result: dict[str, Any], path: Path) -> None:
+    ours = result["bookings"]
+    print()
+    if "profile" in result:
+        p = result["profile"]
+        print(f"Profile: one process, {p['bookings']} bookings in {p['seconds']:.1f} s "
+              f"({p['bookings_per_second_under_profile']:.0f}/s under cProfile)")
+        print(p["top_cumulative"])
+        print(p["top_tottime"])
+    lat = ours["latency_ms"]
+    print(f"booking.bookings.book, {ours['processes']} processes, {ours['seconds']} s:")
+    print(f"  bookings committed     {ours['bookings']}  ({ours['bookings_per_second']:.1f}/s)")
+    print(f"  per process            {ours['per_process']}")
+    print(f"  refused (BookingError) {ours['booking_errors'] or 0}   other errors {ours['other_errors'] or 0}")
+    print(f"  latency ms             p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f}  "
+          f"max {lat['max']:.1f}")
+    print(f"  client CPU (Python)    {ours['client_cpu_seconds']:.1f} s "
+          f"= {ours['client_cpu_share_of_machine']:.0%} of the machine's {os.cpu_count()} CPUs, "
+          f"{ours['client_cpu_ms_per_booking']:.2f} ms per booking")
+    if ours["server_cpu_seconds"] is not None:
+        print(f"  server CPU (postgres)  {ours['server_cpu_seconds']:.1f} s "
+              f"= {ours['server_cpu_share_of_machine']:.0%} of the machine, "
+              f"{ours['server_cpu_ms_per_booking']:.2f} ms per booking")
+    spb = ours["statements_per_booking_worker0"]
+    one = result["statements_of_one_booking"]
+    if spb is not None:
+        print(f"  statements per booking {spb:.1f} (worker 0's mean; plus BEGIN and COMMIT); pgbench sends 2 (+2)")
+    print(f"  one booking's statements ({len(one)}):")
+    for n, statement in enumerate(one, 1):
+        print(f"    {n:2d}. {statement}")
+    s = result["sanity"]
+    print(f"  sanity: {s['booking_rows']} booking rows, {s['event_rows']} events, counters "
+          f"{s['session_booked_sum']}/{s['window_booked_sum']} -> {'consistent' if s['consistent'] else 'MISMATCH'}; "
+          f"{s['office_session_rows']} session rows, office_sessions_id_seq at {s['office_sessions_id_seq_last_value']}")
+    if "pgbench" in result:
+        pg = result["pgbench"]
+        print(f"pgbench, same server, {pg['clients']} clients, {pg['jobs']} threads, {pg['seconds']} s, "
+              f"protocol {pg['protocol']}:")
+        print(f"  tps                    {pg['tps']:.1f}  (latency average {pg['latency_average_ms']} ms)")
+        if pg["server_cpu_seconds"] is not None:
+            print(f"  server CPU (postgres)  {pg['server_cpu_seconds']:.1f} s, "
+                  f"{pg['server_cpu_ms_per_transaction']:.3f} ms per transaction; "
+                  f"pgbench itself {pg['pgbench_cpu_seconds']:.1f} s")
+        print(f"ratio ours / pgbench     {result['ratio']:.3f}   target >= {result['target_ratio']}  -> "
+              f"{'met' if result['meets_target'] else 'NOT met'}")
+    print(f"(wall time {result['wall_seconds']:.0f} s; result written to {path})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

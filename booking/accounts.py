@@ -1,0 +1,37 @@
+"""Staff accounts: creating them and assigning managers to their offices."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from booking.errors import InvalidSettings, NotFound
+from booking.models import Office, Role, User
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+def create_user(session: Session, *, username: str, password_hash: str, role: Role, now: datetime,
+                display_name: str = "", office_codes: tuple[str, ...] = ()) -> User:
+    """A new staff account; the password arrives hashed by the edge that read it."""
+    username = username.strip().lower()
+    if not USERNAME.match(username):
+        raise InvalidSettings(detail="username must be 2-64 lower-case letters, digits, '.', '_' or '-'")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise InvalidSettings(detail=f"user {username} already exists")
+    offices = []
+    for code in office_codes:
+        office = session.scalar(select(Office).where(Office.code == code))
+        if office is None:
+            raise NotFound()
+        offices.append(office)
+    if role is Role.MANAGER and not offices:
+        raise InvalidSettings(detail="a manager needs at least one office")
+    user = User(username=username, password_hash=password_hash, role=role, display_name=display_name,
+                active=True, created_at=now, offices=offices)
+    session.add(user)
+    session.flush()
+    return user

@@ -1,0 +1,153 @@
+"""Command-line tools: `flask --app wsgi db|demo|users|offices …`, so operations can be scripted."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from flask_babel import force_locale, format_date, gettext
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from werkzeug.security import generate_password_hash
+
+from booking import schema
+from booking.accounts import create_user
+from booking.availability import office_availability
+from booking.demo import load_demo
+from booking.errors import BookingError
+from booking.models import Office, Role
+from hotline.runtime import runtime
+
+
+def _ready() -> None:
+    """Commands other than `db` need a current schema, as the server does."""
+    try:
+        schema.ensure_current(runtime().engine)
+    except schema.SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _fail(error: BookingError) -> click.ClickException:
+    return click.ClickException(error.render(gettext))
+
+
+@click.group("db", help="Database schema (Alembic migrations).", cls=AppGroup)
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Bring the schema up to REVISION (default: the newest)."""
+    schema.upgrade(runtime().engine, revision)
+    click.echo(f"Schema at {schema.current_revision(runtime().engine)}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Take the schema back to REVISION (e.g. -1, or base to drop everything)."""
+    schema.downgrade(runtime().engine, revision)
+    click.echo(f"Schema at {schema.current_revision(runtime().engine) or 'base'}")
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """Show the schema's revision and whether it is the newest."""
+    current, head = schema.current_revision(runtime().engine), schema.head_revision()
+    click.echo(f"{current or 'none'} ({'up to date' if current == head else f'behind; newest is {head}'})")
+
+
+@click.group("demo", help="Demonstration data.", cls=AppGroup)
+def demo_group() -> None:
+    pass
+
+
+@demo_group.command("load")
+def demo_load() -> None:
+    """Load Cà Mau's demo offices and procedures (safe to run again)."""
+    _ready()
+    with runtime().transaction() as session:
+        added = load_demo(session)
+    click.echo(f"Demo data: {added['offices']} offices and {added['procedures']} procedures added.")
+
+
+@click.group("users", help="Staff accounts.", cls=AppGroup)
+def users_group() -> None:
+    pass
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--name", "display_name", default="", help="Name shown in the console.")
+@click.option("--office", "offices", multiple=True, help="Office code a manager runs (repeatable).")
+def users_create(username: str, role: str, display_name: str, offices: tuple[str, ...]) -> None:
+    """Create a user; the password comes from $PASSWORD or a prompt."""
+    _ready()
+    password = os.environ.get("PASSWORD") or click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise click.ClickException("The password must have at least 10 characters.")
+    rt = runtime()
+    try:
+        with rt.transaction() as session:
+            user = create_user(session, username=username, password_hash=generate_password_hash(password),
+                               role=Role(role), now=rt.now(), display_name=display_name, office_codes=offices)
+            click.echo(f"Created {user.role.value} {user.username}.")
+    except BookingError as exc:
+        raise _fail(exc) from exc
+
+
+@click.group("offices", help="Offices and their availability.", cls=AppGroup)
+def offices_group() -> None:
+    pass
+
+
+@offices_group.command("list")
+def offices_list() -> None:
+    """List the offices with their keypad numbers and limits."""
+    _ready()
+    with runtime().reading() as session:
+        for office in session.scalars(select(Office).order_by(Office.keypad_number, Office.id)):
+            state = "" if office.active else "  (inactive)"
+            click.echo(f"{office.keypad_number or '-':>3}  {office.code:<14} {office.name}  "
+                       f"[crowd {office.crowd_limit}, window {office.window_minutes} min, "
+                       f"horizon {office.horizon_days} d]{state}")
+
+
+@offices_group.command("availability")
+@click.argument("code")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day (default: today).")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 62))
+def offices_availability(code: str, start: object, days: int) -> None:
+    """Seats left per session and arrival window for office CODE."""
+    _ready()
+    rt = runtime()
+    now = rt.now()
+    first: date = start.date() if start else now.astimezone(rt.settings.tz).date()  # type: ignore[attr-defined]
+    with rt.reading() as session, force_locale(rt.settings.default_language):
+        office = session.scalar(select(Office).where(Office.code == code).options(selectinload(Office.templates)))
+        if office is None:
+            raise click.ClickException(f"No office has the code {code}.")
+        for day in office_availability(session, office, first, first + timedelta(days=days - 1), now=now,
+                                       policy=rt.policy):
+            label = format_date(day.date, "full")
+            if day.closed_reason:
+                click.echo(f"{label}: {gettext('Closed')} ({day.closed_reason})")
+                continue
+            if not day.sessions:
+                click.echo(f"{label}: {gettext('No sessions')}")
+            for room in day.sessions:
+                windows = " ".join(f"{w.start:%H:%M}:{w.remaining}" for w in room.windows)
+                flag = "" if room.bookable else f" ({gettext('No longer bookable')})"
+                click.echo(f"{label} {room.code} {room.start:%H:%M}-{room.end:%H:%M}: "
+                           f"{room.remaining}/{room.capacity}{flag}  [{windows}]")
+
+
+def register(app: Flask) -> None:
+    for group in (db_group, demo_group, users_group, offices_group):
+        app.cli.add_command(group)

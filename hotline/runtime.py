@@ -1,0 +1,44 @@
+"""What one app instance owns: its settings, its engine and session factory, its booking policy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Flask, current_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from booking.db import utcnow
+from booking.policy import BookingPolicy
+from config import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
+    policy: BookingPolicy
+
+    def now(self) -> datetime:
+        return utcnow()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work for a request or a job: commit on success, roll back on any error."""
+        with self.sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads: a consistent view without taking SQLite's write lock."""
+        with self.readers.begin() as session:
+            yield session
+
+
+def runtime(app: Flask | None = None) -> Runtime:
+    return (app or current_app).extensions["hotline"]  # type: ignore[no-any-return]

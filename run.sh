@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Run the hotline on the embedded default: install into .venv, prepare the SQLite database with
+# the demo offices, and serve on http://127.0.0.1:${PORT:-8000}/ with gunicorn.
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+.venv/bin/flask --app wsgi db upgrade
+.venv/bin/flask --app wsgi demo load
+echo "Hotline on http://127.0.0.1:${PORT:-8000}/ (Ctrl-C stops it)"
+exec .venv/bin/gunicorn --workers "${WORKERS:-2}" --bind "127.0.0.1:${PORT:-8000}" --access-logfile - wsgi:app

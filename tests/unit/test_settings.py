@@ -1,0 +1,54 @@
+"""Settings come from the environment, with safe defaults and loud errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import Settings, SettingsError
+from config.settings import ENV_VARS
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_defaults_are_the_embedded_database_and_vietnamese() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("hotline.sqlite3")
+    assert (settings.default_language, settings.timezone) == ("vi", "Asia/Ho_Chi_Minh")
+    assert (settings.max_future_bookings, settings.hold_seconds, settings.rebook_delay_seconds) == (2, 120, 0)
+
+
+def test_environment_overrides_defaults() -> None:
+    settings = Settings.from_env({"DATABASE_URL": "postgresql://db/hotline", "BOOKING_MAX_FUTURE": "3",
+                                  "HOTLINE_LANGUAGE": "en"})
+    assert (settings.database_url, settings.max_future_bookings, settings.default_language) == (
+        "postgresql://db/hotline", 3, "en")
+
+
+def test_production_requires_a_secret_key() -> None:
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        Settings.from_env({"HOTLINE_ENV": "production"})
+    assert Settings.from_env({"HOTLINE_ENV": "production", "SECRET_KEY": "k" * 40}).is_production
+
+
+def test_development_secret_key_is_random_never_fixed() -> None:
+    assert Settings.from_env({}).secret_key != Settings.from_env({}).secret_key
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"BOOKING_MAX_FUTURE": "two"}, "BOOKING_MAX_FUTURE"),
+    ({"HOTLINE_TIMEZONE": "Mars/Olympus"}, "HOTLINE_TIMEZONE"),
+    ({"HOTLINE_LANGUAGE": "fr"}, "HOTLINE_LANGUAGE"),
+    ({"BOOKING_HOLD_SECONDS": "-5"}, "hold_seconds"),
+    ({"HOTLINE_ENV": "staging"}, "HOTLINE_ENV"),
+])
+def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = README.read_text(encoding="utf-8")
+    undocumented = [var for _, var, _, _ in ENV_VARS if f"`{var}`" not in readme]
+    assert undocumented == []
