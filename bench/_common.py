@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from booking.db import make_engine
 from booking.models import Office, OfficeLevel, SessionTemplate
@@ -149,32 +150,57 @@ def libpq_args(url: str) -> tuple[list[str], dict[str, str]]:
     return args, env
 
 
-def local_server_cpu(url: str) -> float | None:
-    """CPU seconds used so far by the PostgreSQL server's processes, when it runs on this machine.
 
-    Sums user and system time of every process named `postgres` (and of their reaped children,
-    which the postmaster accumulates), from /proc; None when the server is not local or /proc is
-    not readable. A difference of two readings is the server's CPU over that interval.
-    """
+def _local(url: str) -> bool:
     host = make_url(url).host or "localhost"
-    if host not in ("127.0.0.1", "localhost", "::1") or not Path("/proc").is_dir():
+    return host in ("127.0.0.1", "localhost", "::1") and Path("/proc/stat").is_file()
+
+
+def backend_pids(url: str, *, application_name: str | None = None) -> list[int] | None:
+    """The server processes serving other connections to `url`'s database, if the server is local.
+
+    None when the server runs elsewhere (its processes' CPU cannot be read from /proc here).
+    """
+    if not _local(url):
         return None
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            query = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+            if application_name is not None:
+                query += " AND application_name = :app"
+            return [int(pid) for pid in conn.execute(text(query), {"app": application_name}).scalars()]
+    finally:
+        engine.dispose()
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by the processes `pids`; gone ones count nothing."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    found = False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in pids:
         try:
-            raw = (entry / "stat").read_text()
+            raw = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
-        comm_end = raw.rfind(")")
-        comm = raw[raw.find("(") + 1:comm_end]
-        if comm != "postgres":
-            continue
-        fields = raw[comm_end + 2:].split()
-        # fields[0] is state (stat field 3); utime, stime, cutime, cstime are stat fields 14-17
-        total += sum(int(x) for x in fields[11:15])
-        found = True
-    return total / ticks if found else None
+        fields = raw[raw.rfind(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime: stat fields 14 and 15
+    return total / ticks
+
+
+def machine_cpu() -> float | None:
+    """Busy CPU seconds of the whole machine so far, summed over its CPUs (from /proc/stat)."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in first[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None

@@ -48,8 +48,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import event, func, select, text
 
 from bench._common import (
-    DEFAULT_ADMIN_URL, NOW, RESULTS, add_office, environment, libpq_args, local_server_cpu, percentile, safe_url,
-    scratch_database, server_version, write_result,
+    DEFAULT_ADMIN_URL, NOW, RESULTS, add_office, environment, libpq_args, load_average, machine_cpu, percentile,
+    process_cpu, safe_url, scratch_database, server_version, write_result, backend_pids,
 )
 from booking.bookings import Actor, book
 from booking.db import make_engine, make_session_factory
@@ -205,13 +205,15 @@ def run_workers(url: str, targets: list[Target], *, processes: int, seconds: flo
     try:
         for _ in procs:
             ready.get(timeout=120)
+        # Every worker holds its one connection for the whole run: its server process is known.
+        pids = backend_pids(url)
         start = time.time() + warmup
         start_at.value = start
         go.set()
         time.sleep(max(0.0, start - time.time()))
-        server0 = local_server_cpu(url)
+        server0, machine0 = (process_cpu(pids) if pids else None), machine_cpu()
         time.sleep(max(0.0, start + seconds - time.time()))
-        server1 = local_server_cpu(url)
+        server1, machine1 = (process_cpu(pids) if pids else None), machine_cpu()
         reports = [results.get(timeout=warmup + seconds + 120) for _ in procs]
     finally:
         for p in procs:
@@ -231,6 +233,8 @@ def run_workers(url: str, targets: list[Target], *, processes: int, seconds: flo
     w0 = next(r for r in reports if r["index"] == 0)
     cpu = sum(r["cpu_seconds"] for r in reports)
     server_cpu = server1 - server0 if server0 is not None and server1 is not None else None
+    machine = machine1 - machine0 if machine0 is not None and machine1 is not None else None
+    cpus = os.cpu_count() or 1
     return {
         "processes": processes,
         "seconds": seconds,
@@ -242,13 +246,17 @@ def run_workers(url: str, targets: list[Target], *, processes: int, seconds: flo
         "per_process": [r["ok"] for r in sorted(reports, key=lambda r: r["index"])],
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                        "p99": percentile(latencies, 99), "max": max(latencies, default=float("nan"))},
-        "client_cpu_seconds": cpu,
-        "client_cpu_share_of_machine": cpu / (seconds * (os.cpu_count() or 1)),
         "statements_per_booking_worker0": (w0["statements"] / w0["ok"]) if w0["ok"] else None,
-        "server_cpu_seconds": server_cpu,
-        "server_cpu_share_of_machine": server_cpu / (seconds * (os.cpu_count() or 1)) if server_cpu else None,
+        "client_cpu_seconds": cpu,
+        "client_cpu_share_of_machine": cpu / (seconds * cpus),
         "client_cpu_ms_per_booking": cpu * 1000 / ok if ok else None,
+        # The CPU of the server processes serving the workers' connections (local server only).
+        "server_cpu_seconds": server_cpu,
+        "server_cpu_share_of_machine": server_cpu / (seconds * cpus) if server_cpu is not None else None,
         "server_cpu_ms_per_booking": server_cpu * 1000 / ok if ok and server_cpu is not None else None,
+        # Everything else that kept the machine busy meanwhile (WAL writer, other users, ...).
+        "other_cpu_share_of_machine": ((machine - cpu - (server_cpu or 0)) / (seconds * cpus)
+                                       if machine is not None else None),
     }
 
 
@@ -350,6 +358,28 @@ END;
 TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 
 
+def _pgbench_server_cpu(url: str, proc: subprocess.Popen[str], *, clients: int,
+                        seconds: int) -> tuple[float, float] | None:
+    """CPU seconds of pgbench's server processes over most of the run, and that interval's length."""
+    if backend_pids(url) is None:
+        return None
+    started = time.monotonic()
+    pids: list[int] = []
+    while time.monotonic() - started < min(2.0, seconds / 3) and proc.poll() is None:
+        pids = backend_pids(url, application_name="pgbench") or []
+        if len(pids) >= clients:
+            break
+        time.sleep(0.05)
+    if len(pids) < clients:
+        return None
+    t0, c0 = time.monotonic(), process_cpu(pids)
+    time.sleep(max(0.0, started + seconds - 0.5 - time.monotonic()))
+    t1, c1 = time.monotonic(), process_cpu(pids)
+    if proc.poll() is not None or t1 - t0 < 0.5:
+        return None
+    return c1 - c0, t1 - t0
+
+
 def run_pgbench(admin_url: str, *, seats: int, capacity: int, clients: int, jobs: int, seconds: int,
                 mode: str) -> dict[str, Any]:
     with scratch_database(admin_url, migrate=False, prefix="hotline_pgbench") as url:
@@ -370,24 +400,26 @@ def run_pgbench(admin_url: str, *, seats: int, capacity: int, clients: int, jobs
                 database = engine.url.database or ""
                 command = ["pgbench", *args, "-n", "-c", str(clients), "-j", str(min(jobs, clients)),
                            "-T", str(seconds), "-M", mode, "-f", script.name, database]
-                server0, children0 = local_server_cpu(url), resource.getrusage(resource.RUSAGE_CHILDREN)
-                proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds + 120,
-                                      check=False)
-                server1, children1 = local_server_cpu(url), resource.getrusage(resource.RUSAGE_CHILDREN)
+                children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                cpu = _pgbench_server_cpu(url, proc, clients=clients, seconds=seconds)
+                stdout, stderr = proc.communicate(timeout=seconds + 120)
+                children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             finally:
                 os.unlink(script.name)
             if proc.returncode != 0:
-                raise RuntimeError(f"pgbench failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-            match = TPS.search(proc.stdout)
+                raise RuntimeError(f"pgbench failed ({proc.returncode}):\n{stdout}\n{stderr}")
+            match = TPS.search(stdout)
             if match is None:
-                raise RuntimeError(f"no tps line in pgbench's output:\n{proc.stdout}")
+                raise RuntimeError(f"no tps line in pgbench's output:\n{stdout}")
             with engine.connect() as conn:
                 inserted = conn.execute(text("SELECT count(*) FROM bookings_pg")).scalar_one()
                 taken = conn.execute(text("SELECT sum(taken) - count(*) FROM seats")).scalar_one()
         finally:
             engine.dispose()
-    latency = re.search(r"latency average = ([0-9.]+) ms", proc.stdout)
-    processed = re.search(r"number of transactions actually processed: (\d+)", proc.stdout)
+    latency = re.search(r"latency average = ([0-9.]+) ms", stdout)
+    processed = re.search(r"number of transactions actually processed: (\d+)", stdout)
+    tps = float(match.group(1))
     return {
         "command": " ".join(c if c != script.name else "<script>.sql" for c in command),
         "script": PGBENCH_SCRIPT.format(seats=seats),
@@ -395,16 +427,16 @@ def run_pgbench(admin_url: str, *, seats: int, capacity: int, clients: int, jobs
         "jobs": min(jobs, clients),
         "seconds": seconds,
         "protocol": mode,
-        "tps": float(match.group(1)),
-        "latency_average_ms": float(latency.group(1)) if latency else None,
-        "server_cpu_seconds": server1 - server0 if server0 is not None and server1 is not None else None,
-        "pgbench_cpu_seconds": (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime),
-        "server_cpu_ms_per_transaction": ((server1 - server0) * 1000 / int(processed.group(1))
-                                          if server0 is not None and server1 is not None and processed else None),
+        "tps": tps,
         "transactions": int(processed.group(1)) if processed else None,
+        "latency_average_ms": float(latency.group(1)) if latency else None,
+        "pgbench_cpu_seconds": (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime),
+        # Sampled over the middle of the run, per transaction at the reported rate (local server only).
+        "server_cpu_ms_per_transaction": cpu[0] * 1000 / (tps * cpu[1]) if cpu else None,
+        "server_cpu_share_of_machine": cpu[0] / (cpu[1] * (os.cpu_count() or 1)) if cpu else None,
         "rows_inserted": inserted,
         "seats_taken": taken,
-        "output": proc.stdout,
+        "output": stdout,
     }
 
 
@@ -444,8 +476,11 @@ def main(argv: list[str] | None = None) -> int:
                               "settings": {k: v for k, v in vars(args).items() if k != "url"}}
     result["environment"]["server_version"] = server_version(args.url)
     started = time.perf_counter()
+    result["environment"]["load_average_before"] = load = load_average()
     print(f"booking throughput against {safe_url(args.url)} (PostgreSQL {result['environment']['server_version']}), "
           f"{os.cpu_count()} CPUs")
+    if load is not None and load > 0.5:
+        print(f"  note: the machine is not idle (1-minute load average {load:.2f}); figures will be lower and noisier")
     with scratch_database(args.url) as url:
         targets = set_up(url, offices=args.offices, days=args.days, capacity=args.capacity,
                          crowd_limit=args.crowd_limit, workers=args.processes)
@@ -500,6 +535,9 @@ def report(result: dict[str, Any], path: Path) -> None:
         print(f"  server CPU (postgres)  {ours['server_cpu_seconds']:.1f} s "
               f"= {ours['server_cpu_share_of_machine']:.0%} of the machine, "
               f"{ours['server_cpu_ms_per_booking']:.2f} ms per booking")
+    if ours["other_cpu_share_of_machine"] is not None:
+        print(f"  other CPU use          {ours['other_cpu_share_of_machine']:.0%} of the machine (not ours: "
+              f"WAL writer, other users of the machine ...)")
     spb = ours["statements_per_booking_worker0"]
     one = result["statements_of_one_booking"]
     if spb is not None:
@@ -516,10 +554,10 @@ def report(result: dict[str, Any], path: Path) -> None:
         print(f"pgbench, same server, {pg['clients']} clients, {pg['jobs']} threads, {pg['seconds']} s, "
               f"protocol {pg['protocol']}:")
         print(f"  tps                    {pg['tps']:.1f}  (latency average {pg['latency_average_ms']} ms)")
-        if pg["server_cpu_seconds"] is not None:
-            print(f"  server CPU (postgres)  {pg['server_cpu_seconds']:.1f} s, "
-                  f"{pg['server_cpu_ms_per_transaction']:.3f} ms per transaction; "
-                  f"pgbench itself {pg['pgbench_cpu_seconds']:.1f} s")
+        print(f"  pgbench's own CPU      {pg['pgbench_cpu_seconds']:.1f} s")
+        if pg["server_cpu_ms_per_transaction"] is not None:
+            print(f"  server CPU (postgres)  {pg['server_cpu_share_of_machine']:.0%} of the machine, "
+                  f"{pg['server_cpu_ms_per_transaction']:.3f} ms per transaction")
         print(f"ratio ours / pgbench     {result['ratio']:.3f}   target >= {result['target_ratio']}  -> "
               f"{'met' if result['meets_target'] else 'NOT met'}")
     print(f"(wall time {result['wall_seconds']:.0f} s; result written to {path})")

@@ -135,10 +135,9 @@ def _room(office: Office, planned: PlannedSession, c: _Counters, *, channel: Cha
     reserves = c.reserves or []
     reserved = sum(seats for _, seats in reserves)
     own = sum(seats for ch, seats in reserves if ch == channel)
-    not_before = local.time() if planned.date == local.date() else None
     windows = tuple(WindowRoom(int(p), s, e, int(cap), int(taken))  # type: ignore[call-overload]
                     for p, s, e, cap, taken in (c.windows or []))
-    open_windows = sum(w.remaining for w in windows if not_before is None or w.end > not_before)
+    open_windows = sum(w.remaining for w in windows)
     pool = c.capacity - c.booked - c.held - c.cooling - reserved + own
     bookable = (office.active and not c.closed
                 and planned.date <= local.date() + timedelta(days=office.horizon_days)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -112,12 +112,6 @@ def _check_phone(session: Session, *, phone: str, session_id: int, today: date, 
         raise TooManyBookings(limit=policy.max_future_bookings)
 
 
-def _not_before(office: Office, day: date, now: datetime) -> time | None:
-    """On the day itself, windows that are already over are not offered."""
-    local = local_now(office, now)
-    return local.time() if local.date() == day else None
-
-
 def _procedure(session: Session, office: Office, procedure_id: int | None) -> Procedure | None:
     if procedure_id is None:
         return None
@@ -153,8 +147,7 @@ def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: 
     _release_holds_of(session, phone)
     row = _open_session(session, office, planned, now=now, policy=policy)
     _check_phone(session, phone=phone, session_id=row.id, today=local_now(office, now).date(), policy=policy)
-    seat = seats.take_seat(session, row, channel=channel, as_hold=True, window_position=window_position,
-                           not_before=_not_before(office, day, now))
+    seat = seats.take_seat(session, row, channel=channel, as_hold=True, window_position=window_position)
     hold = Hold(session_id=row.id, window_id=seat.window_id, phone=phone, channel=channel,
                 reserve_channel=seat.reserve_channel, created_at=now, expires_at=now + policy.hold_ttl)
     session.add(hold)
@@ -250,8 +243,7 @@ def book(session: Session, *, office_id: int, day: date, code: str, phone: str, 
     lock_citizen(session, phone, now=now, name=name)
     row = _open_session(session, office, planned, now=now, policy=policy)
     _check_phone(session, phone=phone, session_id=row.id, today=local_now(office, now).date(), policy=policy)
-    seat = seats.take_seat(session, row, channel=actor.channel, as_hold=False, window_position=window_position,
-                           not_before=_not_before(office, day, now))
+    seat = seats.take_seat(session, row, channel=actor.channel, as_hold=False, window_position=window_position)
     return _insert_booking(session, office=office, row=row, window_id=seat.window_id, phone=phone, name=name,
                            procedure=procedure, channel=actor.channel, reserve_channel=seat.reserve_channel,
                            actor=actor, language=language, now=now)
@@ -328,14 +320,13 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
     before = {"date": booking.date.isoformat(), "session": booking.session_code, "queue": booking.queue_label,
               "office_id": booking.office_id, "arrival": booking.arrival_start.strftime("%H:%M")}
     if new_row.id == old_row.id:
-        window = seats.take_window(session, new_row.id, column="booked", window_position=window_position,
-                                   not_before=_not_before(office, day, now))
+        window = seats.take_window(session, new_row.id, column="booked", window_position=window_position)
         seat = seats.Seat(*window, booking.reserve_channel)
         session.execute(update(ArrivalWindow).where(ArrivalWindow.id == booking.window_id)
                         .values(booked=ArrivalWindow.booked - 1))
     else:
         seat = seats.take_seat(session, new_row, channel=actor.channel, as_hold=False,
-                               window_position=window_position, not_before=_not_before(office, day, now))
+                               window_position=window_position)
         seats.give_back(session, session_id=old_row.id, window_id=booking.window_id,
                         reserve_channel=booking.reserve_channel, column="booked")
         booking.queue_number = session.execute(

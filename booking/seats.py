@@ -153,30 +153,26 @@ def _take_from_pool(session: Session, row: OfficeSession, channel: Channel, colu
 
 
 def take_seat(session: Session, row: OfficeSession, *, channel: Channel, as_hold: bool,
-              window_position: int | None = None, not_before: time | None = None) -> Seat:
+              window_position: int | None = None) -> Seat:
     """Take one seat in the locked session `row` and one place in an arrival window.
 
-    Without `window_position`, the earliest window with room that ends after `not_before` is
-    used. Raises SessionFull or WindowFull; the caller's transaction then rolls the session
+    Without `window_position`, the earliest window with room is used. Raises SessionFull or WindowFull; the caller's transaction then rolls the session
     counter back with everything else.
     """
     column = "held" if as_hold else "booked"
     reserve_channel = _take_from_pool(session, row, channel, column)
-    window_id, start, end = take_window(session, row.id, column=column, window_position=window_position,
-                                        not_before=not_before)
+    window_id, start, end = take_window(session, row.id, column=column, window_position=window_position)
     return Seat(window_id, start, end, reserve_channel)
 
 
-def take_window(session: Session, session_id: int, *, column: str, window_position: int | None = None,
-                not_before: time | None = None) -> tuple[int, time, time]:
+def take_window(session: Session, session_id: int, *, column: str,
+                window_position: int | None = None) -> tuple[int, time, time]:
     """Count one more person as `column` in the earliest window with room (or the one asked for)."""
     counter = getattr(ArrivalWindow, column)
     room = (ArrivalWindow.booked + ArrivalWindow.held + ArrivalWindow.cooling) < ArrivalWindow.capacity
     candidates = select(ArrivalWindow.id).where(ArrivalWindow.session_id == session_id, room)
     if window_position is not None:
         candidates = candidates.where(ArrivalWindow.position == window_position)
-    if not_before is not None:
-        candidates = candidates.where(ArrivalWindow.end_time > not_before)
     chosen = candidates.order_by(ArrivalWindow.position).limit(1).scalar_subquery()
     window = session.execute(
         update(ArrivalWindow).where(ArrivalWindow.id == chosen, room)

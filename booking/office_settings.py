@@ -1,0 +1,233 @@
+"""What managers change: weekly sessions, per-date capacity and hours, crowd limits, closures.
+
+A change that touches a session already open for booking also updates its row, so the new
+numbers hold at once; nothing here drops a booking. Closing an office returns the bookings it
+affects, and the edge decides with the manager whether to cancel, move or notify them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from booking import seats
+from booking.errors import InvalidSettings, NotFound
+from booking.models import (
+    ArrivalWindow, Booking, BookingStatus, Channel, ChannelReserve, Closure, Hold, Office, OfficeSession,
+    SessionOverride, SessionTemplate,
+)
+
+
+def _office(session: Session, office_id: int) -> Office:
+    office = session.get(Office, office_id)
+    if office is None:
+        raise NotFound()
+    return office
+
+
+def _check_hours(start: time, end: time) -> None:
+    if start >= end:
+        raise InvalidSettings(detail="a session must start before it ends")
+
+
+def _check_code(code: str) -> None:
+    if len(code) != 1 or not code.isalpha() or not code.isupper():
+        raise InvalidSettings(detail="a session code is one capital letter (S, C, …)")
+
+
+def set_template(session: Session, *, office_id: int, weekday: int, code: str, start: time, end: time,
+                 capacity: int) -> SessionTemplate:
+    """Add or change one session of the office's usual week (dates already open keep their row)."""
+    _office(session, office_id)
+    _check_code(code)
+    _check_hours(start, end)
+    if not 0 <= weekday <= 6 or capacity < 0:
+        raise InvalidSettings(detail="weekday 0-6 and a capacity of 0 or more")
+    template = session.scalar(select(SessionTemplate).where(
+        SessionTemplate.office_id == office_id, SessionTemplate.weekday == weekday, SessionTemplate.code == code))
+    if template is None:
+        template = SessionTemplate(office_id=office_id, weekday=weekday, code=code)
+        session.add(template)
+    template.start_time, template.end_time, template.capacity = start, end, capacity
+    session.flush()
+    return template
+
+
+def remove_template(session: Session, *, office_id: int, weekday: int, code: str) -> None:
+    session.execute(delete(SessionTemplate).where(
+        SessionTemplate.office_id == office_id, SessionTemplate.weekday == weekday, SessionTemplate.code == code))
+
+
+def _materialized(session: Session, office_id: int, day: date, code: str) -> OfficeSession | None:
+    session_id = session.scalar(select(OfficeSession.id).where(
+        OfficeSession.office_id == office_id, OfficeSession.date == day, OfficeSession.code == code))
+    return None if session_id is None else seats.lock_session(session, session_id)
+
+
+def _respread(session: Session, office: Office, row: OfficeSession) -> None:
+    windows = list(session.scalars(select(ArrivalWindow).where(ArrivalWindow.session_id == row.id)))
+    per_window = seats.window_capacity(row.capacity, len(windows), office.crowd_limit)
+    session.execute(update(ArrivalWindow).where(ArrivalWindow.session_id == row.id).values(capacity=per_window))
+
+
+def set_session_for_date(session: Session, *, office_id: int, day: date, code: str, capacity: int | None = None,
+                         start: time | None = None, end: time | None = None, note: str = "") -> SessionOverride:
+    """Change one session on one date: its capacity, its hours, or add a session that day.
+
+    Capacity may drop below what is already booked: nobody loses a seat, the session simply
+    takes no more. Hours can change only while nobody is booked, since arrival times were given.
+    """
+    office = _office(session, office_id)
+    _check_code(code)
+    if capacity is not None and capacity < 0:
+        raise InvalidSettings(detail="capacity must be 0 or more")
+    override = session.scalar(select(SessionOverride).where(
+        SessionOverride.office_id == office_id, SessionOverride.date == day, SessionOverride.code == code))
+    if override is None:
+        override = SessionOverride(office_id=office_id, date=day, code=code, cancelled=False)
+        session.add(override)
+    override.cancelled = False
+    override.note = note
+    if capacity is not None:
+        override.capacity = capacity
+    if start is not None or end is not None:
+        override.start_time, override.end_time = start or override.start_time, end or override.end_time
+    if override.start_time and override.end_time:
+        _check_hours(override.start_time, override.end_time)
+    row = _materialized(session, office_id, day, code)
+    if row is not None:
+        if (start is not None or end is not None) and (row.booked or row.held or row.cooling):
+            raise InvalidSettings(detail="the hours of a session with bookings cannot change; move them first")
+        if start is not None or end is not None:
+            # Nobody is in it yet: let the next booking open it afresh with the new windows.
+            session.execute(delete(OfficeSession).where(OfficeSession.id == row.id))
+        else:
+            if capacity is not None:
+                row.capacity = capacity
+            row.closed = False
+            _respread(session, office, row)
+    session.flush()
+    return override
+
+
+def cancel_session_for_date(session: Session, *, office_id: int, day: date, code: str,
+                            note: str = "") -> list[Booking]:
+    """The office holds no such session that day; returns the live bookings it had."""
+    _office(session, office_id)
+    override = session.scalar(select(SessionOverride).where(
+        SessionOverride.office_id == office_id, SessionOverride.date == day, SessionOverride.code == code))
+    if override is None:
+        override = SessionOverride(office_id=office_id, date=day, code=code)
+        session.add(override)
+    override.cancelled, override.note = True, note
+    row = _materialized(session, office_id, day, code)
+    if row is not None:
+        row.closed = True
+        _drop_holds(session, [row.id])
+    session.flush()
+    return _live_bookings(session, [office_id], day, day, code=code)
+
+
+def set_crowd_limit(session: Session, *, office_id: int, crowd_limit: int, window_minutes: int | None = None,
+                    today: date) -> Office:
+    """Change how many may be present at once; sessions from `today` on are re-spread."""
+    office = _office(session, office_id)
+    if crowd_limit < 1:
+        raise InvalidSettings(detail="the crowd limit must be at least 1")
+    if window_minutes is not None and not 5 <= window_minutes <= 240:
+        raise InvalidSettings(detail="an arrival window lasts 5 to 240 minutes")
+    office.crowd_limit = crowd_limit
+    if window_minutes is not None:
+        office.window_minutes = window_minutes  # takes effect for sessions not yet opened
+    for session_id in session.scalars(select(OfficeSession.id).where(
+            OfficeSession.office_id == office_id, OfficeSession.date >= today).order_by(OfficeSession.id)):
+        _respread(session, office, seats.lock_session(session, session_id))
+    session.flush()
+    return office
+
+
+def set_channel_reserve(session: Session, *, office_id: int, session_code: str, channel: Channel, seats_kept: int,
+                        release_minutes_before: int) -> ChannelReserve:
+    """Keep seats of a session for one channel; applies to sessions not yet opened for booking."""
+    _office(session, office_id)
+    if seats_kept < 0 or release_minutes_before < 0:
+        raise InvalidSettings(detail="seats and release time must be 0 or more")
+    reserve = session.scalar(select(ChannelReserve).where(
+        ChannelReserve.office_id == office_id, ChannelReserve.session_code == session_code,
+        ChannelReserve.channel == channel))
+    if reserve is None:
+        reserve = ChannelReserve(office_id=office_id, session_code=session_code, channel=channel)
+        session.add(reserve)
+    reserve.seats, reserve.release_minutes_before = seats_kept, release_minutes_before
+    session.flush()
+    return reserve
+
+
+def close(session: Session, *, office_id: int | None, start: date, end: date, reason: str, actor: str,
+          now: datetime) -> tuple[Closure, list[Booking]]:
+    """Close one office (or, with no office, every office) from `start` to `end` inclusive.
+
+    Sessions already open in the range stop taking bookings at once and lose their holds. The
+    live bookings in the range are returned for the manager to cancel, move or notify.
+    """
+    if end < start:
+        raise InvalidSettings(detail="the closure ends before it starts")
+    if not reason.strip():
+        raise InvalidSettings(detail="a closure needs a reason")
+    if office_id is not None:
+        _office(session, office_id)
+    closure = Closure(office_id=office_id, start_date=start, end_date=end, reason=reason.strip(), created_at=now,
+                      created_by=actor)
+    session.add(closure)
+    query = select(OfficeSession.id).where(OfficeSession.date.between(start, end)).order_by(OfficeSession.id)
+    if office_id is not None:
+        query = query.where(OfficeSession.office_id == office_id)
+    ids = list(session.scalars(query))
+    for session_id in ids:
+        seats.lock_session(session, session_id).closed = True
+    _drop_holds(session, ids)
+    session.flush()
+    office_ids = [office_id] if office_id is not None else list(session.scalars(select(Office.id)))
+    return closure, _live_bookings(session, office_ids, start, end)
+
+
+def reopen(session: Session, *, closure_id: int) -> None:
+    """Lift a closure; sessions it had closed take bookings again unless another closure covers them."""
+    closure = session.get(Closure, closure_id)
+    if closure is None:
+        raise NotFound()
+    start, end, office_id = closure.start_date, closure.end_date, closure.office_id
+    session.delete(closure)
+    session.flush()
+    query = select(OfficeSession).where(OfficeSession.date.between(start, end), OfficeSession.closed.is_(True))
+    if office_id is not None:
+        query = query.where(OfficeSession.office_id == office_id)
+    for row in session.scalars(query):
+        still_closed = session.scalar(select(Closure.id).where(
+            or_(Closure.office_id == row.office_id, Closure.office_id.is_(None)),
+            Closure.start_date <= row.date, Closure.end_date >= row.date).limit(1))
+        cancelled = session.scalar(select(SessionOverride.id).where(
+            SessionOverride.office_id == row.office_id, SessionOverride.date == row.date,
+            SessionOverride.code == row.code, SessionOverride.cancelled.is_(True)))
+        if still_closed is None and cancelled is None:
+            row.closed = False
+    session.flush()
+
+
+def _drop_holds(session: Session, session_ids: list[int]) -> None:
+    """Callers still deciding on a closed session lose their hold; their seat no longer exists."""
+    for hold in session.scalars(select(Hold).where(Hold.session_id.in_(session_ids))):
+        seats.give_back(session, session_id=hold.session_id, window_id=hold.window_id,
+                        reserve_channel=hold.reserve_channel, column="held")
+        session.delete(hold)
+
+
+def _live_bookings(session: Session, office_ids: list[int], start: date, end: date,
+                   code: str | None = None) -> list[Booking]:
+    query = select(Booking).where(Booking.office_id.in_(office_ids), Booking.date.between(start, end),
+                                  Booking.status == BookingStatus.BOOKED)
+    if code is not None:
+        query = query.where(Booking.session_code == code)
+    return list(session.scalars(query.order_by(Booking.date, Booking.session_code, Booking.queue_number)))

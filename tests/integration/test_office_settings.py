@@ -1,0 +1,140 @@
+"""Managers' changes take effect at once and never drop a booking."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from booking import bookings, office_settings
+from booking.availability import next_sessions_with_room, office_availability
+from booking.errors import HoldExpired, InvalidSettings, NoSuchSession, OfficeClosed, PastCutoff, SessionFull
+from booking.models import ArrivalWindow, BookingStatus, Channel, OfficeSession
+from tests.factories import IVR, NOW, OPERATOR, POLICY, at, make_office, phone
+
+TUESDAY = date(2027, 3, 2)
+
+
+def _book(db: Session, office_id: int, n: int, day: date = TUESDAY, code: str = "S") -> object:
+    return bookings.book(db, office_id=office_id, day=day, code=code, phone=phone(n), actor=OPERATOR, now=NOW,
+                         policy=POLICY)
+
+
+def test_lowering_capacity_below_bookings_keeps_them_and_takes_no_more(db: Session) -> None:
+    office = make_office(db, morning=5)
+    for n in range(3):
+        _book(db, office.id, n)
+    office_settings.set_session_for_date(db, office_id=office.id, day=TUESDAY, code="S", capacity=2)
+    with pytest.raises(SessionFull):
+        _book(db, office.id, 9)
+    (day,) = office_availability(db, office, TUESDAY, TUESDAY, now=NOW, policy=POLICY)
+    assert (day.sessions[0].capacity, day.sessions[0].booked, day.sessions[0].remaining) == (2, 3, 0)
+
+
+def test_raising_capacity_of_an_open_session_respreads_its_windows(db: Session) -> None:
+    office = make_office(db, morning=8, crowd_limit=10)  # 8 windows of 1
+    _book(db, office.id, 1)
+    office_settings.set_session_for_date(db, office_id=office.id, day=TUESDAY, code="S", capacity=40)
+    capacities = set(db.scalars(select(ArrivalWindow.capacity)))
+    assert capacities == {5}
+
+
+def test_hours_change_only_while_nobody_is_booked(db: Session) -> None:
+    office = make_office(db)
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+                              now=NOW, policy=POLICY)
+    with pytest.raises(InvalidSettings):
+        office_settings.set_session_for_date(db, office_id=office.id, day=TUESDAY, code="S", start=time(8, 0))
+    bookings.release_hold(db, hold_id=hold.id)
+    office_settings.set_session_for_date(db, office_id=office.id, day=TUESDAY, code="S", start=time(8, 0))
+    assert _book(db, office.id, 2).arrival_start == time(8, 0)  # type: ignore[attr-defined]
+
+
+def test_added_session_on_a_saturday(db: Session) -> None:
+    office = make_office(db)
+    saturday = date(2027, 3, 6)
+    office_settings.set_session_for_date(db, office_id=office.id, day=saturday, code="S", capacity=10,
+                                         start=time(7, 30), end=time(11, 0), note="Làm thêm giờ")
+    assert _book(db, office.id, 1, day=saturday).queue_label == "S-001"  # type: ignore[attr-defined]
+
+
+def test_closing_an_office_reports_affected_bookings_and_stops_holds(db: Session) -> None:
+    office = make_office(db)
+    booked = _book(db, office.id, 1)
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="C", phone=phone(2), channel=Channel.IVR,
+                              now=NOW, policy=POLICY)
+    closure, affected = office_settings.close(db, office_id=office.id, start=TUESDAY, end=date(2027, 3, 3),
+                                              reason="Phong tỏa", actor="user:hoa", now=NOW)
+    assert affected == [booked] and closure.reason == "Phong tỏa"
+    with pytest.raises(OfficeClosed):
+        _book(db, office.id, 3)
+    with pytest.raises(HoldExpired):
+        bookings.confirm_hold(db, hold_id=hold.id, actor=IVR, now=NOW, policy=POLICY)
+    afternoon = db.scalar(select(OfficeSession).where(OfficeSession.code == "C"))
+    assert afternoon is not None and afternoon.held == 0 and afternoon.closed
+    # The booking is untouched until the manager decides: cancel, move or notify.
+    assert booked.status is BookingStatus.BOOKED  # type: ignore[attr-defined]
+    office_settings.reopen(db, closure_id=closure.id)
+    assert _book(db, office.id, 3).status is BookingStatus.BOOKED  # type: ignore[attr-defined]
+
+
+def test_cancelling_one_session_on_one_date(db: Session) -> None:
+    office = make_office(db)
+    booked = _book(db, office.id, 1)
+    affected = office_settings.cancel_session_for_date(db, office_id=office.id, day=TUESDAY, code="S",
+                                                       note="Họp đột xuất")
+    assert affected == [booked]
+    with pytest.raises(NoSuchSession):
+        _book(db, office.id, 2)
+
+
+def test_crowd_limit_change_applies_to_open_sessions(db: Session) -> None:
+    office = make_office(db, morning=80, crowd_limit=10)
+    _book(db, office.id, 1)
+    office_settings.set_crowd_limit(db, office_id=office.id, crowd_limit=4, today=date(2027, 3, 1))
+    assert set(db.scalars(select(ArrivalWindow.capacity))) == {4}
+    with pytest.raises(InvalidSettings):
+        office_settings.set_crowd_limit(db, office_id=office.id, crowd_limit=0, today=date(2027, 3, 1))
+
+
+def test_weekly_template_and_reserve_settings(db: Session) -> None:
+    office = make_office(db, weekdays=range(0))
+    office_settings.set_template(db, office_id=office.id, weekday=1, code="S", start=time(7, 30), end=time(11, 30),
+                                 capacity=2)
+    office_settings.set_channel_reserve(db, office_id=office.id, session_code="S", channel=Channel.OPERATOR,
+                                        seats_kept=1, release_minutes_before=60)
+    db.refresh(office)
+    bookings.book(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), actor=IVR, now=NOW, policy=POLICY)
+    with pytest.raises(SessionFull):
+        bookings.book(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(2), actor=IVR, now=NOW,
+                      policy=POLICY)
+    with pytest.raises(InvalidSettings):
+        office_settings.set_template(db, office_id=office.id, weekday=1, code="S", start=time(12, 0),
+                                     end=time(11, 0), capacity=2)
+
+
+def test_next_sessions_with_room_across_offices(db: Session) -> None:
+    full = make_office(db, morning=1, afternoon=1)
+    roomy = make_office(db)
+    _book(db, full.id, 1, day=TUESDAY, code="S")
+    rooms = next_sessions_with_room(db, now=NOW, policy=POLICY, limit=3, office_ids=[full.id, roomy.id])
+    # This morning's sessions are past their cut-off; Monday afternoon comes first, full's Tuesday
+    # morning is full, so roomy's Tuesday morning follows both Monday afternoons.
+    assert [(r.office_id, r.date, r.code) for r in rooms] == [
+        (full.id, date(2027, 3, 1), "C"), (roomy.id, date(2027, 3, 1), "C"), (roomy.id, TUESDAY, "S")]
+    assert rooms[2].remaining == 40
+
+
+def test_a_session_that_has_started_takes_no_booking_even_without_cut_off(db: Session) -> None:
+    office = make_office(db, cutoff_minutes=0)
+    booking = bookings.book(db, office_id=office.id, day=date(2027, 3, 1), code="C", phone=phone(1),
+                            actor=OPERATOR, now=at(2027, 3, 1, 13, 29), policy=POLICY)
+    assert booking.arrival_start == time(13, 30)
+    started = at(2027, 3, 1, 13, 30)
+    (day,) = office_availability(db, office, date(2027, 3, 1), date(2027, 3, 1), now=started, policy=POLICY)
+    assert day.sessions[1].bookable is False and day.sessions[1].remaining == 0
+    with pytest.raises(PastCutoff):
+        bookings.book(db, office_id=office.id, day=date(2027, 3, 1), code="C", phone=phone(2), actor=OPERATOR,
+                      now=started, policy=POLICY)
