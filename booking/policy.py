@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
+
+
+class PolicySettings(Protocol):
+    """The settings a policy is read from (config.Settings has them; the domain does not import it)."""
+
+    max_future_bookings: int
+    hold_seconds: int
+    rebook_delay_seconds: int
+    no_show_grace_minutes: int
 
 
 @dataclass(frozen=True)
@@ -14,10 +24,10 @@ class BookingPolicy:
     no_show_grace: timedelta = timedelta(minutes=30)
 
     @classmethod
-    def from_settings(cls, settings: object) -> BookingPolicy:
+    def from_settings(cls, settings: PolicySettings) -> BookingPolicy:
         return cls(
-            max_future_bookings=getattr(settings, "max_future_bookings"),
-            hold_ttl=timedelta(seconds=getattr(settings, "hold_seconds")),
-            rebook_delay=timedelta(seconds=getattr(settings, "rebook_delay_seconds")),
-            no_show_grace=timedelta(minutes=getattr(settings, "no_show_grace_minutes")),
+            max_future_bookings=settings.max_future_bookings,
+            hold_ttl=timedelta(seconds=settings.hold_seconds),
+            rebook_delay=timedelta(seconds=settings.rebook_delay_seconds),
+            no_show_grace=timedelta(minutes=settings.no_show_grace_minutes),
         )

@@ -1,7 +1,7 @@
 """create every table
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 
 from collections.abc import Sequence
