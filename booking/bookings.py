@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from booking import seats
 from booking.citizens import lock_citizen
 from booking.codes import new_code, normalise_code
+from booking.phones import parse_contact
 from booking.errors import (
     AlreadyBookedForSession, CheckInNotAllowed, HoldExpired, InvalidTransition, NoShowTooEarly, NoSuchSession,
     NotCancellable, NotFound, NotMovable, NotServable, OfficeClosed, OfficeInactive, OutsideHorizon, PastCutoff,
@@ -141,6 +142,7 @@ def _release_holds_of(session: Session, phone: str, *, keep_session: int | None 
 def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: str, channel: Channel,
               now: datetime, policy: BookingPolicy, window_position: int | None = None) -> Hold:
     """Keep a seat for a caller who is still confirming; it lapses after `policy.hold_ttl`."""
+    phone = parse_contact(phone).number
     office = _office(session, office_id)
     planned = _planned_bookable(session, office, day, code, now)
     lock_citizen(session, phone, now=now)
@@ -237,6 +239,7 @@ def book(session: Session, *, office_id: int, day: date, code: str, phone: str, 
          policy: BookingPolicy, name: str | None = None, procedure_id: int | None = None,
          window_position: int | None = None, language: str = "vi") -> Booking:
     """Book a seat in one step (operators, the API): the same rules as hold and confirm."""
+    phone = parse_contact(phone).number
     office = _office(session, office_id)
     planned = _planned_bookable(session, office, day, code, now)
     procedure = _procedure(session, office, procedure_id)
@@ -427,7 +430,8 @@ def expire_lapsed(session: Session, *, now: datetime, policy: BookingPolicy) -> 
 
 
 def bookings_for_phone(session: Session, phone: str, *, since: date | None = None) -> list[Booking]:
-    query = select(Booking).where(Booking.phone == phone)
+    """A person's bookings, found by their number however it was written."""
+    query = select(Booking).where(Booking.phone == parse_contact(phone).number)
     if since is not None:
         query = query.where(Booking.date >= since)
     return list(session.scalars(query.order_by(Booking.date, Booking.session_code, Booking.queue_number)))

@@ -203,6 +203,17 @@ def parse_mobile(text: str) -> Phone:
     return phone
 
 
+def parse_contact(text: str) -> Phone:
+    """A number a person can be reached on: a mobile or a landline, never a short or 1800/1900 number.
+
+    Bookings accept landlines (not everybody has a mobile); SMS later goes to mobiles only.
+    """
+    phone = parse_phone(text)
+    if phone.kind not in (PhoneKind.MOBILE, PhoneKind.LANDLINE):
+        raise InvalidPhone(text=text)
+    return phone
+
+
 def to_e164(text: str) -> str:
     """The E.164 form of a citizen's mobile number, which is what the database stores."""
     return parse_mobile(text).number

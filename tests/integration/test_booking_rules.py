@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from booking import bookings
 from booking.availability import office_availability
 from booking.errors import (
-    AlreadyBookedForSession, HoldExpired, InvalidTransition, NoSuchSession, OfficeClosed, OfficeInactive,
+    AlreadyBookedForSession, HoldExpired, InvalidPhone, InvalidTransition, NoSuchSession, OfficeClosed, OfficeInactive,
     OutsideHorizon, PastCutoff, ProcedureNotOffered, SessionFull, TooManyBookings, WindowFull,
 )
 from booking.models import (
@@ -455,3 +455,32 @@ def test_failed_booking_leaves_nothing_written(db: Session) -> None:
     assert db.scalar(select(func.count()).select_from(Booking)) == 1
     row = _session_row(db, office.id, TUESDAY, "S")
     assert (row.booked, row.held, row.next_queue) == (1, 0, 1)
+
+
+def test_every_spelling_of_a_number_is_the_same_phone(db: Session) -> None:
+    office = make_office(db)
+    booking = bookings.book(db, office_id=office.id, day=TUESDAY, code="S", phone="0912 345 678", actor=OPERATOR,
+                            now=NOW, policy=POLICY)
+    assert booking.phone == "+84912345678"
+    with pytest.raises(AlreadyBookedForSession):
+        bookings.book(db, office_id=office.id, day=TUESDAY, code="S", phone="(+84) 912.345.678", actor=OPERATOR,
+                      now=NOW, policy=POLICY)
+    old_style = bookings.book(db, office_id=office.id, day=TUESDAY, code="C", phone="01662345678", actor=OPERATOR,
+                              now=NOW, policy=POLICY)
+    assert old_style.phone == "+84362345678"
+    assert [b.id for b in bookings.bookings_for_phone(db, "84912345678")] == [booking.id]
+
+
+@pytest.mark.parametrize("text", ["1022", "1900 1234", "113", "0912", "không có", "+1 650 253 0000"])
+def test_numbers_nobody_can_be_reached_on_are_refused(db: Session, text: str) -> None:
+    office = make_office(db)
+    with pytest.raises(InvalidPhone):
+        bookings.book(db, office_id=office.id, day=TUESDAY, code="S", phone=text, actor=OPERATOR, now=NOW,
+                      policy=POLICY)
+
+
+def test_a_landline_may_book(db: Session) -> None:
+    office = make_office(db)
+    booking = bookings.book(db, office_id=office.id, day=TUESDAY, code="S", phone="0290 3831 234", actor=OPERATOR,
+                            now=NOW, policy=POLICY)
+    assert booking.phone == "+842903831234"
