@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,8 +70,7 @@ def local_now(office: Office, now: datetime) -> datetime:
     return now.astimezone(ZoneInfo(office.timezone))
 
 
-def _planned_bookable(session: Session, office: Office, day: date, code: str, now: datetime) -> PlannedSession:
-    """The planned session if the rules allow booking into it now; otherwise the rule's error."""
+def _check_date(office: Office, day: date, now: datetime) -> None:
     if not office.active:
         raise OfficeInactive()
     today = local_now(office, now).date()
@@ -77,39 +78,70 @@ def _planned_bookable(session: Session, office: Office, day: date, code: str, no
         raise PastCutoff()
     if day > today + timedelta(days=office.horizon_days):
         raise OutsideHorizon(days=office.horizon_days)
+
+
+def _check_cutoff(office: Office, day: date, start: time, now: datetime) -> None:
+    if now >= datetime.combine(day, start, ZoneInfo(office.timezone)) - timedelta(minutes=office.cutoff_minutes):
+        raise PastCutoff()
+
+
+def _planned(session: Session, office: Office, day: date, code: str) -> PlannedSession:
+    """The session `code` the office plans on `day`, or the rule that says there is none."""
     (planned_day,) = plan_days(session, [office], day, day)[office.id]
     if planned_day.closed_reason is not None:
         raise OfficeClosed(date=day.strftime("%d/%m/%Y"))
     planned = next((s for s in planned_day.sessions if s.code == code), None)
     if planned is None:
         raise NoSuchSession(date=day.strftime("%d/%m/%Y"))
-    if now >= planned.starts_at(ZoneInfo(office.timezone)) - timedelta(minutes=office.cutoff_minutes):
-        raise PastCutoff()
     return planned
 
 
-def _open_session(session: Session, office: Office, planned: PlannedSession, *, now: datetime,
-                  policy: BookingPolicy) -> OfficeSession:
-    row = seats.lock_session(session, seats.ensure_session(session, office, planned, now=now))
-    if row.closed:
-        raise OfficeClosed(date=planned.date.strftime("%d/%m/%Y"))
+def _open_for_booking(session: Session, *, office_id: int, day: date, code: str, now: datetime,
+                      policy: BookingPolicy) -> tuple[Office, OfficeSession]:
+    """The locked session a new seat would come from, if the rules allow booking into it now.
+
+    A session already open for booking is read and locked together with its office in one
+    statement: the settings services keep open rows in step with closures, per-date changes and
+    the calendar, so the day need not be planned again on every booking. A session nobody has
+    booked yet is planned from the office's templates and opened.
+    """
+    found = session.execute(
+        select(OfficeSession, Office).join(Office, Office.id == OfficeSession.office_id)
+        .where(OfficeSession.office_id == office_id, OfficeSession.date == day, OfficeSession.code == code)
+        .with_for_update(of=OfficeSession).execution_options(populate_existing=True)
+    ).first()
+    if found is not None:
+        row, office = found
+        _check_date(office, day, now)
+        if row.closed:
+            _planned(session, office, day, code)  # says why: closed that day, or no such session
+            raise OfficeClosed(date=day.strftime("%d/%m/%Y"))
+        _check_cutoff(office, day, row.start_time, now)
+    else:
+        office = _office(session, office_id)
+        _check_date(office, day, now)
+        planned = _planned(session, office, day, code)
+        _check_cutoff(office, day, planned.start_time, now)
+        row = seats.lock_session(session, seats.ensure_session(session, office, planned, now=now))
+        if row.closed:
+            raise OfficeClosed(date=day.strftime("%d/%m/%Y"))
     seats.sweep(session, row, now=now, rebook_delay=policy.rebook_delay)
-    return row
+    return office, row
 
 
 def _check_phone(session: Session, *, phone: str, session_id: int, today: date, policy: BookingPolicy,
                  exclude_booking: int | None = None) -> None:
-    live = Booking.status != BookingStatus.CANCELLED
-    same = select(Booking.id).where(Booking.session_id == session_id, Booking.phone == phone, live)
+    """One live booking per session and a limited number of upcoming ones, counted in one query."""
+    query = select(
+        func.count().filter(Booking.session_id == session_id, Booking.status != BookingStatus.CANCELLED),
+        func.count().filter(Booking.date >= today, Booking.status == BookingStatus.BOOKED),
+    ).where(Booking.phone == phone)
     if exclude_booking is not None:
-        same = same.where(Booking.id != exclude_booking)
-    if session.execute(same.limit(1)).first() is not None:
+        query = query.where(Booking.id != exclude_booking)
+    in_session, upcoming = session.execute(query).one()
+    if in_session:
         raise AlreadyBookedForSession()
-    upcoming = select(func.count()).select_from(Booking).where(
-        Booking.phone == phone, Booking.date >= today, Booking.status == BookingStatus.BOOKED)
-    if exclude_booking is not None:
-        upcoming = upcoming.where(Booking.id != exclude_booking)
-    if session.execute(upcoming).scalar_one() >= policy.max_future_bookings:
+    if upcoming >= policy.max_future_bookings:
         raise TooManyBookings(limit=policy.max_future_bookings)
 
 
@@ -143,11 +175,9 @@ def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: 
               now: datetime, policy: BookingPolicy, window_position: int | None = None) -> Hold:
     """Keep a seat for a caller who is still confirming; it lapses after `policy.hold_ttl`."""
     phone = parse_contact(phone).number
-    office = _office(session, office_id)
-    planned = _planned_bookable(session, office, day, code, now)
     lock_citizen(session, phone, now=now)
     _release_holds_of(session, phone)
-    row = _open_session(session, office, planned, now=now, policy=policy)
+    office, row = _open_for_booking(session, office_id=office_id, day=day, code=code, now=now, policy=policy)
     _check_phone(session, phone=phone, session_id=row.id, today=local_now(office, now).date(), policy=policy)
     seat = seats.take_seat(session, row, channel=channel, as_hold=True, window_position=window_position)
     hold = Hold(session_id=row.id, window_id=seat.window_id, phone=phone, channel=channel,
@@ -172,39 +202,33 @@ def release_hold(session: Session, *, hold_id: int) -> bool:
     return True
 
 
-def _insert_booking(session: Session, *, office: Office, row: OfficeSession, window_id: int, phone: str,
-                    name: str | None, procedure: Procedure | None, channel: Channel,
-                    reserve_channel: Channel | None, actor: Actor, language: str, now: datetime) -> Booking:
-    queue_number = session.execute(
-        update(OfficeSession).where(OfficeSession.id == row.id)
-        .values(next_queue=OfficeSession.next_queue + 1).returning(OfficeSession.next_queue)
-    ).scalar_one()
-    window = session.get(ArrivalWindow, window_id)
-    assert window is not None
-    booking = Booking(
-        code=_unused_code(session), office_id=office.id, session_id=row.id, window_id=window_id, date=row.date,
-        session_code=row.code, arrival_start=window.start_time, arrival_end=window.end_time,
-        queue_number=queue_number, phone=phone, name=name, procedure_id=procedure.id if procedure else None,
-        channel=channel, reserve_channel=reserve_channel, created_by=actor.name, language=language,
+def _insert_booking(session: Session, *, office: Office, row: OfficeSession, seat: seats.Seat, phone: str,
+                    name: str | None, procedure: Procedure | None, channel: Channel, actor: Actor, language: str,
+                    now: datetime) -> Booking:
+    assert seat.queue_number is not None
+    values = dict(
+        office_id=office.id, session_id=row.id, window_id=seat.window_id, date=row.date, session_code=row.code,
+        arrival_start=seat.window_start, arrival_end=seat.window_end, queue_number=seat.queue_number, phone=phone,
+        name=name, procedure_id=procedure.id if procedure else None, channel=channel,
+        reserve_channel=seat.reserve_channel, created_by=actor.name, language=language,
         status=BookingStatus.BOOKED, created_at=now, updated_at=now,
     )
-    booking.events.append(BookingEvent(at=now, action="created", actor=actor.name, channel=actor.channel,
-                                       detail={"queue": booking.queue_label, "date": row.date.isoformat(),
-                                               "session": row.code}))
-    session.add(booking)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    booking = None
     try:
-        session.flush()
+        while booking is None:
+            # A code already in use (one chance in a hundred million) is skipped without
+            # aborting the transaction; any other conflict is an error.
+            booking = session.scalars(
+                insert(Booking).values(code=new_code(), **values)
+                .on_conflict_do_nothing(index_elements=["code"]).returning(Booking)
+            ).one_or_none()
     except IntegrityError as exc:
         # The live-booking-per-session index is the last word when two calls race past the check.
         raise AlreadyBookedForSession() from exc
+    _event(session, booking, action="created", actor=actor, now=now,
+           detail={"queue": booking.queue_label, "date": row.date.isoformat(), "session": row.code})
     return booking
-
-
-def _unused_code(session: Session) -> str:
-    while True:
-        code = new_code()
-        if session.execute(select(Booking.id).where(Booking.code == code)).first() is None:
-            return code
 
 
 @atomic
@@ -228,10 +252,10 @@ def confirm_hold(session: Session, *, hold_id: int, actor: Actor, now: datetime,
         seats.sweep(session, row, now=now, rebook_delay=policy.rebook_delay)
         raise HoldExpired()
     _check_phone(session, phone=claimed.phone, session_id=row.id, today=local_now(office, now).date(), policy=policy)
-    seats.convert(session, session_id=row.id, window_id=claimed.window_id, from_column="held", to_column="booked")
-    return _insert_booking(session, office=office, row=row, window_id=claimed.window_id, phone=claimed.phone,
-                           name=name, procedure=procedure, channel=claimed.channel,
-                           reserve_channel=claimed.reserve_channel, actor=actor, language=language, now=now)
+    seat = seats.confirm_seat(session, session_id=row.id, window_id=claimed.window_id,
+                              reserve_channel=claimed.reserve_channel)
+    return _insert_booking(session, office=office, row=row, seat=seat, phone=claimed.phone, name=name,
+                           procedure=procedure, channel=claimed.channel, actor=actor, language=language, now=now)
 
 
 @atomic
@@ -240,16 +264,13 @@ def book(session: Session, *, office_id: int, day: date, code: str, phone: str, 
          window_position: int | None = None, language: str = "vi") -> Booking:
     """Book a seat in one step (operators, the API): the same rules as hold and confirm."""
     phone = parse_contact(phone).number
-    office = _office(session, office_id)
-    planned = _planned_bookable(session, office, day, code, now)
-    procedure = _procedure(session, office, procedure_id)
     lock_citizen(session, phone, now=now, name=name)
-    row = _open_session(session, office, planned, now=now, policy=policy)
+    office, row = _open_for_booking(session, office_id=office_id, day=day, code=code, now=now, policy=policy)
+    procedure = _procedure(session, office, procedure_id)
     _check_phone(session, phone=phone, session_id=row.id, today=local_now(office, now).date(), policy=policy)
     seat = seats.take_seat(session, row, channel=actor.channel, as_hold=False, window_position=window_position)
-    return _insert_booking(session, office=office, row=row, window_id=seat.window_id, phone=phone, name=name,
-                           procedure=procedure, channel=actor.channel, reserve_channel=seat.reserve_channel,
-                           actor=actor, language=language, now=now)
+    return _insert_booking(session, office=office, row=row, seat=seat, phone=phone, name=name,
+                           procedure=procedure, channel=actor.channel, actor=actor, language=language, now=now)
 
 
 def find_booking(session: Session, code: str) -> Booking:
@@ -265,10 +286,13 @@ def _require(booking: Booking, allowed: set[BookingStatus], error: type[InvalidT
         raise error()
 
 
-def _event(booking: Booking, *, action: str, actor: Actor, now: datetime, **detail: object) -> None:
+def _event(session: Session, booking: Booking, *, action: str, actor: Actor, now: datetime,
+           detail: dict[str, object] | None = None) -> None:
+    """Record a change in the booking's history (added directly: the history is never loaded here)."""
     booking.updated_at = now
-    booking.events.append(BookingEvent(at=now, action=action, actor=actor.name, channel=actor.channel,
-                                       detail=dict(detail)))
+    session.add(BookingEvent(booking_id=booking.id, at=now, action=action, actor=actor.name, channel=actor.channel,
+                             detail=detail or {}))
+    session.expire(booking, ["events"])
 
 
 @atomic
@@ -290,7 +314,7 @@ def cancel(session: Session, *, booking_id: int, actor: Actor, now: datetime, po
         booking.seat_released_at = now
         seats.give_back(session, session_id=row.id, window_id=booking.window_id,
                         reserve_channel=booking.reserve_channel, column="booked")
-    _event(booking, action="cancelled", actor=actor, now=now, reason=reason)
+    _event(session, booking, action="cancelled", actor=actor, now=now, detail={"reason": reason})
     session.flush()
     return booking
 
@@ -307,16 +331,23 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
     if booking is None:
         raise NotFound()
     _require(booking, {BookingStatus.BOOKED}, NotMovable)
-    office = _office(session, office_id)
-    planned = _planned_bookable(session, office, day, code, now)
     lock_citizen(session, booking.phone, now=now)
-    new_id = seats.ensure_session(session, office, planned, now=now)
+    office = _office(session, office_id)
+    _check_date(office, day, now)
+    new_id = session.scalar(select(OfficeSession.id).where(
+        OfficeSession.office_id == office.id, OfficeSession.date == day, OfficeSession.code == code))
+    if new_id is None:
+        planned = _planned(session, office, day, code)
+        _check_cutoff(office, day, planned.start_time, now)
+        new_id = seats.ensure_session(session, office, planned, now=now)
+    # Both sessions are locked in id order, so two bookings moving past each other never deadlock.
     locked = seats.lock_sessions(session, [new_id, booking.session_id])
     session.refresh(booking)
     _require(booking, {BookingStatus.BOOKED}, NotMovable)
     new_row, old_row = locked[new_id], locked[booking.session_id]
     if new_row.closed:
         raise OfficeClosed(date=day.strftime("%d/%m/%Y"))
+    _check_cutoff(office, day, new_row.start_time, now)
     seats.sweep(session, new_row, now=now, rebook_delay=policy.rebook_delay)
     _check_phone(session, phone=booking.phone, session_id=new_row.id, today=local_now(office, now).date(),
                  policy=policy, exclude_booking=booking.id)
@@ -324,7 +355,7 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
               "office_id": booking.office_id, "arrival": booking.arrival_start.strftime("%H:%M")}
     if new_row.id == old_row.id:
         window = seats.take_window(session, new_row.id, column="booked", window_position=window_position)
-        seat = seats.Seat(*window, booking.reserve_channel)
+        seat = seats.Seat(*window, booking.reserve_channel, booking.queue_number)
         session.execute(update(ArrivalWindow).where(ArrivalWindow.id == booking.window_id)
                         .values(booked=ArrivalWindow.booked - 1))
     else:
@@ -332,16 +363,14 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
                                window_position=window_position)
         seats.give_back(session, session_id=old_row.id, window_id=booking.window_id,
                         reserve_channel=booking.reserve_channel, column="booked")
-        booking.queue_number = session.execute(
-            update(OfficeSession).where(OfficeSession.id == new_row.id)
-            .values(next_queue=OfficeSession.next_queue + 1).returning(OfficeSession.next_queue)
-        ).scalar_one()
+        assert seat.queue_number is not None
+        booking.queue_number = seat.queue_number
         booking.reserve_channel = seat.reserve_channel
     booking.office_id, booking.session_id, booking.date, booking.session_code = office.id, new_row.id, day, code
     booking.window_id, booking.arrival_start, booking.arrival_end = seat.window_id, seat.window_start, seat.window_end
-    _event(booking, action="moved", actor=actor, now=now, before=before,
-           after={"date": day.isoformat(), "session": code, "queue": booking.queue_label, "office_id": office.id,
-                  "arrival": seat.window_start.strftime("%H:%M")})
+    after = {"date": day.isoformat(), "session": code, "queue": booking.queue_label, "office_id": office.id,
+             "arrival": seat.window_start.strftime("%H:%M")}
+    _event(session, booking, action="moved", actor=actor, now=now, detail={"before": before, "after": after})
     session.flush()
     return booking
 
@@ -357,7 +386,7 @@ def check_in(session: Session, *, code: str, actor: Actor, now: datetime, office
         raise CheckInNotAllowed()
     booking.status = BookingStatus.CHECKED_IN
     booking.checked_in_at = now
-    _event(booking, action="checked_in", actor=actor, now=now)
+    _event(session, booking, action="checked_in", actor=actor, now=now)
     session.flush()
     return booking
 
@@ -370,7 +399,7 @@ def mark_served(session: Session, *, booking_id: int, actor: Actor, now: datetim
     _require(booking, {BookingStatus.CHECKED_IN}, NotServable)
     booking.status = BookingStatus.SERVED
     booking.served_at = now
-    _event(booking, action="served", actor=actor, now=now)
+    _event(session, booking, action="served", actor=actor, now=now)
     session.flush()
     return booking
 
@@ -391,7 +420,7 @@ def mark_no_show(session: Session, *, booking_id: int, actor: Actor, now: dateti
         raise NoShowTooEarly()
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_at = now
-    _event(booking, action="no_show", actor=actor, now=now)
+    _event(session, booking, action="no_show", actor=actor, now=now)
     session.flush()
     return booking
 
@@ -413,7 +442,7 @@ def mark_no_shows(session: Session, *, now: datetime, actor: Actor, policy: Book
         if ended and now >= arrival_deadline(booking, policy):
             booking.status = BookingStatus.NO_SHOW
             booking.no_show_at = now
-            _event(booking, action="no_show", actor=actor, now=now)
+            _event(session, booking, action="no_show", actor=actor, now=now)
             count += 1
     session.flush()
     return count

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -19,16 +19,11 @@ def lock_citizen(session: Session, phone: str, *, now: datetime, name: str | Non
     calls from the same number cannot both slip under the future-bookings limit.
     """
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(Citizen).values(phone=phone, name=name, broadcast_opt_out=False, created_at=now)
-        .on_conflict_do_nothing(index_elements=["phone"])
-    )
-    citizen = session.execute(
-        select(Citizen).where(Citizen.phone == phone).with_for_update().execution_options(populate_existing=True)
-    ).scalar_one()
-    if name and not citizen.name:
-        citizen.name = name
-    return citizen
+    stmt = insert(Citizen).values(phone=phone, name=name, broadcast_opt_out=False, created_at=now)
+    # DO UPDATE (rather than DO NOTHING) takes the row lock in the same statement, on both engines.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["phone"], set_={"name": func.coalesce(Citizen.name, stmt.excluded.name)})
+    return session.scalars(stmt.returning(Citizen), execution_options={"populate_existing": True}).one()
 
 
 def set_broadcast_opt_out(session: Session, phone: str, *, opted_out: bool, now: datetime) -> Citizen:

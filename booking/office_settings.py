@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from booking import seats
 from booking.errors import InvalidSettings, NotFound
 from booking.models import (
-    ArrivalWindow, Booking, BookingStatus, Channel, ChannelReserve, Closure, Hold, Office, OfficeSession,
-    SessionOverride, SessionTemplate,
+    ArrivalWindow, Booking, BookingStatus, CalendarDay, CalendarDayKind, Channel, ChannelReserve, Closure, Hold,
+    Office, OfficeSession, SessionOverride, SessionTemplate,
 )
+from booking.schedule import plan_days
 
 
 def _office(session: Session, office_id: int) -> Office:
@@ -194,25 +195,59 @@ def close(session: Session, *, office_id: int | None, start: date, end: date, re
 
 
 def reopen(session: Session, *, closure_id: int) -> None:
-    """Lift a closure; sessions it had closed take bookings again unless another closure covers them."""
+    """Lift a closure; sessions it had closed take bookings again unless something else closes them."""
     closure = session.get(Closure, closure_id)
     if closure is None:
         raise NotFound()
     start, end, office_id = closure.start_date, closure.end_date, closure.office_id
     session.delete(closure)
     session.flush()
-    query = select(OfficeSession).where(OfficeSession.date.between(start, end), OfficeSession.closed.is_(True))
+    _follow_plan(session, start, end, office_id)
+
+
+def set_calendar_day(session: Session, *, day: date, kind: CalendarDayKind, works_as_weekday: int | None = None,
+                     note: str = "") -> CalendarDay:
+    """Record a government-announced day off or make-up working day for the whole province."""
+    if works_as_weekday is not None and not 0 <= works_as_weekday <= 6:
+        raise InvalidSettings(detail="weekday 0-6")
+    entry = session.get(CalendarDay, day)
+    if entry is None:
+        entry = CalendarDay(date=day)
+        session.add(entry)
+    entry.kind, entry.works_as_weekday, entry.note = kind, works_as_weekday, note
+    session.flush()
+    _follow_plan(session, day, day, None)
+    return entry
+
+
+def remove_calendar_day(session: Session, *, day: date) -> None:
+    session.execute(delete(CalendarDay).where(CalendarDay.date == day))
+    session.flush()
+    _follow_plan(session, day, day, None)
+
+
+def _follow_plan(session: Session, start: date, end: date, office_id: int | None) -> None:
+    """Open sessions in the range take bookings exactly when the plan still holds them.
+
+    Booking reads an open session's row without planning the day again, so every change to the
+    plan (closures, the calendar) is carried over to the rows here.
+    """
+    query = select(OfficeSession).where(OfficeSession.date.between(start, end)).order_by(OfficeSession.id)
     if office_id is not None:
         query = query.where(OfficeSession.office_id == office_id)
-    for row in session.scalars(query):
-        still_closed = session.scalar(select(Closure.id).where(
-            or_(Closure.office_id == row.office_id, Closure.office_id.is_(None)),
-            Closure.start_date <= row.date, Closure.end_date >= row.date).limit(1))
-        cancelled = session.scalar(select(SessionOverride.id).where(
-            SessionOverride.office_id == row.office_id, SessionOverride.date == row.date,
-            SessionOverride.code == row.code, SessionOverride.cancelled.is_(True)))
-        if still_closed is None and cancelled is None:
-            row.closed = False
+    rows = list(session.scalars(query))
+    if not rows:
+        return
+    offices = list(session.scalars(select(Office).where(Office.id.in_({row.office_id for row in rows}))))
+    planned = {(s.office_id, s.date, s.code) for days in plan_days(session, offices, start, end).values()
+               for day in days for s in day.sessions}
+    closing = []
+    for row in rows:
+        row = seats.lock_session(session, row.id)
+        row.closed = (row.office_id, row.date, row.code) not in planned
+        if row.closed:
+            closing.append(row.id)
+    _drop_holds(session, closing)
     session.flush()
 
 

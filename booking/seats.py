@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -116,17 +117,26 @@ def lock_sessions(session: Session, session_ids: list[int]) -> dict[int, OfficeS
 
 @dataclass(frozen=True)
 class Seat:
-    """A seat just taken: the window it lies in, and the reserve it came from, if any."""
+    """A seat just taken: its window, the reserve it came from, and its queue number once booked."""
 
     window_id: int
     window_start: time
     window_end: time
     reserve_channel: Channel | None
+    queue_number: int | None = None
 
 
-def _take_from_pool(session: Session, row: OfficeSession, channel: Channel, column: str) -> Channel | None:
-    """Count one more seat as `column` (held or booked) on the session; raise if there is none."""
+def _take_from_pool(session: Session, row: OfficeSession, channel: Channel,
+                    column: str) -> tuple[Channel | None, int | None]:
+    """Count one more seat as `column` (held or booked) on the session; raise if there is none.
+
+    A booked seat gets its queue number from the same UPDATE. Returns the reserve the seat came
+    from, if any, and the queue number (None for a hold).
+    """
     counter = getattr(OfficeSession, column)
+    values: dict[Any, Any] = {counter: counter + 1}
+    if column == "booked":
+        values[OfficeSession.next_queue] = OfficeSession.next_queue + 1
     reserve_id = session.execute(
         update(SessionReserve)
         .where(SessionReserve.session_id == row.id, SessionReserve.channel == channel,
@@ -134,35 +144,47 @@ def _take_from_pool(session: Session, row: OfficeSession, channel: Channel, colu
         .values(used=SessionReserve.used + 1).returning(SessionReserve.id)
     ).scalar_one_or_none() if row.reserve_left > 0 else None
     if reserve_id is not None:
-        result = session.execute(
-            update(OfficeSession).where(OfficeSession.id == row.id, OfficeSession.reserve_left > 0)
-            .values({counter: counter + 1, OfficeSession.reserve_left: OfficeSession.reserve_left - 1})
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            return channel
+        values[OfficeSession.reserve_left] = OfficeSession.reserve_left - 1
+        condition = OfficeSession.reserve_left > 0
+    else:
+        taken = OfficeSession.booked + OfficeSession.held + OfficeSession.cooling + OfficeSession.reserve_left
+        condition = (taken < OfficeSession.capacity) & OfficeSession.closed.is_(False)
+    queue = session.execute(
+        update(OfficeSession).where(OfficeSession.id == row.id, condition).values(values)
+        .returning(OfficeSession.next_queue)
+    ).scalar_one_or_none()
+    if queue is None:
         raise SessionFull()
-    taken = OfficeSession.booked + OfficeSession.held + OfficeSession.cooling + OfficeSession.reserve_left
-    result = session.execute(
-        update(OfficeSession)
-        .where(OfficeSession.id == row.id, taken < OfficeSession.capacity, OfficeSession.closed.is_(False))
-        .values({counter: counter + 1})
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise SessionFull()
-    return None
+    return (channel if reserve_id is not None else None), (queue if column == "booked" else None)
 
 
 def take_seat(session: Session, row: OfficeSession, *, channel: Channel, as_hold: bool,
               window_position: int | None = None) -> Seat:
     """Take one seat in the locked session `row` and one place in an arrival window.
 
-    Without `window_position`, the earliest window with room is used. Raises SessionFull or WindowFull; the caller's transaction then rolls the session
-    counter back with everything else.
+    Without `window_position`, the earliest window with room is used. Raises SessionFull or
+    WindowFull; the service's savepoint then rolls the session counter back.
     """
     column = "held" if as_hold else "booked"
-    reserve_channel = _take_from_pool(session, row, channel, column)
+    reserve_channel, queue = _take_from_pool(session, row, channel, column)
     window_id, start, end = take_window(session, row.id, column=column, window_position=window_position)
-    return Seat(window_id, start, end, reserve_channel)
+    return Seat(window_id, start, end, reserve_channel, queue)
+
+
+def confirm_seat(session: Session, *, session_id: int, window_id: int, reserve_channel: Channel | None) -> Seat:
+    """Turn a held seat into a booked one, giving it the session's next queue number."""
+    queue = session.execute(
+        update(OfficeSession).where(OfficeSession.id == session_id)
+        .values(held=OfficeSession.held - 1, booked=OfficeSession.booked + 1,
+                next_queue=OfficeSession.next_queue + 1)
+        .returning(OfficeSession.next_queue)
+    ).scalar_one()
+    window = session.execute(
+        update(ArrivalWindow).where(ArrivalWindow.id == window_id)
+        .values(held=ArrivalWindow.held - 1, booked=ArrivalWindow.booked + 1)
+        .returning(ArrivalWindow.start_time, ArrivalWindow.end_time)
+    ).one()
+    return Seat(window_id, window.start_time, window.end_time, reserve_channel, queue)
 
 
 def take_window(session: Session, session_id: int, *, column: str,
@@ -264,6 +286,6 @@ def sessions_with_lapsed_seats(session: Session, *, now: datetime, rebook_delay:
 
 
 __all__ = [
-    "Seat", "convert", "ensure_session", "give_back", "lock_session", "lock_sessions", "sessions_with_lapsed_seats",
+    "Seat", "confirm_seat", "convert", "ensure_session", "give_back", "lock_session", "lock_sessions", "sessions_with_lapsed_seats",
     "sweep", "take_seat", "take_window", "window_bounds", "window_capacity",
 ]

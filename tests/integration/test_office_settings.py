@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from booking import bookings, office_settings
 from booking.availability import next_sessions_with_room, office_availability
 from booking.errors import HoldExpired, InvalidSettings, NoSuchSession, OfficeClosed, PastCutoff, SessionFull
-from booking.models import ArrivalWindow, BookingStatus, Channel, OfficeSession
+from booking.models import ArrivalWindow, BookingStatus, CalendarDayKind, Channel, OfficeSession
 from tests.factories import IVR, NOW, OPERATOR, POLICY, at, make_office, phone
 
 TUESDAY = date(2027, 3, 2)
@@ -138,3 +138,24 @@ def test_a_session_that_has_started_takes_no_booking_even_without_cut_off(db: Se
     with pytest.raises(PastCutoff):
         bookings.book(db, office_id=office.id, day=date(2027, 3, 1), code="C", phone=phone(2), actor=OPERATOR,
                       now=started, policy=POLICY)
+
+
+def test_an_announced_day_off_closes_sessions_already_open_and_lifting_it_reopens(db: Session) -> None:
+    office = make_office(db)
+    booked = _book(db, office.id, 1)
+    office_settings.set_calendar_day(db, day=TUESDAY, kind=CalendarDayKind.DAY_OFF, note="Nghỉ lễ bổ sung")
+    with pytest.raises(OfficeClosed):
+        _book(db, office.id, 2)
+    (day,) = office_availability(db, office, TUESDAY, TUESDAY, now=NOW, policy=POLICY)
+    assert day.closed_reason == "Nghỉ lễ bổ sung"
+    assert booked.status is BookingStatus.BOOKED  # type: ignore[attr-defined]
+    office_settings.remove_calendar_day(db, day=TUESDAY)
+    assert _book(db, office.id, 2).status is BookingStatus.BOOKED  # type: ignore[attr-defined]
+
+
+def test_make_up_working_saturday_opens_with_the_weekday_sessions(db: Session) -> None:
+    office = make_office(db)
+    saturday = date(2027, 3, 6)
+    office_settings.set_calendar_day(db, day=saturday, kind=CalendarDayKind.WORKING_DAY, works_as_weekday=0,
+                                     note="Làm bù")
+    assert _book(db, office.id, 1, day=saturday, code="C").queue_label == "C-001"  # type: ignore[attr-defined]
