@@ -14,9 +14,11 @@ import platform
 import secrets
 import subprocess
 import sys
+import time as clock
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
+from datetime import time as daytime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -77,10 +79,10 @@ def add_office(session: Session, n: int, *, morning: int, afternoon: int, crowd_
                     address="Cà Mau", crowd_limit=crowd_limit, window_minutes=30, horizon_days=horizon_days,
                     cutoff_minutes=60, active=True, timezone="Asia/Ho_Chi_Minh")
     for weekday in weekdays:
-        office.templates.append(SessionTemplate(weekday=weekday, code="S", start_time=time(7, 30),
-                                                end_time=time(11, 30), capacity=morning))
-        office.templates.append(SessionTemplate(weekday=weekday, code="C", start_time=time(13, 30),
-                                                end_time=time(17, 0), capacity=afternoon))
+        office.templates.append(SessionTemplate(weekday=weekday, code="S", start_time=daytime(7, 30),
+                                                end_time=daytime(11, 30), capacity=morning))
+        office.templates.append(SessionTemplate(weekday=weekday, code="C", start_time=daytime(13, 30),
+                                                end_time=daytime(17, 0), capacity=afternoon))
     session.add(office)
     session.flush()
     return office
@@ -112,14 +114,19 @@ def safe_url(url: str) -> str:
 
 
 def environment(admin_url: str) -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).resolve().parent.parent, check=False).stdout.strip()
+                                cwd=root, check=False).stdout.strip()
+        # The code measured is the working tree's: say which files differ from the commit.
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "booking", "migrations"],
+                                 capture_output=True, text=True, cwd=root, check=False).stdout.split("\n")
     except OSError:
-        commit = ""
+        commit, changed = "", []
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": commit or None,
+        "uncommitted_changes": [line.strip() for line in changed if line.strip()],
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -204,3 +211,13 @@ def load_average() -> float | None:
         return os.getloadavg()[0]
     except OSError:
         return None
+
+
+def busy_share(seconds: float = 1.0) -> float | None:
+    """How busy the machine is right now: the share of all its CPUs in use over `seconds`."""
+    before = machine_cpu()
+    clock.sleep(seconds)
+    after = machine_cpu()
+    if before is None or after is None:
+        return None
+    return (after - before) / (seconds * (os.cpu_count() or 1))

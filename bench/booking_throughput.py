@@ -1,6 +1,6 @@
 """Concurrent bookings per second on PostgreSQL, beside what pgbench gets for the same shape.
 
-    .venv/bin/python -m bench.booking_throughput [--processes 8] [--seconds 15] [--profile]
+    .venv/bin/python -m bench.booking_throughput [--processes 8] [--seconds 15] [--profile] [--url URL]
 
 The issue's target: `booking.bookings.book`, run by N processes at once (each booking its own
 transaction, committed), reaches at least half the transactions per second that pgbench reaches
@@ -10,16 +10,21 @@ a seat counter and one INSERT of a booking row.
 Steps:
 1. A scratch database (migrated with the project's migrations) gets 8 offices, Mon-Fri, 2,000
    seats per session and a crowd limit of 500, so no session fills up during the run. One seat of
-   every target session is booked beforehand so that the session rows exist.
-2. N worker processes, each with its own engine, book into random target sessions (some contention
-   per session, never all on one row), each booking with a phone of its own, with the fixed clock
-   Monday 2027-03-01 09:00 (Vietnam). After a short warm-up they count for `--seconds`.
-   Worker 0 counts the statements it sends (SQLAlchemy `before_cursor_execute`).
+   every target session (both sessions of the next 5 working days) is booked beforehand so that
+   the session rows exist.
+2. N worker processes, each with its own engine (made by booking.db.make_engine, so with its
+   settings), book into random target sessions (some contention per session, never all on one
+   row), each booking with a phone of its own, with the fixed clock Monday 2027-03-01 09:00
+   (Vietnam). After a short warm-up they count for `--seconds`. Worker 0 counts the statements and
+   round trips it sends; the CPU used by the workers and, when the server is local, by the server
+   processes serving them is read from /proc.
 3. pgbench runs `--seconds` with as many clients against a scratch database of its own on the
    same server: `seats(id, capacity, taken)` with one row per target session, and
    `BEGIN; UPDATE seats ... WHERE id = :sid AND taken < capacity; INSERT INTO bookings_pg ...; END;`.
 4. `--profile` first books in a single process for a few seconds under cProfile and prints the
-   25 entries with the most cumulative time (and the 15 with the most own time).
+   25 entries with the most cumulative time (and the 15 with the most own time); the full profile
+   is saved to bench/results/booking_throughput.prof. `--no-pre-ping` shows what the pool's
+   pre-ping costs.
 
 The result is printed and written to bench/results/booking_throughput.json. It asserts nothing.
 """
@@ -48,8 +53,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import event, func, select, text
 
 from bench._common import (
-    DEFAULT_ADMIN_URL, NOW, RESULTS, add_office, environment, libpq_args, load_average, machine_cpu, percentile,
-    process_cpu, safe_url, scratch_database, server_version, write_result, backend_pids,
+    DEFAULT_ADMIN_URL, NOW, RESULTS, add_office, backend_pids, busy_share, environment, libpq_args, load_average,
+    machine_cpu, percentile, process_cpu, safe_url, scratch_database, server_version, write_result,
 )
 from booking.bookings import Actor, book
 from booking.db import make_engine, make_session_factory
@@ -93,7 +98,7 @@ def set_up(url: str, *, offices: int, days: int, capacity: int, crowd_limit: int
             for office in rows:
                 open_days = [d for d in plans[office.id] if d.open][:days]
                 if len(open_days) < days:
-                    raise RuntimeError(f"only {len(open_days)} open days within the horizon; lower --days")
+                    raise SystemExit(f"only {len(open_days)} open days within the horizon; lower --days")
                 targets += [(office.id, d.date.isoformat(), p.code) for d in open_days for p in d.sessions]
         # One booking per target session creates its row, windows and counters before the run.
         for n, (office_id, day, code) in enumerate(targets):
@@ -111,24 +116,55 @@ def set_up(url: str, *, offices: int, days: int, capacity: int, crowd_limit: int
 # The worker processes
 
 
+def _engine(url: str, pre_ping: bool, **kwargs: Any) -> Any:
+    """An engine as the application makes it; `pre_ping=False` only turns the pool's pre-ping off."""
+    if not pre_ping:
+        kwargs["pool_pre_ping"] = False
+    return make_engine(url, **kwargs)
+
+
 def _count_statements(engine: Any, sink: list[str] | None = None) -> list[int]:
-    """Count (and optionally record) every statement the engine sends to the server."""
-    count = [0]
+    """Count (and optionally record) what the engine sends to the server: [statements, round trips].
+
+    Statements are what SQLAlchemy hands the cursor (SAVEPOINT included). Round trips add the
+    BEGIN and COMMIT the driver sends and the pool's pre-ping on every checkout (when the engine
+    has one), which SQLAlchemy does not pass through cursor events.
+    """
+    count = [0, 0]
+
+    def note(line: str, statement: bool) -> None:
+        count[0] += statement
+        count[1] += 1
+        if sink is not None:
+            sink.append(line)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        count[0] += 1
-        if sink is not None:
-            sink.append(" ".join(statement.split())[:110])
+        note(" ".join(statement.split())[:110], True)
 
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        note("BEGIN  (sent by the driver before the first statement)", False)
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn: Any) -> None:
+        note("COMMIT", False)
+
+    ping = engine.dialect.do_ping
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        note("SELECT 1  (pool pre-ping on checkout)", False)
+        return bool(ping(dbapi_connection))
+
+    engine.dialect.do_ping = do_ping
     return count
 
 
-def worker(index: int, workers: int, url: str, targets: list[Target], seconds: float, seed: int,
+def worker(index: int, workers: int, url: str, targets: list[Target], seconds: float, seed: int, pre_ping: bool,
            ready: Any, go: Any, start_at: Any, results: Any) -> None:
     """Book into random target sessions until the run ends; report counts and latencies."""
     try:
-        engine = make_engine(url, pool_size=1, max_overflow=0)
+        engine = _engine(url, pre_ping, pool_size=1, max_overflow=0)
         factory = make_session_factory(engine)
         statements = _count_statements(engine) if index == 0 else None
         with engine.connect() as conn:  # open the connection before the clock starts
@@ -144,7 +180,7 @@ def worker(index: int, workers: int, url: str, targets: list[Target], seconds: f
         errors: Counter[str] = Counter()
         crashes: Counter[str] = Counter()
         latencies: list[float] = []
-        stmt_in_window = 0
+        stmt_in_window = trips_in_window = 0
         cpu0 = None
         while True:
             now = time.time()
@@ -155,7 +191,7 @@ def worker(index: int, workers: int, url: str, targets: list[Target], seconds: f
             office_id, day, code = parsed[rng.randrange(len(parsed))]
             phone = phone_for(index, n, workers)
             n += 1
-            before = statements[0] if statements is not None else 0
+            before = list(statements) if statements is not None else [0, 0]
             t0 = time.perf_counter()
             outcome = "ok"
             try:
@@ -177,7 +213,8 @@ def worker(index: int, workers: int, url: str, targets: list[Target], seconds: f
                 ok += 1
                 latencies.append(elapsed * 1000)
                 if statements is not None:
-                    stmt_in_window += statements[0] - before
+                    stmt_in_window += statements[0] - before[0]
+                    trips_in_window += statements[1] - before[1]
             elif outcome.startswith("crash:"):
                 crashes[outcome[6:]] += 1
             else:
@@ -186,25 +223,29 @@ def worker(index: int, workers: int, url: str, targets: list[Target], seconds: f
         engine.dispose()
         results.put({"index": index, "ok": ok, "warmup_ok": warm_ok, "errors": dict(errors),
                      "crashes": dict(crashes), "latencies_ms": latencies, "cpu_seconds": cpu,
-                     "statements": stmt_in_window if statements is not None else None})
+                     "statements": stmt_in_window if statements is not None else None,
+                     "round_trips": trips_in_window if statements is not None else None})
     except Exception as exc:  # the parent must hear about it rather than wait forever
         results.put({"index": index, "fatal": f"{type(exc).__name__}: {exc}"})
+        ready.put(-1)  # in case it happened before the worker was ready
         raise
 
 
 def run_workers(url: str, targets: list[Target], *, processes: int, seconds: float, warmup: float, seed: int,
-                start_method: str) -> dict[str, Any]:
+                start_method: str, pre_ping: bool) -> dict[str, Any]:
     ctx = multiprocessing.get_context(start_method)
     ready, results = ctx.Queue(), ctx.Queue()
     go = ctx.Event()
     start_at = ctx.Value("d", 0.0)
-    procs = [ctx.Process(target=worker, args=(i, processes, url, targets, seconds, seed, ready, go, start_at, results),
-                         daemon=True) for i in range(processes)]
+    procs = [ctx.Process(target=worker, daemon=True,
+                         args=(i, processes, url, targets, seconds, seed, pre_ping, ready, go, start_at, results))
+             for i in range(processes)]
     for p in procs:
         p.start()
     try:
         for _ in procs:
-            ready.get(timeout=120)
+            if ready.get(timeout=120) == -1:
+                raise RuntimeError(f"a worker failed to start: {results.get(timeout=10).get('fatal')}")
         # Every worker holds its one connection for the whole run: its server process is known.
         pids = backend_pids(url)
         start = time.time() + warmup
@@ -247,6 +288,7 @@ def run_workers(url: str, targets: list[Target], *, processes: int, seconds: flo
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                        "p99": percentile(latencies, 99), "max": max(latencies, default=float("nan"))},
         "statements_per_booking_worker0": (w0["statements"] / w0["ok"]) if w0["ok"] else None,
+        "round_trips_per_booking_worker0": (w0["round_trips"] / w0["ok"]) if w0["ok"] else None,
         "client_cpu_seconds": cpu,
         "client_cpu_share_of_machine": cpu / (seconds * cpus),
         "client_cpu_ms_per_booking": cpu * 1000 / ok if ok else None,
@@ -280,9 +322,9 @@ def check_counters(url: str, expected_at_least: int) -> dict[str, Any]:
         engine.dispose()
 
 
-def sample_statements(url: str, target: Target, workers: int) -> list[str]:
-    """The statements of one more booking, in order (BEGIN and COMMIT are sent by the driver)."""
-    engine = make_engine(url)
+def sample_statements(url: str, target: Target, workers: int, pre_ping: bool) -> list[str]:
+    """Everything one more booking sends to the server, in order."""
+    engine = _engine(url, pre_ping)
     factory = make_session_factory(engine)
     sink: list[str] = []
     try:
@@ -302,8 +344,9 @@ def sample_statements(url: str, target: Target, workers: int) -> list[str]:
 # Profile
 
 
-def profile(url: str, targets: list[Target], *, seconds: float, workers: int, top: int = 25) -> dict[str, Any]:
-    engine = make_engine(url, pool_size=1, max_overflow=0)
+def profile(url: str, targets: list[Target], *, seconds: float, workers: int, pre_ping: bool,
+            top: int = 25) -> dict[str, Any]:
+    engine = _engine(url, pre_ping, pool_size=1, max_overflow=0)
     factory = make_session_factory(engine)
     rng = random.Random(7)
     parsed = [(o, date.fromisoformat(d), c) for o, d, c in targets]
@@ -456,6 +499,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--capacity", type=int, default=2000, help="seats per session")
     parser.add_argument("--crowd-limit", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-pre-ping", dest="pre_ping", action="store_false",
+                        help="turn off the pool's pre-ping that booking.db.make_engine turns on (to measure its cost)")
     parser.add_argument("--start-method", choices=["spawn", "fork", "forkserver"], default="spawn")
     parser.add_argument("--pgbench-jobs", type=int, default=2, help="pgbench -j (threads)")
     parser.add_argument("--pgbench-protocol", choices=["simple", "extended", "prepared"], default="simple",
@@ -476,11 +521,13 @@ def main(argv: list[str] | None = None) -> int:
                               "settings": {k: v for k, v in vars(args).items() if k != "url"}}
     result["environment"]["server_version"] = server_version(args.url)
     started = time.perf_counter()
-    result["environment"]["load_average_before"] = load = load_average()
+    result["environment"]["load_average_before"] = load_average()
+    result["environment"]["busy_share_before"] = busy = busy_share()
     print(f"booking throughput against {safe_url(args.url)} (PostgreSQL {result['environment']['server_version']}), "
           f"{os.cpu_count()} CPUs")
-    if load is not None and load > 0.5:
-        print(f"  note: the machine is not idle (1-minute load average {load:.2f}); figures will be lower and noisier")
+    if busy is not None and busy > 0.1:
+        print(f"  note: the machine is not idle ({busy:.0%} of its CPUs busy just before); figures will be lower "
+              f"and noisier")
     with scratch_database(args.url) as url:
         targets = set_up(url, offices=args.offices, days=args.days, capacity=args.capacity,
                          crowd_limit=args.crowd_limit, workers=args.processes)
@@ -488,13 +535,14 @@ def main(argv: list[str] | None = None) -> int:
               f"of {args.capacity} seats")
         if args.profile:
             print(f"  profiling one process for {args.profile_seconds:g} s ...", flush=True)
-            result["profile"] = profile(url, targets, seconds=args.profile_seconds, workers=args.processes)
+            result["profile"] = profile(url, targets, seconds=args.profile_seconds, workers=args.processes,
+                                        pre_ping=args.pre_ping)
         print(f"  {args.processes} processes booking for {args.seconds} s after {args.warmup:g} s of warm-up ...",
               flush=True)
         ours = run_workers(url, targets, processes=args.processes, seconds=args.seconds, warmup=args.warmup,
-                           seed=args.seed, start_method=args.start_method)
+                           seed=args.seed, start_method=args.start_method, pre_ping=args.pre_ping)
         result["bookings"] = ours
-        result["statements_of_one_booking"] = sample_statements(url, targets[0], args.processes)
+        result["statements_of_one_booking"] = sample_statements(url, targets[0], args.processes, args.pre_ping)
         result["sanity"] = check_counters(url, ours["bookings"])
     if not args.no_pgbench:
         print(f"  pgbench -c {args.processes} -j {min(args.pgbench_jobs, args.processes)} -T {args.seconds} ...",
@@ -538,11 +586,12 @@ def report(result: dict[str, Any], path: Path) -> None:
     if ours["other_cpu_share_of_machine"] is not None:
         print(f"  other CPU use          {ours['other_cpu_share_of_machine']:.0%} of the machine (not ours: "
               f"WAL writer, other users of the machine ...)")
-    spb = ours["statements_per_booking_worker0"]
+    spb, rtb = ours["statements_per_booking_worker0"], ours["round_trips_per_booking_worker0"]
     one = result["statements_of_one_booking"]
     if spb is not None:
-        print(f"  statements per booking {spb:.1f} (worker 0's mean; plus BEGIN and COMMIT); pgbench sends 2 (+2)")
-    print(f"  one booking's statements ({len(one)}):")
+        print(f"  per booking            {spb:.1f} statements, {rtb:.1f} round trips (worker 0's mean); "
+              f"pgbench: 2 statements, 4 round trips")
+    print(f"  what one booking sends ({len(one)} round trips{'' if result['settings']['pre_ping'] else ', no pre-ping'}):")
     for n, statement in enumerate(one, 1):
         print(f"    {n:2d}. {statement}")
     s = result["sanity"]
