@@ -1,0 +1,147 @@
+"""The hotline's call flow: book, check and cancel, hear office information, notices, operators.
+
+Effects named here are implemented at the edge (`hotline/ivr/effects.py`); a test checks that
+every effect has an implementation and every prompt a text.
+"""
+
+from __future__ import annotations
+
+from ivr_flows.model import Choices, Each, Flow, Input, State, date, digits, message, number, phone, say, text, time
+
+YES_NO = {"có": "1", "đúng": "1", "đồng ý": "1", "xác nhận": "1", "yes": "1", "confirm": "1",
+          "không": "2", "sai": "2", "no": "2"}
+BACK = {"*": "main_menu"}
+
+SESSION_WORDS = dict(part=message("item.part"), date=date("item.date"), left=number("item.left"), n=text("n"))
+
+HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
+    State("identify", effect="identify_caller", outcomes={"ok": "greeting"}),
+    State("greeting", say=(say("welcome"), say("language_offer")), next="main_menu"),
+    State("main_menu", say=(say("main_menu"),),
+          keys={"1": "book", "2": "manage", "3": "info", "4": "notices", "0": "operator", "9": "english"},
+          speech={"đặt lịch": "1", "đặt hẹn": "1", "book": "1", "kiểm tra": "2", "hủy": "2", "check": "2",
+                  "cancel": "2", "thông tin": "3", "giờ làm việc": "3", "information": "3", "thông báo": "4",
+                  "notice": "4", "tổng đài viên": "0", "gặp người": "0", "operator": "0"}),
+    State("english", effect="set_language_en", outcomes={"ok": "main_menu"}),
+    State("no_answer", next="operator"),
+
+    # Booking: office, optional field, session, phone, hold, confirm.
+    State("book", effect="list_offices", outcomes={"ok": "choose_office"}),
+    State("choose_office", say=(say("choose_office"),),
+          choices=Choices("offices", say("office_choice", name=text("item.name"), n=text("n")),
+                          store="office", then="office_chosen"),
+          then_say=(say("office_other"), say("back_to_menu")),
+          keys={"8": "type_office", **BACK}),
+    State("type_office", say=(say("type_office"),), input=Input("office_number", then="find_office", max_digits=4)),
+    State("find_office", effect="find_office", outcomes={"found": "office_chosen", "unknown": "office_unknown"}),
+    State("office_unknown", say=(say("office_unknown"),), next="choose_office"),
+    State("office_chosen", effect="list_fields", outcomes={"some": "choose_field", "none": "list_sessions"}),
+    State("choose_field", say=(say("choose_field"),),
+          choices=Choices("fields", say("field_choice", field=text("item.name"), n=text("n")),
+                          store="field", then="list_sessions"),
+          then_say=(say("field_skip"),), keys={"0": "list_sessions", **BACK}),
+    State("list_sessions", effect="list_sessions", outcomes={"some": "choose_session", "none": "no_room"}),
+    State("choose_session", say=(say("sessions_intro", office=text("office.name")),),
+          choices=Choices("sessions", say("session_choice", **SESSION_WORDS), store="session", then="need_phone"),
+          then_say=(say("back_to_menu"),), keys=BACK),
+    State("no_room", say=(say("no_room", office=text("office.name")),), next="find_alternatives"),
+    State("find_alternatives", effect="list_alternatives",
+          outcomes={"some": "choose_alternative", "none": "no_room_anywhere"}),
+    State("choose_alternative", say=(say("alternatives_intro"),),
+          choices=Choices("sessions", say("alternative_choice", office=text("item.office"), **SESSION_WORDS),
+                          store="session", then="need_phone"),
+          then_say=(say("back_to_menu"),), keys=BACK),
+    State("no_room_anywhere", say=(say("no_room_anywhere"),), next="operator"),
+    State("need_phone", effect="caller_mobile", outcomes={"mobile": "hold", "missing": "ask_phone"}),
+    State("ask_phone", say=(say("ask_phone"),), input=Input("typed_phone", then="check_phone", max_digits=14)),
+    State("check_phone", effect="check_typed_phone", outcomes={"ok": "read_back_phone", "invalid": "phone_invalid"}),
+    State("phone_invalid", say=(say("phone_invalid"),), next="ask_phone"),
+    State("read_back_phone", say=(say("phone_read_back", phone=phone("typed_mobile")),),
+          keys={"1": "accept_phone", "2": "ask_phone"}, speech=YES_NO),
+    State("accept_phone", effect="accept_typed_phone", outcomes={"ok": "hold"}),
+    State("hold", effect="hold_seat", outcomes={
+        "held": "confirm_hold", "full": "session_gone", "limit": "too_many", "already": "already_booked",
+        "closed": "session_gone"}),
+    State("session_gone", say=(say("session_gone"),), next="list_sessions"),
+    State("too_many", say=(say("too_many"),), next="main_menu"),
+    State("already_booked", say=(say("already_booked"),), next="main_menu"),
+    State("confirm_hold", say=(say("held_confirm", office=text("session.office"), part=message("session.part"),
+                                   date=date("session.date")),),
+          keys={"1": "confirm", "2": "choose_again"}, speech=YES_NO, on_silence="release_and_end"),
+    State("choose_again", effect="release_hold", outcomes={"ok": "list_sessions"}),
+    State("release_and_end", effect="release_hold", outcomes={"ok": "goodbye"}),
+    State("confirm", effect="confirm_hold", outcomes={"booked": "booked", "expired": "hold_expired"}),
+    State("hold_expired", say=(say("hold_expired"),), next="list_sessions"),
+    State("booked", say=(say("booked", code=digits("booking.code"), queue=text("booking.queue"),
+                             date=date("booking.date"), start=time("booking.start"), end=time("booking.end"),
+                             office=text("booking.office")),
+                         say("sms_will_follow", phone=phone("booking.phone"))),
+          next="booked_menu"),
+    State("booked_menu", say=(say("booked_menu"),), keys={"1": "booked", "2": "main_menu"},
+          retries=1, on_silence="goodbye"),
+
+    # Checking and cancelling.
+    State("manage", effect="caller_bookings", outcomes={"some": "choose_booking", "none": "no_bookings"}),
+    State("no_bookings", say=(say("no_bookings"),), next="ask_code"),
+    State("choose_booking", say=(say("bookings_intro"),),
+          choices=Choices("bookings", say("booking_choice", part=message("item.part"), date=date("item.date"),
+                                          office=text("item.office"), queue=text("item.queue"), n=text("n")),
+                          store="booking", then="booking_detail"),
+          then_say=(say("bookings_other"), say("back_to_menu")), keys={"8": "ask_code", **BACK}),
+    State("ask_code", say=(say("ask_code"),), input=Input("typed_code", then="find_code", max_digits=9, min_digits=9)),
+    State("find_code", effect="find_by_code", outcomes={
+        "found": "booking_detail", "invalid": "code_invalid", "unknown": "code_unknown"}),
+    State("code_invalid", say=(say("code_invalid"),), next="ask_code"),
+    State("code_unknown", say=(say("code_unknown"),), next="main_menu"),
+    State("booking_detail", say=(say("booking_detail", code=digits("booking.code"), part=message("booking.part"),
+                                     date=date("booking.date"), office=text("booking.office"),
+                                     queue=text("booking.queue"), start=time("booking.start"),
+                                     end=time("booking.end")),),
+          next="booking_actions"),
+    State("booking_actions", effect="booking_is_active", outcomes={"active": "booking_menu", "past": "not_active"}),
+    State("not_active", say=(say("booking_not_active"),), next="main_menu"),
+    State("booking_menu", say=(say("booking_detail_menu"), say("back_to_menu")),
+          keys={"1": "confirm_cancel", "2": "booking_detail", **BACK}, speech={"hủy": "1", "cancel": "1"}),
+    State("confirm_cancel", say=(say("confirm_cancel"),), keys={"1": "cancel", "2": "main_menu"}, speech=YES_NO),
+    State("cancel", effect="cancel_booking", outcomes={"cancelled": "cancelled", "failed": "cancel_failed"}),
+    State("cancelled", say=(say("cancelled"),), next="main_menu"),
+    State("cancel_failed", say=(say("cancel_failed"),), next="main_menu"),
+
+    # Information about an office.
+    State("info", effect="list_offices", outcomes={"ok": "info_choose"}),
+    State("info_choose", say=(say("info_choose"),),
+          choices=Choices("offices", say("office_choice", name=text("item.name"), n=text("n")),
+                          store="office", then="load_info"),
+          then_say=(say("back_to_menu"),), keys=BACK),
+    State("load_info", effect="office_info", outcomes={"ok": "say_info"}),
+    State("say_info", say=(say("office_address", office=text("office.name"), address=text("office.address")),),
+          each=Each("office_days", say("office_day", date=date("item.date"), part=message("item.part"),
+                                       start=time("item.start"), end=time("item.end"))),
+          then_say=(say("office_rules", crowd=number("office.crowd_limit")),), next="info_menu"),
+    State("info_menu", say=(say("info_menu"), say("back_to_menu")), keys={"1": "say_info", **BACK}),
+
+    # Notices by SMS: opting out and back in (Twilio brings no SMS replies from Vietnam).
+    State("notices", effect="notice_status", outcomes={
+        "receiving": "notices_in", "stopped": "notices_out", "no_mobile": "notices_need_mobile"}),
+    State("notices_in", say=(say("notices_in"), say("back_to_menu")), keys={"1": "opt_out", **BACK}),
+    State("notices_out", say=(say("notices_out"), say("back_to_menu")), keys={"1": "opt_in", **BACK}),
+    State("notices_need_mobile", say=(say("notices_need_mobile"),), next="main_menu"),
+    State("opt_out", effect="opt_out", outcomes={"ok": "opted_out"}),
+    State("opt_in", effect="opt_in", outcomes={"ok": "opted_in"}),
+    State("opted_out", say=(say("opted_out"),), next="main_menu"),
+    State("opted_in", say=(say("opted_in"),), next="main_menu"),
+
+    # Operators, and a call-back when none answers.
+    State("operator", effect="operators_open", outcomes={"open": "dial_operator", "closed": "operators_closed"}),
+    State("operators_closed", say=(say("operators_closed", opens=time("operator_hours.opens"),
+                                       closes=time("operator_hours.closes")),), next="offer_callback"),
+    State("dial_operator", say=(say("connecting"),), dial=True,
+          outcomes={"answered": "goodbye", "unanswered": "offer_callback"}),
+    State("offer_callback", say=(say("offer_callback"),), keys={"1": "record_callback", "2": "main_menu"},
+          speech=YES_NO, retries=1, on_silence="goodbye"),
+    State("record_callback", effect="record_callback", outcomes={"ok": "callback_recorded",
+                                                                 "no_number": "callback_no_number"}),
+    State("callback_recorded", say=(say("callback_recorded", phone=phone("callback_phone")),), next="goodbye"),
+    State("callback_no_number", say=(say("callback_no_number"),), next="goodbye"),
+    State("goodbye", say=(say("goodbye"),), hangup=True),
+])
