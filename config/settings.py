@@ -8,14 +8,35 @@ mode (`HOTLINE_ENV=production`) secrets have no defaults: a missing one stops th
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _development_token(instance_path: Path) -> str:
+    """A Twilio auth token for development, made once and kept in the instance folder (never the repo).
+
+    The server and the call simulator both read it, so simulated calls are signed and checked
+    exactly as Twilio's would be.
+    """
+    path = instance_path / "dev_twilio_auth_token"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
 
 
 class SettingsError(ValueError):
@@ -44,6 +65,19 @@ ENV_VARS: list[tuple[str, str, Any, str]] = [
     ("rebook_delay_seconds", "BOOKING_REBOOK_DELAY_SECONDS", int, "how long a cancelled seat stays off sale, against seat trading (0)"),
     ("no_show_grace_minutes", "BOOKING_NO_SHOW_GRACE_MINUTES", int, "minutes after the arrival window before a booking may be marked no-show (30)"),
     ("instance_path", "HOTLINE_INSTANCE_PATH", Path, "folder for the SQLite file and compiled translations (`instance/`)"),
+    ("public_base_url", "PUBLIC_BASE_URL", str, "the URL Twilio calls, e.g. `https://hotline.example.gov.vn` (signatures are checked against it); default: the request's own URL"),
+    ("trusted_proxies", "HOTLINE_TRUSTED_PROXIES", int, "how many reverse proxies set X-Forwarded-* in front of the app (0)"),
+    ("twilio_account_sid", "TWILIO_ACCOUNT_SID", str, "Twilio account SID"),
+    ("twilio_auth_token", "TWILIO_AUTH_TOKEN", str, "Twilio auth token; signs webhooks. Required in production; in development one is made and kept in the instance folder for the call simulator"),
+    ("validate_signatures", "TWILIO_VALIDATE_SIGNATURES", bool, "check `X-Twilio-Signature` on every webhook (on); turn off only for local experiments"),
+    ("ivr_voice_vi", "IVR_VOICE_VI", str, "voice for Vietnamese prompts (`Google.vi-VN-Standard-A`; Wavenet and Chirp3-HD voices also work)"),
+    ("ivr_voice_en", "IVR_VOICE_EN", str, "voice for English prompts (`Google.en-US-Standard-C`)"),
+    ("ivr_speech", "IVR_SPEECH", bool, "also accept spoken answers where the flow lists words (off: keypad only)"),
+    ("ivr_audio_dir", "IVR_AUDIO_DIR", Path, "folder of recorded prompts, `LANG/KEY.mp3`, played instead of text-to-speech (`hotline/static/prompts`)"),
+    ("ivr_menu_offices", "IVR_MENU_OFFICES", int, "how many offices the booking menu reads out (5)"),
+    ("operator_numbers", "IVR_OPERATOR_NUMBERS", str, "comma-separated numbers rung at once when a caller asks for an operator (none: call-back only)"),
+    ("operator_hours", "IVR_OPERATOR_HOURS", str, "when operators answer on working days, `HH:MM-HH:MM` (`07:00-17:00`)"),
+    ("operator_timeout", "IVR_OPERATOR_TIMEOUT", int, "seconds to ring the operators before offering a call-back (20)"),
 ]
 
 
@@ -59,6 +93,19 @@ class Settings:
     rebook_delay_seconds: int = 0
     no_show_grace_minutes: int = 30
     instance_path: Path = PROJECT_ROOT / "instance"
+    public_base_url: str = ""
+    trusted_proxies: int = 0
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = field(default="", repr=False)
+    validate_signatures: bool = True
+    ivr_voice_vi: str = "Google.vi-VN-Standard-A"
+    ivr_voice_en: str = "Google.en-US-Standard-C"
+    ivr_speech: bool = False
+    ivr_audio_dir: Path = PROJECT_ROOT / "hotline" / "static" / "prompts"
+    ivr_menu_offices: int = 5
+    operator_numbers: str = ""
+    operator_hours: str = "07:00-17:00"
+    operator_timeout: int = 20
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -68,6 +115,12 @@ class Settings:
             if self.is_production:
                 raise SettingsError("SECRET_KEY must be set when HOTLINE_ENV=production")
             object.__setattr__(self, "secret_key", secrets.token_hex(32))
+        if not self.twilio_auth_token:
+            if self.is_production:
+                raise SettingsError("TWILIO_AUTH_TOKEN must be set when HOTLINE_ENV=production")
+            object.__setattr__(self, "twilio_auth_token", _development_token(Path(self.instance_path)))
+        if not _HOURS.match(self.operator_hours):
+            raise SettingsError(f"IVR_OPERATOR_HOURS must look like 07:00-17:00, not {self.operator_hours!r}")
         if self.env not in {"development", "production", "testing"}:
             raise SettingsError(f"HOTLINE_ENV must be development, production or testing, not {self.env!r}")
         if self.default_language not in {"vi", "en"}:
@@ -87,6 +140,15 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def operators(self) -> list[str]:
+        return [n.strip() for n in self.operator_numbers.split(",") if n.strip()]
+
+    @property
+    def operator_window(self) -> tuple[time, time]:
+        opens, closes = self.operator_hours.split("-")
+        return time.fromisoformat(opens), time.fromisoformat(closes)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

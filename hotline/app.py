@@ -21,6 +21,11 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     """
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_path=str(settings.instance_path), instance_relative_config=False)
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=settings.trusted_proxies, x_host=settings.trusted_proxies)
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -43,8 +48,10 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     init_babel(app, settings.instance_path, settings.default_language, settings.timezone)
 
     from hotline import cli, errors, public
+    from hotline.ivr import webhooks
 
     errors.register(app)
     app.register_blueprint(public.blueprint)
+    app.register_blueprint(webhooks.blueprint)
     cli.register(app)
     return app

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import Flask, current_app
@@ -23,9 +23,10 @@ class Runtime:
     sessions: sessionmaker[Session]
     readers: sessionmaker[Session]
     policy: BookingPolicy
+    clock: Callable[[], datetime] = field(default=utcnow)  # tests set a fixed time
 
     def now(self) -> datetime:
-        return utcnow()
+        return self.clock()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -32,21 +32,21 @@ PROMPTS: dict[str, str] = {
     "field_skip": N_("If you are not sure, press 0."),
     # Choosing a session
     "sessions_intro": N_("Sessions with free places at %(office)s:"),
-    "session_choice": N_("%(part)s %(date)s: %(left)s places left, press %(n)s."),
+    "session_choice": N_("%(date)s, %(part)s: %(left)s places left, press %(n)s."),
     "no_room": N_("%(office)s has no free places in the coming days."),
     "alternatives_intro": N_("These offices nearby have free places:"),
-    "alternative_choice": N_("%(office)s, %(part)s %(date)s: %(left)s places left, press %(n)s."),
+    "alternative_choice": N_("%(office)s, %(date)s, %(part)s: %(left)s places left, press %(n)s."),
     "no_room_anywhere": N_("Sorry, no office has free places at the moment."),
-    "morning": N_("Morning"),
-    "afternoon": N_("Afternoon"),
-    "session": N_("Session"),
+    "morning": N_("morning"),
+    "afternoon": N_("afternoon"),
+    "session": N_("session"),
     # The phone number for the SMS
     "ask_phone": N_("We need your mobile number to send you the confirmation by text message. Please type it, "
                     "then the hash key."),
     "phone_invalid": N_("That is not a Vietnamese mobile number."),
     "phone_read_back": N_("You typed %(phone)s. If this is right, press 1. To type it again, press 2."),
     # Holding and confirming
-    "held_confirm": N_("You chose %(office)s, %(part)s %(date)s. To confirm, press 1. To choose another "
+    "held_confirm": N_("You chose %(office)s, %(date)s, %(part)s. To confirm, press 1. To choose another "
                        "session, press 2."),
     "session_gone": N_("Sorry, that session has just filled up."),
     "too_many": N_("This phone number already has as many upcoming appointments as allowed. Please cancel one "
@@ -60,13 +60,13 @@ PROMPTS: dict[str, str] = {
     "booked_menu": N_("To hear this again, press 1. For the main menu, press 2. Otherwise you may hang up."),
     # Checking and cancelling
     "bookings_intro": N_("Your upcoming appointments:"),
-    "booking_choice": N_("%(part)s %(date)s at %(office)s, queue number %(queue)s: press %(n)s."),
+    "booking_choice": N_("%(date)s, %(part)s, at %(office)s, queue number %(queue)s: press %(n)s."),
     "bookings_other": N_("To find an appointment by its code, press 8."),
     "no_bookings": N_("We found no upcoming appointment for this phone number."),
     "ask_code": N_("Please type the nine digits of your booking code."),
     "code_invalid": N_("That booking code is not valid; please check the digits."),
     "code_unknown": N_("We found no appointment with that code."),
-    "booking_detail": N_("Appointment %(code)s: %(part)s %(date)s at %(office)s, queue number %(queue)s, "
+    "booking_detail": N_("Appointment %(code)s: %(date)s, %(part)s, at %(office)s, queue number %(queue)s, "
                          "arrival between %(start)s and %(end)s."),
     "booking_detail_menu": N_("To cancel this appointment, press 1. To hear it again, press 2."),
     "booking_not_active": N_("This appointment can no longer be changed."),
@@ -76,8 +76,7 @@ PROMPTS: dict[str, str] = {
     # Information
     "info_choose": N_("Which office would you like to hear about?"),
     "office_address": N_("%(office)s is at %(address)s."),
-    "office_day": N_("On %(date)s: %(part)s from %(start)s to %(end)s."),
-    "office_closed_day": N_("On %(date)s the office is closed."),
+    "office_day": N_("%(date)s: %(part)s session from %(start)s to %(end)s."),
     "office_rules": N_("Dossiers are received by appointment only. At most %(crowd)s people may be inside at "
                        "once, so please come within your arrival time, bring the original documents and "
                        "copies for your dossier, and follow the staff's instructions."),

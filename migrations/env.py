@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import booking.models  # noqa: F401  (registers every table on Base.metadata)
+import notifications.models  # noqa: F401
 from booking.db import Base, make_engine
 
 config = context.config

@@ -19,6 +19,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+import booking.models  # noqa: F401  (every table, for truncation)
+import notifications.models  # noqa: F401
 from booking.db import Base, make_engine, make_session_factory
 from booking.schema import upgrade
 

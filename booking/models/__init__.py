@@ -2,13 +2,15 @@
 
 from booking.models.accounts import User, user_offices
 from booking.models.bookings import Booking, BookingEvent, Citizen, Hold
+from booking.models.calls import Call, CallbackRequest
 from booking.models.enums import BookingStatus, CalendarDayKind, Channel, OfficeLevel, Role
 from booking.models.offices import CalendarDay, ChannelReserve, Closure, Office, SessionOverride, SessionTemplate
 from booking.models.procedures import Procedure
 from booking.models.sessions import ArrivalWindow, OfficeSession, SessionReserve
 
 __all__ = [
-    "ArrivalWindow", "Booking", "BookingEvent", "BookingStatus", "CalendarDay", "CalendarDayKind",
+    "ArrivalWindow", "Booking", "BookingEvent", "BookingStatus", "CalendarDay", "CalendarDayKind", "Call",
+    "CallbackRequest",
     "Channel", "ChannelReserve", "Citizen", "Closure", "Hold", "Office", "OfficeLevel", "OfficeSession",
     "Procedure", "Role", "SessionOverride", "SessionReserve", "SessionTemplate", "User", "user_offices",
 ]

@@ -83,6 +83,8 @@ class Booking(Base):
     phone: Mapped[str] = mapped_column(String(20))
     name: Mapped[str | None] = mapped_column(String(200))
     procedure_id: Mapped[int | None] = mapped_column(ForeignKey("procedures.id"))
+    # The kind of dossier (lĩnh vực) when the caller named one but no procedure, so the office can prepare.
+    field: Mapped[str | None] = mapped_column(String(120))
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
     reserve_channel: Mapped[Channel | None] = mapped_column(str_enum(Channel, name="reserve_channel"))
     created_by: Mapped[str] = mapped_column(String(100))

@@ -29,7 +29,23 @@ def test_environment_overrides_defaults() -> None:
 def test_production_requires_a_secret_key() -> None:
     with pytest.raises(SettingsError, match="SECRET_KEY"):
         Settings.from_env({"HOTLINE_ENV": "production"})
-    assert Settings.from_env({"HOTLINE_ENV": "production", "SECRET_KEY": "k" * 40}).is_production
+    with pytest.raises(SettingsError, match="TWILIO_AUTH_TOKEN"):
+        Settings.from_env({"HOTLINE_ENV": "production", "SECRET_KEY": "k" * 40})
+    assert Settings.from_env({"HOTLINE_ENV": "production", "SECRET_KEY": "k" * 40,
+                              "TWILIO_AUTH_TOKEN": "t" * 32}).is_production
+
+
+def test_development_twilio_token_is_kept_in_the_instance_folder(tmp_path: Path) -> None:
+    first = Settings.from_env({"HOTLINE_INSTANCE_PATH": str(tmp_path)})
+    again = Settings.from_env({"HOTLINE_INSTANCE_PATH": str(tmp_path)})
+    assert first.twilio_auth_token == again.twilio_auth_token and len(first.twilio_auth_token) == 32
+    assert (tmp_path / "dev_twilio_auth_token").stat().st_mode & 0o077 == 0
+
+
+def test_signature_checks_are_off_only_when_explicitly_set(tmp_path: Path) -> None:
+    assert Settings.from_env({"HOTLINE_INSTANCE_PATH": str(tmp_path)}).validate_signatures is True
+    off = Settings.from_env({"HOTLINE_INSTANCE_PATH": str(tmp_path), "TWILIO_VALIDATE_SIGNATURES": "0"})
+    assert off.validate_signatures is False
 
 
 def test_development_secret_key_is_random_never_fixed() -> None:

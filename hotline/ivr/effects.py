@@ -1,0 +1,315 @@
+"""What the call flow's effects do: each one calls the booking services and names an outcome.
+
+The flow says *when* (after the caller picks a session, hold a seat); this table says *how*. An
+effect reads and updates the call's context, which is stored with the call, and never talks to
+Twilio: the SMS it asks for is written to the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from booking import bookings
+from booking.availability import next_sessions_with_room, office_availability
+from booking.bookings import Actor
+from booking.citizens import lock_citizen, set_broadcast_opt_out
+from booking.codes import normalise_code
+from booking.errors import (
+    AlreadyBookedForSession, BookingError, InvalidBookingCode, InvalidPhone, NotAMobile, NotFound,
+    SessionFull, TooManyBookings, WindowFull,
+)
+from booking.models import Booking, BookingStatus, Call, CallbackRequest, Channel, Citizen, Office, Procedure
+from booking.phones import PhoneKind, parse_mobile, parse_phone
+from hotline.localization import BabelLocalizer
+from hotline.runtime import Runtime
+from notifications import texts
+from notifications.models import MessageKind
+from notifications.outbox import enqueue
+
+PREFIX = "Trung tâm Phục vụ hành chính công"
+
+
+def _part(code: str) -> str:
+    """The prompt key for a session's part of the day."""
+    return {"S": "morning", "C": "afternoon"}.get(code, "session")
+
+
+def _say_as(office: Office) -> list[str]:
+    """What callers may say to pick an office: its name without the long common prefix."""
+    short = office.name.removeprefix(PREFIX).strip()
+    words = [short]
+    for level in ("tỉnh ", "xã ", "phường ", "đặc khu "):
+        if short.startswith(level):
+            words.append(short.removeprefix(level))
+    return words
+
+
+class Effects:
+    """The effect table for one webhook request: `effects(name, context)` returns an outcome."""
+
+    def __init__(self, db: Session, rt: Runtime, call: Call, now: datetime) -> None:
+        self.db, self.rt, self.call, self.now = db, rt, call, now
+        self.actor = Actor(f"ivr:{call.sid}", Channel.IVR)
+
+    def __call__(self, name: str, context: dict[str, Any]) -> str:
+        outcome: str = getattr(self, name)(context)
+        return outcome
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _language(self, context: dict[str, Any]) -> str:
+        return str(context.get("language", self.rt.settings.default_language))
+
+    def _office_name(self, office: Office, context: dict[str, Any]) -> str:
+        return office.name_en if self._language(context) == "en" and office.name_en else office.name
+
+    def _today(self) -> date:
+        return self.now.astimezone(self.rt.settings.tz).date()
+
+    def _booking_view(self, booking: Booking, context: dict[str, Any]) -> dict[str, Any]:
+        return {"id": booking.id, "code": booking.code, "queue": booking.queue_label, "date": booking.date.isoformat(),
+                "part": _part(booking.session_code), "start": booking.arrival_start.isoformat("minutes"),
+                "end": booking.arrival_end.isoformat("minutes"), "office": self._office_name(booking.office, context),
+                "phone": booking.phone, "status": booking.status.value}
+
+    def _sms(self, kind: MessageKind, recipient: str, body: str, context: dict[str, Any], *,
+             booking_id: int | None = None, dedupe_key: str | None = None) -> None:
+        if parse_phone(recipient).kind is not PhoneKind.MOBILE:
+            return  # SMS reaches mobiles only; a landline caller heard everything on the call
+        enqueue(self.db, kind=kind, recipient=recipient, body=body, language=self._language(context), now=self.now,
+                booking_id=booking_id, dedupe_key=dedupe_key)
+
+    # -- effects -----------------------------------------------------------------------------
+
+    def identify_caller(self, context: dict[str, Any]) -> str:
+        context.setdefault("language", self.rt.settings.default_language)
+        try:
+            phone = parse_phone(self.call.caller)
+        except InvalidPhone:
+            context["caller"] = {"phone": None, "mobile": False}  # withheld, or not a Vietnamese number
+            return "ok"
+        reachable = phone.kind in (PhoneKind.MOBILE, PhoneKind.LANDLINE)
+        context["caller"] = {"phone": phone.number if reachable else None, "mobile": phone.is_mobile}
+        if phone.is_mobile:
+            citizen = self.db.get(Citizen, phone.number)
+            if citizen is not None and citizen.language in ("vi", "en"):
+                context["language"] = citizen.language  # they chose it on an earlier call
+        return "ok"
+
+    def set_language_en(self, context: dict[str, Any]) -> str:
+        context["language"] = "en"
+        return "ok"
+
+    def list_offices(self, context: dict[str, Any]) -> str:
+        offices = self.db.scalars(select(Office).where(Office.active.is_(True))
+                                  .order_by(Office.keypad_number.is_(None), Office.keypad_number, Office.id)
+                                  .limit(self.rt.settings.ivr_menu_offices))
+        context["offices"] = [{"id": o.id, "name": self._office_name(o, context), "say_as": _say_as(o)}
+                              for o in offices]
+        return "ok"
+
+    def find_office(self, context: dict[str, Any]) -> str:
+        number = int(context.get("office_number", "0") or 0)
+        office = self.db.scalar(select(Office).where(Office.keypad_number == number, Office.active.is_(True)))
+        if office is None:
+            return "unknown"
+        context["office"] = {"id": office.id, "name": self._office_name(office, context), "say_as": _say_as(office)}
+        return "found"
+
+    def list_fields(self, context: dict[str, Any]) -> str:
+        office = self.db.get(Office, context["office"]["id"])
+        assert office is not None
+        column = Procedure.at_province if office.level.value == "province" else Procedure.at_commune
+        name = Procedure.field_en if self._language(context) == "en" else Procedure.field
+        rows = self.db.execute(select(Procedure.field, name).where(column.is_(True), Procedure.active.is_(True))
+                               .distinct().order_by(Procedure.field)).all()
+        context["fields"] = [{"name": shown or field, "field": field} for field, shown in rows]
+        context.pop("field", None)
+        return "some" if len(rows) > 1 else "none"
+
+    def _rooms(self, context: dict[str, Any], office_ids: list[int] | None, exclude: int | None = None) -> str:
+        rooms = next_sessions_with_room(self.db, now=self.now, policy=self.rt.policy, limit=5,
+                                        channel=Channel.IVR, office_ids=office_ids)
+        names = {o.id: o for o in self.db.scalars(select(Office).where(Office.id.in_({r.office_id for r in rooms})))}
+        context["sessions"] = [
+            {"office_id": r.office_id, "office": self._office_name(names[r.office_id], context),
+             "date": r.date.isoformat(), "code": r.code, "part": _part(r.code), "left": r.remaining,
+             "say_as": []}
+            for r in rooms if r.office_id != exclude]
+        return "some" if context["sessions"] else "none"
+
+    def list_sessions(self, context: dict[str, Any]) -> str:
+        return self._rooms(context, [context["office"]["id"]])
+
+    def list_alternatives(self, context: dict[str, Any]) -> str:
+        others = list(self.db.scalars(select(Office.id).where(Office.active.is_(True),
+                                                              Office.id != context["office"]["id"])))
+        return self._rooms(context, others, exclude=context["office"]["id"])
+
+    def caller_mobile(self, context: dict[str, Any]) -> str:
+        if context.get("phone"):
+            return "mobile"
+        caller = context.get("caller", {})
+        if caller.get("mobile"):
+            context["phone"] = caller["phone"]
+            return "mobile"
+        return "missing"
+
+    def check_typed_phone(self, context: dict[str, Any]) -> str:
+        try:
+            context["typed_mobile"] = parse_mobile(str(context.get("typed_phone", ""))).number
+        except (InvalidPhone, NotAMobile):
+            return "invalid"
+        return "ok"
+
+    def accept_typed_phone(self, context: dict[str, Any]) -> str:
+        context["phone"] = context["typed_mobile"]
+        return "ok"
+
+    def hold_seat(self, context: dict[str, Any]) -> str:
+        self.release_hold(context)
+        chosen = context["session"]
+        try:
+            hold = bookings.hold_seat(self.db, office_id=chosen["office_id"], day=date.fromisoformat(chosen["date"]),
+                                      code=chosen["code"], phone=context["phone"], channel=Channel.IVR, now=self.now,
+                                      policy=self.rt.policy)
+        except (SessionFull, WindowFull):
+            return "full"
+        except TooManyBookings:
+            return "limit"
+        except AlreadyBookedForSession:
+            return "already"
+        except BookingError:
+            return "closed"  # closed, past its cut-off, or no longer held that day
+        context["hold_id"] = hold.id
+        return "held"
+
+    def release_hold(self, context: dict[str, Any]) -> str:
+        hold_id = context.pop("hold_id", None)
+        if hold_id is not None:
+            bookings.release_hold(self.db, hold_id=hold_id)
+        return "ok"
+
+    def confirm_hold(self, context: dict[str, Any]) -> str:
+        hold_id = context.pop("hold_id", None)
+        if hold_id is None:
+            return "expired"
+        language = self._language(context)
+        try:
+            booking = bookings.confirm_hold(self.db, hold_id=hold_id, actor=self.actor, now=self.now,
+                                            policy=self.rt.policy, language=language)
+        except BookingError:
+            return "expired"
+        if context.get("field"):
+            booking.field = context["field"]["field"]
+        lock_citizen(self.db, booking.phone, now=self.now).language = language
+        context["booking"] = self._booking_view(booking, context)
+        body = texts.confirmation(code=booking.code, office=self._office_name(booking.office, context),
+                                  day=booking.date, session_code=booking.session_code, start=booking.arrival_start,
+                                  end=booking.arrival_end, queue=booking.queue_label, loc=BabelLocalizer(language))
+        self._sms(MessageKind.CONFIRMATION, booking.phone, body, context, booking_id=booking.id,
+                  dedupe_key=f"confirmation:{booking.id}")
+        return "booked"
+
+    def caller_bookings(self, context: dict[str, Any]) -> str:
+        phone = context.get("phone") or context.get("caller", {}).get("phone")
+        if not phone:
+            return "none"
+        found = [b for b in bookings.bookings_for_phone(self.db, phone, since=self._today())
+                 if b.status is BookingStatus.BOOKED]
+        context["bookings"] = [self._booking_view(b, context) for b in found]
+        return "some" if found else "none"
+
+    def find_by_code(self, context: dict[str, Any]) -> str:
+        try:
+            booking = bookings.find_booking(self.db, normalise_code(str(context.get("typed_code", ""))))
+        except InvalidBookingCode:
+            return "invalid"
+        except NotFound:
+            return "unknown"
+        context["booking"] = self._booking_view(booking, context)
+        return "found"
+
+    def booking_is_active(self, context: dict[str, Any]) -> str:
+        booking = self.db.get(Booking, context["booking"]["id"])
+        active = booking is not None and booking.status is BookingStatus.BOOKED and booking.date >= self._today()
+        return "active" if active else "past"
+
+    def cancel_booking(self, context: dict[str, Any]) -> str:
+        try:
+            booking = bookings.cancel(self.db, booking_id=context["booking"]["id"], actor=self.actor, now=self.now,
+                                      policy=self.rt.policy, reason="cancelled by the caller on the hotline")
+        except BookingError:
+            return "failed"
+        language = self._language(context)
+        body = texts.cancellation(code=booking.code, office=self._office_name(booking.office, context),
+                                  day=booking.date, loc=BabelLocalizer(language))
+        self._sms(MessageKind.CANCELLATION, booking.phone, body, context, booking_id=booking.id,
+                  dedupe_key=f"cancellation:{booking.id}")
+        return "cancelled"
+
+    def office_info(self, context: dict[str, Any]) -> str:
+        office = self.db.scalar(select(Office).where(Office.id == context["office"]["id"])
+                                .options(selectinload(Office.templates)))
+        assert office is not None
+        context["office"].update(address=office.address, crowd_limit=office.crowd_limit)
+        days = office_availability(self.db, office, self._today(), self._today() + timedelta(days=6), now=self.now,
+                                   policy=self.rt.policy)
+        context["office_days"] = [
+            {"date": room.date.isoformat(), "part": _part(room.code), "start": room.start.isoformat("minutes"),
+             "end": room.end.isoformat("minutes")}
+            for day in days for room in day.sessions][:6]
+        return "ok"
+
+    def _mobile(self, context: dict[str, Any]) -> str | None:
+        if context.get("phone"):
+            return str(context["phone"])
+        caller = context.get("caller", {})
+        return str(caller["phone"]) if caller.get("mobile") else None
+
+    def notice_status(self, context: dict[str, Any]) -> str:
+        mobile = self._mobile(context)
+        if mobile is None:
+            return "no_mobile"
+        citizen = self.db.get(Citizen, mobile)
+        return "stopped" if citizen is not None and citizen.broadcast_opt_out else "receiving"
+
+    def opt_out(self, context: dict[str, Any]) -> str:
+        mobile = self._mobile(context)
+        assert mobile is not None
+        set_broadcast_opt_out(self.db, mobile, opted_out=True, now=self.now)
+        return "ok"
+
+    def opt_in(self, context: dict[str, Any]) -> str:
+        mobile = self._mobile(context)
+        assert mobile is not None
+        set_broadcast_opt_out(self.db, mobile, opted_out=False, now=self.now)
+        return "ok"
+
+    def operators_open(self, context: dict[str, Any]) -> str:
+        settings = self.rt.settings
+        opens, closes = settings.operator_window
+        context["operator_hours"] = {"opens": opens.isoformat("minutes"), "closes": closes.isoformat("minutes")}
+        local = self.now.astimezone(settings.tz)
+        working = local.weekday() < 5 and opens <= local.time() < closes
+        return "open" if settings.operators and working else "closed"
+
+    def record_callback(self, context: dict[str, Any]) -> str:
+        phone = context.get("phone") or context.get("caller", {}).get("phone")
+        if not phone:
+            return "no_number"
+        summary = {"state": self.call.state, "office": context.get("office", {}).get("name"),
+                   "session": context.get("session"), "booking": context.get("booking", {}).get("code")}
+        self.db.add(CallbackRequest(phone=phone, call_sid=self.call.sid, language=self._language(context),
+                                    context={k: v for k, v in summary.items() if v}, requested_at=self.now))
+        context["callback_phone"] = phone
+        self._sms(MessageKind.CALLBACK_ACK, phone, texts.callback_ack(loc=BabelLocalizer(self._language(context))),
+                  context, dedupe_key=f"callback:{self.call.sid}")
+        return "ok"
+
+
+__all__ = ["Effects"]

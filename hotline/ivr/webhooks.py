@@ -1,0 +1,184 @@
+"""Twilio's voice webhooks: thin adapters from HTTP to the flow engine and back to TwiML.
+
+Each request is one transaction: lock the call's row, let the engine (with its effects) decide
+the next step, store where the call now is together with the answer, commit, answer. A repeated
+request (Twilio retries a failed connection with the same I-Twilio-Idempotency-Token, or posts
+for a step that has already been taken) gets the stored answer again, so nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from datetime import datetime
+
+from flask import Blueprint, Response, abort, request, send_from_directory, url_for
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
+
+from booking import bookings
+from booking.models import Call
+from hotline.ivr.effects import Effects
+from hotline.ivr.speech import say_value
+from hotline.ivr.twiml import Urls, Voice, apology, render_turn
+from hotline.localization import BabelLocalizer
+from hotline.runtime import Runtime, runtime
+from ivr_flows.engine import Engine, Event, Spoken
+from ivr_flows.hotline import HOTLINE
+from ivr_flows.prompts import PROMPTS
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("ivr", __name__, url_prefix="/ivr")
+
+CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+ENDED = {"completed", "busy", "failed", "no-answer", "canceled"}
+ANSWERED = {"completed", "answered"}
+
+
+def _xml(body: str) -> Response:
+    return Response(body, mimetype="text/xml")
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: the public base URL when configured (behind a proxy), else the request's."""
+    base = runtime().settings.public_base_url.rstrip("/")
+    if not base:
+        return request.url
+    query = request.query_string.decode()
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+def verified_form() -> MultiDict[str, str]:
+    """The POSTed parameters, or 403 unless X-Twilio-Signature proves they came from Twilio."""
+    settings = runtime().settings
+    form = request.form
+    if settings.validate_signatures:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        validator = RequestValidator(settings.twilio_auth_token)
+        if not signature or not validator.validate(signed_url(), form.to_dict(flat=True), signature):
+            abort(403)
+    return form
+
+
+def _voice(rt: Runtime) -> Voice:
+    settings = rt.settings
+    return Voice(voices={"vi": settings.ivr_voice_vi, "en": settings.ivr_voice_en}, audio_dir=settings.ivr_audio_dir,
+                 audio_url=lambda lang, key: url_for("ivr.audio", language=lang, key=key, _external=True),
+                 speech=settings.ivr_speech)
+
+
+def _render_spoken(spoken: Spoken, language: str) -> str:
+    loc = BabelLocalizer(language)
+    params = {name: say_value(kind, value, language, lambda key: loc.gettext(PROMPTS[key]))
+              for name, (kind, value) in spoken.params.items()}
+    return loc.gettext(PROMPTS[spoken.key], **params)
+
+
+def _lock_call(db: Session, sid: str, caller: str, now: datetime) -> Call:
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.execute(insert(Call).values(sid=sid, caller=caller[:40], language=runtime().settings.default_language,
+                                   state=HOTLINE.start, retries=0, context={}, step=0, last_response="",
+                                   status="active", started_at=now, updated_at=now)
+               .on_conflict_do_nothing(index_elements=["sid"]))
+    return db.execute(select(Call).where(Call.sid == sid).with_for_update()
+                      .execution_options(populate_existing=True)).scalar_one()
+
+
+def _event(form: MultiDict[str, str]) -> Event:
+    if request.args.get("silence"):
+        return Event("silence")
+    speech = form.get("SpeechResult", "").strip()
+    if speech:
+        return Event("speech", speech[:200])
+    keys = form.get("Digits", "").strip()
+    if keys and re.fullmatch(r"[0-9*#]{1,32}", keys):
+        return Event("keys", keys)
+    return Event("keys", "?") if keys else Event("silence")  # garbage is a wrong key, never a crash
+
+
+def _serve(step: int | None, event: Event) -> Response:
+    form = verified_form()
+    sid = form.get("CallSid", "")
+    if not CALL_SID.match(sid):
+        abort(400)
+    rt = runtime()
+    now = rt.now()
+    token = request.headers.get("I-Twilio-Idempotency-Token")
+    language = rt.settings.default_language
+    try:
+        with rt.transaction() as db:
+            call = _lock_call(db, sid, form.get("From", ""), now)
+            language = call.language
+            repeated = (token is not None and token == call.last_token) or (
+                call.step > 0 and (step is None or step != call.step))
+            if repeated and call.last_response:
+                return _xml(call.last_response)
+            context = copy.deepcopy(call.context)
+            engine = Engine(HOTLINE, Effects(db, rt, call, now))
+            turn = engine.start(context) if call.step == 0 else engine.handle(call.state, call.retries, context,
+                                                                                 event)
+            language = str(context.get("language", call.language))
+            call.step += 1
+            urls = Urls(action=url_for("ivr.step", n=call.step), silence=url_for("ivr.step", n=call.step, silence=1),
+                        dial=url_for("ivr.dial", n=call.step))
+            xml = render_turn(turn, language=language, urls=urls, voice=_voice(rt), render=_render_spoken,
+                              operators=rt.settings.operators, operator_timeout=rt.settings.operator_timeout)
+            call.state, call.retries, call.context, call.language = turn.state, turn.retries, context, language
+            call.last_token, call.last_response, call.updated_at = token, xml, now
+            return _xml(xml)
+    except Exception:
+        # A fault of ours (the database gone, a bug) must still leave the caller with valid TwiML.
+        log.exception("voice webhook failed", extra={"call_sid": sid})
+        return _xml(apology(language, _voice(rt), _render_spoken))
+
+
+@blueprint.post("/voice")
+def voice() -> Response:
+    """The number's voice webhook: the first request of every call."""
+    return _serve(None, Event("start"))
+
+
+@blueprint.post("/step/<int:n>")
+def step(n: int) -> Response:
+    return _serve(n, _event(request.form))
+
+
+@blueprint.post("/dial/<int:n>")
+def dial(n: int) -> Response:
+    status = request.form.get("DialCallStatus", "")
+    return _serve(n, Event("dial", "answered" if status in ANSWERED else "unanswered"))
+
+
+@blueprint.post("/status")
+def status() -> Response:
+    """The call-status callback: a caller who hangs up mid-flow gives back any seat held at once."""
+    form = verified_form()
+    sid = form.get("CallSid", "")
+    if not CALL_SID.match(sid):
+        abort(400)
+    if form.get("CallStatus", "") not in ENDED:
+        return Response(status=204)
+    rt = runtime()
+    now = rt.now()
+    with rt.transaction() as db:
+        call = db.execute(select(Call).where(Call.sid == sid).with_for_update()).scalar_one_or_none()
+        if call is None or call.status == "ended":
+            return Response(status=204)
+        context = dict(call.context)
+        hold_id = context.pop("hold_id", None)
+        if hold_id is not None:
+            bookings.release_hold(db, hold_id=hold_id)
+        call.context, call.status, call.ended_at, call.updated_at = context, "ended", now, now
+    return Response(status=204)
+
+
+@blueprint.get("/audio/<language>/<key>.mp3")
+def audio(language: str, key: str) -> Response:
+    if language not in ("vi", "en") or key not in PROMPTS:
+        abort(404)
+    return send_from_directory(runtime().settings.ivr_audio_dir / language, f"{key}.mp3", mimetype="audio/mpeg")

@@ -1,0 +1,39 @@
+"""Putting messages in the outbox, in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from notifications.models import MessageKind, MessageStatus, OutboxMessage
+from notifications.sms import size_of
+
+
+def enqueue(session: Session, *, kind: MessageKind, recipient: str, body: str, language: str, now: datetime,
+            due_at: datetime | None = None, urgent: bool = False, booking_id: int | None = None,
+            dedupe_key: str | None = None) -> OutboxMessage | None:
+    """Queue one SMS; with a `dedupe_key` already queued, queue nothing and return None.
+
+    The row commits or rolls back with the change it announces: no booking without its
+    confirmation, and no confirmation of a booking that was rolled back.
+    """
+    size = size_of(body)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(OutboxMessage).values(
+        kind=kind, recipient=recipient, body=body, language=language, encoding=size.encoding,
+        segments=size.segments, urgent=urgent, status=MessageStatus.QUEUED, due_at=due_at or now, attempts=0,
+        booking_id=booking_id, dedupe_key=dedupe_key, created_at=now, updated_at=now,
+    )
+    if dedupe_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    message_id = session.execute(stmt.returning(OutboxMessage.id)).scalar_one_or_none()
+    return None if message_id is None else session.get(OutboxMessage, message_id)
+
+
+def messages_for(session: Session, recipient: str) -> list[OutboxMessage]:
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == recipient)
+                                .order_by(OutboxMessage.id)))

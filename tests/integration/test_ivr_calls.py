@@ -1,0 +1,290 @@
+"""Whole calls through the voice webhooks, signed as Twilio signs them, on both engines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from booking.models import Booking, BookingStatus, CallbackRequest, Citizen, Hold, OfficeSession
+from config import Settings
+from hotline import create_app
+from notifications.models import MessageKind, OutboxMessage
+from tests.factories import NOW, make_office, make_procedure
+from tests.ivr_caller import Caller
+
+Dial = Callable[..., Caller]  # makes a caller: caller() or caller(number="+84...")
+
+
+@pytest.fixture
+def app(engine: Engine, tmp_path: Path) -> Iterator[Flask]:
+    settings = Settings(env="testing", database_url=engine.url.render_as_string(hide_password=False),
+                        instance_path=tmp_path / "instance", secret_key="t" * 32, twilio_auth_token="secret-token",
+                        operator_numbers="+842903821022,+842903821023")
+    app = create_app(settings)
+    app.extensions["hotline"].clock = lambda: NOW
+    yield app
+    app.extensions["hotline"].engine.dispose()
+
+
+@pytest.fixture
+def office(db: Session) -> int:
+    office = make_office(db, keypad_number=5, name="Trung tâm Phục vụ hành chính công xã Năm Căn",
+                         name_en="Nam Can Commune Service Centre", morning=20, afternoon=10)
+    db.commit()
+    return office.id
+
+
+@pytest.fixture
+def caller(app: Flask, db: Session) -> Callable[..., Caller]:
+    def make(_app: Flask | None = None, number: str = "+84912345678") -> Caller:
+        return Caller(app.test_client(), "secret-token", caller=number, before_request=db.rollback)
+    return make
+
+
+def book_first_session(call: Caller) -> None:
+    """Ring, choose booking, the first office, the first session, and confirm."""
+    call.ring()
+    call.press("1")  # book
+    call.press("1")  # the first office on the menu
+    call.press("1")  # the first session with room
+    call.press("1")  # confirm
+
+
+def test_booking_from_first_ring_to_sms_queued(app: Flask, caller: Dial, db: Session, office: int) -> None:
+    call = caller()
+    call.ring()
+    assert "Chào mừng" in call.spoken() and "For English, press 9." in call.spoken()
+    assert call.gather.attrib["numDigits"] == "1"
+    say = call.gather.find("Say")
+    assert say is not None and say.attrib == {"voice": "Google.vi-VN-Standard-A", "language": "vi-VN"}
+    call.press("1")
+    assert "xã Năm Căn" in call.spoken()
+    call.press("1")
+    # Monday 09:00: the afternoon is the next session with room.
+    assert "chiều thứ Hai, ngày 1 tháng 3: còn 10 chỗ, bấm 1" in call.spoken()
+    call.press("1")
+    assert "bấm 1" in call.spoken()  # confirm or choose again
+    call.press("1")
+    booking = db.scalars(select(Booking)).one()
+    spoken = call.spoken()
+    assert " ".join(booking.code[:3]) in spoken and booking.queue_label in spoken
+    assert "13 giờ 30" in spoken
+    assert booking.channel.value == "ivr" and booking.phone == "+84912345678"
+    sms = db.scalars(select(OutboxMessage)).one()
+    assert sms.kind is MessageKind.CONFIRMATION and sms.recipient == "+84912345678"
+    assert booking.code in sms.body and "C-001" in sms.body and sms.encoding == "ucs2"
+    call.press("1")  # hear it again
+    assert booking.queue_label in call.spoken()
+    assert call.hang_up() == 204
+
+
+def test_check_and_cancel(app: Flask, caller: Dial, db: Session, office: int) -> None:
+    book_first_session(caller())
+    call = caller()
+    call.ring()
+    call.press("2")
+    assert "C-001" in call.spoken()
+    call.press("1")
+    call.press("1")  # cancel
+    call.press("1")  # yes
+    booking = db.scalars(select(Booking)).one()
+    assert booking.status is BookingStatus.CANCELLED
+    kinds = [m.kind for m in db.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert kinds == [MessageKind.CONFIRMATION, MessageKind.CANCELLATION]
+
+
+def test_find_a_booking_by_code_from_another_phone(app: Flask, caller: Dial, db: Session, office: int) -> None:
+    book_first_session(caller())
+    code = db.scalars(select(Booking.code)).one()
+    call = caller(number="+84987654321")
+    call.ring()
+    call.press("2")  # no booking for this number: asked for the code
+    mistyped = str(int(code[0]) % 9 + 1) + code[1:]  # another first digit, never 0
+    call.press(mistyped)  # a mistyped code is caught by its check digit
+    assert "không hợp lệ" in call.spoken()
+    call.press(code)
+    assert "C-001" in call.spoken()
+
+
+def test_wrong_key_is_said_and_the_menu_asked_again(app: Flask, caller: Dial, office: int) -> None:
+    call = caller()
+    call.ring()
+    call.press("7")
+    assert call.spoken().startswith("Xin lỗi, phím bạn bấm không có trong các lựa chọn.")
+    assert "Để đặt lịch hẹn" in call.spoken()
+
+
+def test_silence_is_asked_twice_then_the_operator_is_offered(app: Flask, caller: Dial, office: int) -> None:
+    call = caller()
+    call.ring()
+    call.silence()
+    call.silence()
+    assert "Để đặt lịch hẹn" in call.spoken()
+    call.silence()
+    assert call.last is not None and call.last.find("Dial") is not None
+    numbers = [n.text for n in call.last.iter("Number")]
+    assert numbers == ["+842903821022", "+842903821023"]
+
+
+def test_unanswered_transfer_offers_a_call_back(app: Flask, caller: Dial, db: Session, office: int) -> None:
+    call = caller()
+    call.ring()
+    call.press("0")
+    dial = call.last.find("Dial") if call.last is not None else None
+    assert dial is not None and dial.attrib["timeout"] == "20"
+    call.post(dial.attrib["action"], call._params(DialCallStatus="no-answer"))
+    call.press("1")
+    request = db.scalars(select(CallbackRequest)).one()
+    assert request.phone == "+84912345678" and request.done_at is None
+    assert call.hung_up
+    assert db.scalars(select(OutboxMessage.kind)).all() == [MessageKind.CALLBACK_ACK]
+
+
+def test_hang_up_mid_flow_releases_the_held_seat(app: Flask, caller: Dial, db: Session, office: int) -> None:
+    call = caller()
+    call.ring()
+    call.press("1")
+    call.press("1")
+    call.press("1")  # the seat is now held while the caller decides
+    assert db.scalar(select(func.count()).select_from(Hold)) == 1
+    assert call.hang_up() == 204
+    assert db.scalar(select(func.count()).select_from(Hold)) == 0
+    session = db.scalars(select(OfficeSession)).one()
+    db.refresh(session)
+    assert session.held == 0
+    assert call.hang_up() == 204  # Twilio may send it twice
+
+
+def test_forged_signature_is_refused(app: Flask, caller: Dial, office: int) -> None:
+    call = caller()
+    response = app.test_client().post("/ivr/voice", data=call._params(), headers={"X-Twilio-Signature": "bad"})
+    assert response.status_code == 403
+    assert app.test_client().post("/ivr/voice", data=call._params()).status_code == 403
+    assert app.test_client().post("/ivr/status", data=call._params(CallStatus="completed")).status_code == 403
+
+
+def test_withheld_caller_id_is_asked_for_a_mobile_number(app: Flask, caller: Dial, db: Session, office: int) -> None:
+    call = caller(number="anonymous")
+    call.ring()
+    call.press("1")
+    call.press("1")
+    call.press("1")
+    assert "số điện thoại di động" in call.spoken()
+    call.press("0290383123#")  # a landline will not receive an SMS
+    assert "không phải là số di động" in call.spoken()
+    call.press("0912345678#")
+    assert "0 9 1 2, 3 4 5, 6 7 8" in call.spoken()
+    call.press("1")
+    call.press("1")
+    booking = db.scalars(select(Booking)).one()
+    assert booking.phone == "+84912345678"
+    assert db.scalars(select(OutboxMessage.recipient)).one() == "+84912345678"
+
+
+def test_a_full_office_offers_other_offices(app: Flask, caller: Dial, db: Session) -> None:
+    full = make_office(db, keypad_number=1, morning=0, afternoon=0)
+    make_office(db, keypad_number=2, name="Trung tâm Phục vụ hành chính công phường An Xuyên")
+    db.commit()
+    call = caller()
+    call.ring()
+    call.press("1")
+    call.press("1")
+    spoken = call.spoken()
+    assert full.name in spoken and "phường An Xuyên" in spoken
+    call.press("1")
+    call.press("1")
+    assert db.scalars(select(Booking.office_id)).one() != full.id
+
+
+def test_english_for_the_rest_of_the_call(app: Flask, caller: Dial, db: Session, office: int) -> None:
+    call = caller()
+    call.ring()
+    call.press("9")
+    assert "To book an appointment" in call.spoken()
+    say = call.gather.find("Say")
+    assert say is not None and say.attrib == {"voice": "Google.en-US-Standard-C", "language": "en-US"}
+    call.press("1")
+    assert "Nam Can Commune Service Centre" in call.spoken()
+    call.press("1")
+    assert "Monday 1 March, afternoon: 10 places left, press 1." in call.spoken()
+    call.press("1")
+    call.press("1")
+    assert "1:30 PM" in call.spoken()
+    sms = db.scalars(select(OutboxMessage)).one()
+    assert sms.language == "en" and "Appointment" in sms.body
+    assert db.get(Citizen, "+84912345678").language == "en"  # type: ignore[union-attr]
+
+
+def test_a_repeated_request_is_answered_again_but_not_acted_on(app: Flask, caller: Dial, db: Session, office: int) -> None:
+    call = caller()
+    call.ring()
+    call.press("1")
+    call.press("1")
+    call.press("1")
+    action = call.gather.attrib["action"]
+    params = call._params(Digits="1")
+    first = call.post(action, params, {"I-Twilio-Idempotency-Token": "tok-1"})
+    again = call.post(action, params, {"I-Twilio-Idempotency-Token": "tok-1"})
+    later = call.post(action, params)  # the same step without a token
+    assert [first, again, later] and call.spoken()
+    assert db.scalar(select(func.count()).select_from(Booking)) == 1
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_field_menu_when_the_office_takes_several_kinds_of_dossier(app: Flask, caller: Dial, db: Session, office: int) -> None:
+    make_procedure(db, field="Hộ tịch")
+    make_procedure(db, field="Chứng thực", name="Chứng thực bản sao")
+    db.commit()
+    call = caller()
+    call.ring()
+    call.press("1")
+    call.press("1")
+    assert "Chứng thực" in call.spoken() and "Hộ tịch" in call.spoken()
+    call.press("2")  # Hộ tịch (sorted by name)
+    call.press("1")
+    call.press("1")
+    assert db.scalars(select(Booking.field)).one() == "Hộ tịch"
+
+
+def test_opting_out_of_notices_and_back_in(app: Flask, caller: Dial, db: Session, office: int) -> None:
+    call = caller()
+    call.ring()
+    call.press("4")
+    call.press("1")
+    assert db.get(Citizen, "+84912345678").broadcast_opt_out is True  # type: ignore[union-attr]
+    call.press("4")
+    call.press("1")
+    db.expire_all()
+    assert db.get(Citizen, "+84912345678").broadcast_opt_out is False  # type: ignore[union-attr]
+
+
+def test_office_information(app: Flask, caller: Dial, office: int) -> None:
+    call = caller()
+    call.ring()
+    call.press("3")
+    call.press("1")
+    spoken = call.spoken()
+    assert "Cà Mau" in spoken and "10 người" in spoken and "thứ Hai, ngày 1 tháng 3" in spoken
+
+
+@pytest.mark.parametrize("params", [
+    {"Digits": "1"},  # no CallSid
+    {"CallSid": "not-a-sid", "Digits": "1"},
+])
+def test_malformed_requests_get_400(app: Flask, caller: Dial, params: dict[str, str]) -> None:
+    call = caller()
+    assert call.client.post("/ivr/step/1", data=params, headers={
+        "X-Twilio-Signature": __import__("twilio.request_validator").request_validator.RequestValidator(
+            "secret-token").compute_signature("http://localhost/ivr/step/1", params)}).status_code == 400
+
+
+def test_garbage_input_is_a_wrong_key(app: Flask, caller: Dial, office: int) -> None:
+    call = caller()
+    call.ring()
+    call.press("1; DROP TABLE")
+    assert "phím bạn bấm không có" in call.spoken()
