@@ -8,5 +8,9 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 .venv/bin/flask --app wsgi db upgrade
 .venv/bin/flask --app wsgi demo load
+# The scheduled work (SMS dispatch, reminders, broadcasts, expired holds) runs in its own process.
+.venv/bin/flask --app wsgi scheduler run &
+scheduler=$!
+trap 'kill $scheduler 2>/dev/null; wait $scheduler 2>/dev/null' EXIT INT TERM
 echo "Hotline on http://127.0.0.1:${PORT:-8000}/ (Ctrl-C stops it)"
-exec .venv/bin/gunicorn --workers "${WORKERS:-2}" --bind "127.0.0.1:${PORT:-8000}" --access-logfile - wsgi:app
+.venv/bin/gunicorn --workers "${WORKERS:-2}" --bind "127.0.0.1:${PORT:-8000}" --access-logfile - wsgi:app

@@ -26,6 +26,7 @@ The pipeline, in order:
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -173,6 +174,11 @@ def parse_phone(text: str) -> Phone:
         return Phone(_PROVINCIAL_SHORT_NUMBER, PhoneKind.SHORT)
 
     national = _modernise_legacy_mobile(national)
+    if len(national) == 9 and national[0] in "35789":
+        kind = _nine_digit_block_kind(national[:4])
+        if kind is None:
+            raise InvalidPhone(text=text)
+        return Phone("+" + COUNTRY_CODE + national, kind)
 
     try:
         parsed = phonenumbers.parse("0" + national, REGION)
@@ -189,6 +195,21 @@ def parse_phone(text: str) -> Phone:
     if kind is None:
         raise InvalidPhone(text=text)
     return Phone(phonenumbers.format_number(parsed, PhoneNumberFormat.E164), kind)
+
+
+@functools.lru_cache(maxsize=10_000)
+def _nine_digit_block_kind(block: str) -> PhoneKind | None:
+    """The kind of every nine-digit national number that starts with `block` (four digits).
+
+    In phonenumbers' Vietnamese metadata, validity and type of these numbers depend on their
+    first four digits only (checked by a test against the full path). Reading a province's list
+    of a million numbers then costs one dictionary look-up per number instead of a full parse.
+    """
+    sample = block + "00000"
+    parsed = phonenumbers.parse("0" + sample, REGION)
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return _kind_of(parsed, sample)
 
 
 def parse_mobile(text: str) -> Phone:

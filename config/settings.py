@@ -78,6 +78,26 @@ ENV_VARS: list[tuple[str, str, Any, str]] = [
     ("operator_numbers", "IVR_OPERATOR_NUMBERS", str, "comma-separated numbers rung at once when a caller asks for an operator (none: call-back only)"),
     ("operator_hours", "IVR_OPERATOR_HOURS", str, "when operators answer on working days, `HH:MM-HH:MM` (`07:00-17:00`)"),
     ("operator_timeout", "IVR_OPERATOR_TIMEOUT", int, "seconds to ring the operators before offering a call-back (20)"),
+    ("sms_sender", "SMS_SENDER", str, "`twilio`, `log` (write to the log only) or `auto` (default: Twilio when TWILIO_ACCOUNT_SID is set, else log)"),
+    ("twilio_from", "TWILIO_FROM", str, "sender number or registered brandname ID for SMS"),
+    ("twilio_messaging_service_sid", "TWILIO_MESSAGING_SERVICE_SID", str, "Messaging Service SID, used instead of TWILIO_FROM when set"),
+    ("twilio_api_base_url", "TWILIO_API_BASE_URL", str, "REST API base URL, to point the client at a stand-in or proxy (Twilio's own)"),
+    ("sms_brandname", "SMS_BRANDNAME", str, "text put before every SMS, e.g. `UBND CA MAU` (none)"),
+    ("sms_diacritics", "SMS_DIACRITICS", str, "`keep` Vietnamese diacritics (UCS-2), `strip` them (GSM-7), or `auto`: strip only texts longer than SMS_MAX_SEGMENTS (`keep`)"),
+    ("sms_max_segments", "SMS_MAX_SEGMENTS", int, "segments allowed before `auto` strips diacritics (3)"),
+    ("sms_quiet_hours", "SMS_QUIET_HOURS", str, "local hours when only urgent SMS go out, `HH:MM-HH:MM` (`21:00-07:00`)"),
+    ("sms_urgent_kinds", "SMS_URGENT_KINDS", str, "kinds sent even in quiet hours (`closure,confirmation,cancellation,move,callback_ack`)"),
+    ("sms_rate", "SMS_RATE", float, "messages a second each dispatcher process sends at most (10)"),
+    ("sms_concurrency", "SMS_CONCURRENCY", int, "sends in flight at once in each dispatcher (4)"),
+    ("sms_batch", "SMS_BATCH", int, "messages claimed at a time (50)"),
+    ("sms_max_attempts", "SMS_MAX_ATTEMPTS", int, "tries before a transient failure becomes final (6)"),
+    ("sms_backoff_seconds", "SMS_BACKOFF_SECONDS", int, "first retry delay, doubled each time (30)"),
+    ("sms_backoff_cap_seconds", "SMS_BACKOFF_CAP_SECONDS", int, "longest retry delay (3600)"),
+    ("sms_lease_seconds", "SMS_LEASE_SECONDS", int, "how long a claim lasts before another dispatcher takes the message back (300)"),
+    ("sms_reminder_evening", "SMS_REMINDER_EVENING", str, "local time of the reminder the evening before, `HH:MM`, empty for none (`19:00`)"),
+    ("sms_reminder_before_minutes", "SMS_REMINDER_BEFORE_MINUTES", int, "minutes before the session for the second reminder, 0 for none (120)"),
+    ("sms_price_per_segment", "SMS_PRICE_PER_SEGMENT", float, "price of one SMS segment, for broadcast cost estimates (0.0835)"),
+    ("sms_price_currency", "SMS_PRICE_CURRENCY", str, "currency of that price (`USD`)"),
 ]
 
 
@@ -106,6 +126,26 @@ class Settings:
     operator_numbers: str = ""
     operator_hours: str = "07:00-17:00"
     operator_timeout: int = 20
+    sms_sender: str = "auto"
+    twilio_from: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_api_base_url: str = ""
+    sms_brandname: str = ""
+    sms_diacritics: str = "keep"
+    sms_max_segments: int = 3
+    sms_quiet_hours: str = "21:00-07:00"
+    sms_urgent_kinds: str = "closure,confirmation,cancellation,move,callback_ack"
+    sms_rate: float = 10.0
+    sms_concurrency: int = 4
+    sms_batch: int = 50
+    sms_max_attempts: int = 6
+    sms_backoff_seconds: int = 30
+    sms_backoff_cap_seconds: int = 3600
+    sms_lease_seconds: int = 300
+    sms_reminder_evening: str = "19:00"
+    sms_reminder_before_minutes: int = 120
+    sms_price_per_segment: float = 0.0835
+    sms_price_currency: str = "USD"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -121,6 +161,14 @@ class Settings:
             object.__setattr__(self, "twilio_auth_token", _development_token(Path(self.instance_path)))
         if not _HOURS.match(self.operator_hours):
             raise SettingsError(f"IVR_OPERATOR_HOURS must look like 07:00-17:00, not {self.operator_hours!r}")
+        if not _HOURS.match(self.sms_quiet_hours):
+            raise SettingsError(f"SMS_QUIET_HOURS must look like 21:00-07:00, not {self.sms_quiet_hours!r}")
+        if self.sms_diacritics not in {"keep", "strip", "auto"}:
+            raise SettingsError("SMS_DIACRITICS must be keep, strip or auto")
+        if self.sms_sender not in {"auto", "twilio", "log"}:
+            raise SettingsError("SMS_SENDER must be auto, twilio or log")
+        if self.sms_reminder_evening and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.sms_reminder_evening):
+            raise SettingsError("SMS_REMINDER_EVENING must look like 19:00, or be empty")
         if self.env not in {"development", "production", "testing"}:
             raise SettingsError(f"HOTLINE_ENV must be development, production or testing, not {self.env!r}")
         if self.default_language not in {"vi", "en"}:
@@ -146,6 +194,11 @@ class Settings:
         return [n.strip() for n in self.operator_numbers.split(",") if n.strip()]
 
     @property
+    def quiet_hours(self) -> tuple[time, time]:
+        start, end = self.sms_quiet_hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
+    @property
     def operator_window(self) -> tuple[time, time]:
         opens, closes = self.operator_hours.split("-")
         return time.fromisoformat(opens), time.fromisoformat(closes)
@@ -164,5 +217,7 @@ class Settings:
                 values[name] = _bool(raw) if parse is bool else parse(raw)
             except ValueError as exc:
                 raise SettingsError(f"{var}: {exc}") from exc
+        if environ.get("SMS_REMINDER_EVENING") == "":
+            values["sms_reminder_evening"] = ""  # set empty on purpose: no evening reminder
         values.update({k: v for k, v in overrides.items() if k in known})
         return cls(**values)

@@ -9,6 +9,7 @@ from booking.db import make_engine, make_session_factory
 from booking.policy import BookingPolicy
 from booking.schema import ensure_current
 from config import Settings
+from hotline.messaging import sms_policy
 from hotline.runtime import Runtime
 
 
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     engine = make_engine(settings.database_url)
     app.extensions["hotline"] = Runtime(settings=settings, engine=engine, sessions=make_session_factory(engine),
                                         readers=make_session_factory(engine, read_only=True),
-                                        policy=BookingPolicy.from_settings(settings))
+                                        policy=BookingPolicy.from_settings(settings), sms=sms_policy(settings))
     if check_schema is None:
         check_schema = click.get_current_context(silent=True) is None
     if check_schema:
@@ -47,11 +48,14 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
 
     init_babel(app, settings.instance_path, settings.default_language, settings.timezone)
 
-    from hotline import cli, errors, public
+    from hotline import cli, errors, public, scheduler, sms_webhooks
     from hotline.ivr import webhooks
 
     errors.register(app)
     app.register_blueprint(public.blueprint)
     app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(sms_webhooks.blueprint)
+    app.cli.add_command(scheduler.scheduler_group)
+    app.cli.add_command(scheduler.sms_group)
     cli.register(app)
     return app

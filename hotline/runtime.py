@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from booking.db import utcnow
 from booking.policy import BookingPolicy
 from config import Settings
+from notifications.policy import SmsPolicy
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     readers: sessionmaker[Session]
     policy: BookingPolicy
+    sms: SmsPolicy
     clock: Callable[[], datetime] = field(default=utcnow)  # tests set a fixed time
 
     def now(self) -> datetime:

@@ -105,16 +105,24 @@ class Engine:
 
     def _heard(self, state: State, context: dict[str, Any], utterance: str) -> str:
         """The key that the caller's words stand for, or '' when they match nothing."""
-        said = fold(utterance)
+        said = fold(utterance).split()
         if not said:
             return ""
-        for phrase, key in state.speech.items():
-            if fold(phrase) in said:
-                return key
+        phrases = [(fold(phrase).split(), key) for phrase, key in state.speech.items()]
         if state.choices is not None:
             for n, item in enumerate(self._items(state.choices, context), start=1):
-                if any(fold(p) and fold(p) in said for p in item.get("say_as", [])):
-                    return str(n)
+                phrases.extend((fold(p).split(), str(n)) for p in item.get("say_as", []) if fold(p))
+        # The phrase said first wins, as whole words: "không đồng ý" is a no, though it ends in
+        # "đồng ý", and "công" is not "có".
+        best: tuple[int, int, str] | None = None
+        for words, key in phrases:
+            for start in range(len(said) - len(words) + 1):
+                if said[start:start + len(words)] == words:
+                    candidate = (start, -len(words), key)
+                    best = candidate if best is None or candidate < best else best
+                    break
+        if best is not None:
+            return best[2]
         if state.input is not None:
             return "".join(ch for ch in said if ch.isdigit())
         return ""

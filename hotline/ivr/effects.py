@@ -81,7 +81,7 @@ class Effects:
         if parse_phone(recipient).kind is not PhoneKind.MOBILE:
             return  # SMS reaches mobiles only; a landline caller heard everything on the call
         enqueue(self.db, kind=kind, recipient=recipient, body=body, language=self._language(context), now=self.now,
-                booking_id=booking_id, dedupe_key=dedupe_key)
+                policy=self.rt.sms, booking_id=booking_id, dedupe_key=dedupe_key)
 
     # -- effects -----------------------------------------------------------------------------
 

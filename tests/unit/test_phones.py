@@ -414,3 +414,24 @@ def test_to_e164_gives_the_stored_form_of_a_citizen_mobile(text: str, e164: str)
 def test_module_exports_exactly_the_public_api() -> None:
     expected = ["Phone", "PhoneKind", "parse_mobile", "parse_phone", "to_e164"]
     assert sorted(phones.__all__) == expected
+
+
+def test_fast_path_for_nine_digit_numbers_agrees_with_the_full_parse() -> None:
+    """The four-digit block cache must classify exactly as phonenumbers does, number by number."""
+    import random
+
+    import phonenumbers
+
+    from booking.phones import _kind_of
+
+    rng = random.Random(84)
+    for first in "35789":
+        for _ in range(400):
+            national = first + "".join(rng.choice("0123456789") for _ in range(8))
+            parsed = phonenumbers.parse("0" + national, "VN")
+            expected = _kind_of(parsed, national) if phonenumbers.is_valid_number(parsed) else None
+            try:
+                got = parse_phone("0" + national).kind
+            except InvalidPhone:
+                got = None
+            assert got == expected, national

@@ -1,4 +1,4 @@
-"""calls, call-backs, SMS outbox, booking field
+"""calls, call-backs, SMS outbox, broadcasts
 
 Revision ID: 0002
 Revises: 0001
@@ -39,6 +39,26 @@ def upgrade() -> None:
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.create_index('ix_calls_status_updated', ['status', 'updated_at'], unique=False)
 
+    op.create_table('broadcasts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('language', sa.String(length=5), nullable=False),
+    sa.Column('urgent', sa.Boolean(), nullable=False),
+    sa.Column('audience', sa.Enum('office_dates', 'recent_bookers', 'upload', name='audiencekind', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('audience_spec', sa.JSON(), nullable=False),
+    sa.Column('office_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.Enum('draft', 'scheduled', 'sending', 'paused', 'cancelled', 'done', name='broadcaststatus', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('send_at', booking.db.UTCDateTime(), nullable=True),
+    sa.Column('recipients', sa.Integer(), nullable=False),
+    sa.Column('skipped_opted_out', sa.Integer(), nullable=False),
+    sa.Column('skipped_not_mobile', sa.Integer(), nullable=False),
+    sa.Column('created_by', sa.String(length=100), nullable=False),
+    sa.Column('created_at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', booking.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_broadcasts_office_id_offices'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_broadcasts'))
+    )
     op.create_table('callback_requests',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('phone', sa.String(length=20), nullable=False),
@@ -55,6 +75,12 @@ def upgrade() -> None:
     with op.batch_alter_table('callback_requests', schema=None) as batch_op:
         batch_op.create_index('ix_callback_requests_open', ['done_at', 'requested_at'], unique=False)
 
+    op.create_table('broadcast_numbers',
+    sa.Column('broadcast_id', sa.Integer(), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.ForeignKeyConstraint(['broadcast_id'], ['broadcasts.id'], name=op.f('fk_broadcast_numbers_broadcast_id_broadcasts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('broadcast_id', 'phone', name=op.f('pk_broadcast_numbers'))
+    )
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.Enum('confirmation', 'reminder', 'cancellation', 'move', 'closure', 'callback_ack', 'broadcast', name='messagekind', native_enum=False, create_constraint=True, length=16), nullable=False),
@@ -64,24 +90,30 @@ def upgrade() -> None:
     sa.Column('encoding', sa.String(length=8), nullable=False),
     sa.Column('segments', sa.Integer(), nullable=False),
     sa.Column('urgent', sa.Boolean(), nullable=False),
-    sa.Column('status', sa.Enum('queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'cancelled', name='messagestatus', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('status', sa.Enum('queued', 'held', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'cancelled', name='messagestatus', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('due_at', booking.db.UTCDateTime(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('error_code', sa.String(length=16), nullable=True),
     sa.Column('error_message', sa.String(length=500), nullable=True),
     sa.Column('provider_sid', sa.String(length=64), nullable=True),
     sa.Column('booking_id', sa.Integer(), nullable=True),
+    sa.Column('broadcast_id', sa.Integer(), nullable=True),
+    sa.Column('claimed_at', booking.db.UTCDateTime(), nullable=True),
+    sa.Column('claimed_by', sa.String(length=64), nullable=True),
     sa.Column('dedupe_key', sa.String(length=120), nullable=True),
     sa.Column('created_at', booking.db.UTCDateTime(), nullable=False),
     sa.Column('updated_at', booking.db.UTCDateTime(), nullable=False),
     sa.Column('sent_at', booking.db.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['booking_id'], ['bookings.id'], name=op.f('fk_outbox_booking_id_bookings'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['broadcast_id'], ['broadcasts.id'], name=op.f('fk_outbox_broadcast_id_broadcasts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_outbox_dedupe_key')),
     sa.UniqueConstraint('provider_sid', name=op.f('uq_outbox_provider_sid'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_booking_id'), ['booking_id'], unique=False)
+        batch_op.create_index('ix_outbox_broadcast_status', ['broadcast_id', 'status'], unique=False)
+        batch_op.create_index('ix_outbox_claimed', ['claimed_at'], unique=False, postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
         batch_op.create_index('ix_outbox_due', ['due_at'], unique=False, postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.create_index('ix_outbox_recipient', ['recipient', 'created_at'], unique=False)
 
@@ -99,13 +131,17 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_recipient')
         batch_op.drop_index('ix_outbox_due', postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
+        batch_op.drop_index('ix_outbox_claimed', postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
+        batch_op.drop_index('ix_outbox_broadcast_status')
         batch_op.drop_index(batch_op.f('ix_outbox_booking_id'))
 
     op.drop_table('outbox')
+    op.drop_table('broadcast_numbers')
     with op.batch_alter_table('callback_requests', schema=None) as batch_op:
         batch_op.drop_index('ix_callback_requests_open')
 
     op.drop_table('callback_requests')
+    op.drop_table('broadcasts')
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.drop_index('ix_calls_status_updated')
 

@@ -1,0 +1,41 @@
+"""Building the SMS machinery from settings: the policy, the sender and the dispatcher's limits."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+from config import Settings
+from notifications.dispatcher import DispatchConfig
+from notifications.models import MessageKind
+from notifications.policy import SmsPolicy
+from notifications.senders import LogSender, Sender, TwilioSender
+
+
+def sms_policy(settings: Settings) -> SmsPolicy:
+    start, end = settings.quiet_hours
+    kinds = frozenset(MessageKind(k.strip()) for k in settings.sms_urgent_kinds.split(",") if k.strip())
+    return SmsPolicy(timezone=settings.tz, brandname=settings.sms_brandname, diacritics=settings.sms_diacritics,
+                     max_segments=settings.sms_max_segments, quiet_start=start, quiet_end=end, urgent_kinds=kinds)
+
+
+def make_sender(settings: Settings) -> Sender:
+    use_twilio = settings.sms_sender == "twilio" or (settings.sms_sender == "auto" and settings.twilio_account_sid)
+    if not use_twilio:
+        return LogSender()
+    return TwilioSender(account_sid=settings.twilio_account_sid, auth_token=settings.twilio_auth_token,
+                        from_=settings.twilio_from, messaging_service_sid=settings.twilio_messaging_service_sid,
+                        base_url=settings.twilio_api_base_url)
+
+
+def dispatch_config(settings: Settings) -> DispatchConfig:
+    return DispatchConfig(batch=settings.sms_batch, rate=settings.sms_rate, concurrency=settings.sms_concurrency,
+                          max_attempts=settings.sms_max_attempts,
+                          backoff=timedelta(seconds=settings.sms_backoff_seconds),
+                          backoff_cap=timedelta(seconds=settings.sms_backoff_cap_seconds),
+                          lease=timedelta(seconds=settings.sms_lease_seconds))
+
+
+def reminder_times(settings: Settings) -> tuple[time | None, timedelta | None]:
+    evening = time.fromisoformat(settings.sms_reminder_evening) if settings.sms_reminder_evening else None
+    before = timedelta(minutes=settings.sms_reminder_before_minutes) if settings.sms_reminder_before_minutes else None
+    return evening, before

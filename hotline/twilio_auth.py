@@ -1,0 +1,30 @@
+"""Proof that a webhook came from Twilio: X-Twilio-Signature over the public URL and the form."""
+
+from __future__ import annotations
+
+from flask import abort, request
+from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
+
+from hotline.runtime import runtime
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: the public base URL when configured (behind a proxy), else the request's."""
+    base = runtime().settings.public_base_url.rstrip("/")
+    if not base:
+        return request.url
+    query = request.query_string.decode()
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+def verified_form() -> MultiDict[str, str]:
+    """The POSTed parameters, or 403 unless X-Twilio-Signature proves they came from Twilio."""
+    settings = runtime().settings
+    form = request.form
+    if settings.validate_signatures:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        validator = RequestValidator(settings.twilio_auth_token)
+        if not signature or not validator.validate(signed_url(), form.to_dict(flat=True), signature):
+            abort(403)
+    return form

@@ -1,0 +1,286 @@
+"""Broadcast notices: an audience, a text, a time; enqueued in one statement, however many people.
+
+Audiences are queries (people booked at an office on some dates, people who booked recently) or
+an uploaded list of numbers, kept in `broadcast_numbers`. Putting a broadcast in the outbox is a
+single INSERT … SELECT run by the database, so a province's million numbers never pass through
+Python's memory, and opted-out or non-mobile numbers are filtered in the same statement.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, insert, literal, not_, or_, select, update
+from sqlalchemy.orm import Session
+
+from booking.errors import BookingError, InvalidSettings, NotFound
+from booking.models import Booking, BookingStatus, Citizen
+from booking.phones import PhoneKind, parse_phone
+from notifications.models import (
+    AudienceKind, Broadcast, BroadcastNumber, BroadcastStatus, MessageKind, MessageStatus, OutboxMessage,
+)
+from notifications.policy import SmsPolicy
+from notifications.sms import size_of
+
+MOBILE_PREFIXES = ("+843", "+845", "+847", "+848", "+849")  # E.164 Vietnamese mobiles; landlines are +842…
+PHONE_HEADERS = {"phone", "mobile", "msisdn", "so dien thoai", "số điện thoại", "sdt", "sđt", "dien thoai",
+                 "điện thoại", "so thue bao", "số thuê bao"}
+
+
+def create(session: Session, *, body: str, audience: AudienceKind, spec: dict[str, Any], created_by: str,
+           now: datetime, urgent: bool = False, office_id: int | None = None, title: str = "",
+           language: str = "vi") -> Broadcast:
+    if not body.strip():
+        raise InvalidSettings(detail="a broadcast needs a text")
+    _check_spec(audience, spec)
+    broadcast = Broadcast(title=title, body=body.strip(), language=language, urgent=urgent, audience=audience,
+                          audience_spec=spec, office_id=office_id, status=BroadcastStatus.DRAFT,
+                          created_by=created_by, created_at=now, updated_at=now)
+    session.add(broadcast)
+    session.flush()
+    return broadcast
+
+
+def _check_spec(audience: AudienceKind, spec: dict[str, Any]) -> None:
+    try:
+        if audience is AudienceKind.OFFICE_DATES:
+            int(spec["office_id"])
+            if date.fromisoformat(spec["start"]) > date.fromisoformat(spec["end"]):
+                raise InvalidSettings(detail="the dates are the wrong way round")
+        elif audience is AudienceKind.RECENT_BOOKERS:
+            if not [int(i) for i in spec["office_ids"]] or int(spec["days"]) < 1:
+                raise InvalidSettings(detail="choose offices and a number of days")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidSettings(detail="the audience is incomplete") from exc
+
+
+def audience(broadcast: Broadcast, now: datetime) -> Select[tuple[str]]:
+    """The distinct phone numbers a broadcast is for, as a query."""
+    spec = broadcast.audience_spec
+    if broadcast.audience is AudienceKind.UPLOAD:
+        return select(BroadcastNumber.phone).where(BroadcastNumber.broadcast_id == broadcast.id)
+    if broadcast.audience is AudienceKind.OFFICE_DATES:
+        query = select(Booking.phone).where(
+            Booking.office_id == int(spec["office_id"]),
+            Booking.date.between(date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"])),
+            Booking.status.in_([BookingStatus.BOOKED, BookingStatus.CHECKED_IN]))
+        if spec.get("session_code"):
+            query = query.where(Booking.session_code == spec["session_code"])
+        return query.distinct()
+    since = now - timedelta(days=int(spec["days"]))
+    return select(Booking.phone).where(Booking.office_id.in_([int(i) for i in spec["office_ids"]]),
+                                       Booking.created_at >= since).distinct()
+
+
+def _mobile(column: Any) -> Any:
+    return and_(func.length(column) == 12, or_(*[column.like(prefix + "%") for prefix in MOBILE_PREFIXES]))
+
+
+def _opted_out(column: Any) -> Any:
+    return select(Citizen.phone).where(Citizen.phone == column, Citizen.broadcast_opt_out.is_(True)).exists()
+
+
+@dataclass(frozen=True)
+class Preview:
+    recipients: int
+    skipped_opted_out: int
+    skipped_not_mobile: int
+    encoding: str
+    segments: int
+    cost: float
+
+    @property
+    def total_segments(self) -> int:
+        return self.recipients * self.segments
+
+
+def preview(session: Session, broadcast: Broadcast, *, now: datetime, policy: SmsPolicy,
+            price_per_segment: float) -> Preview:
+    """How many will get it, how many are skipped and why, and what it will cost."""
+    phones = audience(broadcast, now).subquery()
+    phone = phones.c.phone
+    total, mobiles, opted = session.execute(select(
+        func.count(), func.count().filter(_mobile(phone)),
+        func.count().filter(and_(_mobile(phone), _opted_out(phone))),
+    ).select_from(phones)).one()
+    skipped_opted = 0 if broadcast.urgent else opted
+    recipients = mobiles - skipped_opted
+    size = size_of(policy.text(broadcast.body))
+    return Preview(recipients, skipped_opted, total - mobiles, size.encoding, size.segments,
+                   round(recipients * size.segments * price_per_segment, 2))
+
+
+def schedule(session: Session, broadcast: Broadcast, *, send_at: datetime, now: datetime) -> None:
+    if broadcast.status not in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
+        raise InvalidSettings(detail="only a draft can be scheduled")
+    broadcast.status, broadcast.send_at, broadcast.updated_at = BroadcastStatus.SCHEDULED, send_at, now
+
+
+def enqueue(session: Session, broadcast: Broadcast, *, now: datetime, policy: SmsPolicy) -> int:
+    """Put one message per recipient in the outbox, in one statement; returns how many."""
+    if broadcast.status is not BroadcastStatus.SCHEDULED:
+        raise InvalidSettings(detail="the broadcast is not scheduled")
+    body = policy.text(broadcast.body)
+    size = size_of(body)
+    due = policy.due(now, urgent=broadcast.urgent)
+    phones = audience(broadcast, now).subquery()
+    phone = phones.c.phone
+    wanted = select(
+        literal(MessageKind.BROADCAST.value), phone, literal(body), literal(broadcast.language),
+        literal(size.encoding), literal(size.segments), literal(broadcast.urgent),
+        literal(MessageStatus.QUEUED.value), literal(due), literal(0), literal(broadcast.id),
+        literal(f"broadcast:{broadcast.id}:") + phone, literal(now), literal(now),
+    ).select_from(phones).where(_mobile(phone))
+    if not broadcast.urgent:
+        wanted = wanted.where(not_(_opted_out(phone)))
+    counted = preview(session, broadcast, now=now, policy=policy, price_per_segment=0)
+    result = session.execute(insert(OutboxMessage).from_select(
+        ["kind", "recipient", "body", "language", "encoding", "segments", "urgent", "status", "due_at", "attempts",
+         "broadcast_id", "dedupe_key", "created_at", "updated_at"], wanted))
+    queued = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else counted.recipients
+    broadcast.status, broadcast.recipients = BroadcastStatus.SENDING, queued
+    broadcast.skipped_opted_out, broadcast.skipped_not_mobile = counted.skipped_opted_out, counted.skipped_not_mobile
+    broadcast.updated_at = now
+    return queued
+
+
+def enqueue_due(session: Session, *, now: datetime, policy: SmsPolicy) -> int:
+    """The scheduled job: every broadcast whose time has come goes into the outbox."""
+    queued = 0
+    for broadcast in session.scalars(select(Broadcast).where(
+            Broadcast.status == BroadcastStatus.SCHEDULED, Broadcast.send_at <= now)
+            .order_by(Broadcast.send_at).with_for_update(skip_locked=True)):
+        queued += enqueue(session, broadcast, now=now, policy=policy)
+    return queued
+
+
+def pause(session: Session, broadcast: Broadcast, *, now: datetime) -> int:
+    if broadcast.status is not BroadcastStatus.SENDING:
+        raise InvalidSettings(detail="only a broadcast being sent can be paused")
+    broadcast.status, broadcast.updated_at = BroadcastStatus.PAUSED, now
+    return _move(session, broadcast.id, MessageStatus.QUEUED, MessageStatus.HELD, now)
+
+
+def resume(session: Session, broadcast: Broadcast, *, now: datetime) -> int:
+    if broadcast.status is not BroadcastStatus.PAUSED:
+        raise InvalidSettings(detail="only a paused broadcast can be resumed")
+    broadcast.status, broadcast.updated_at = BroadcastStatus.SENDING, now
+    return _move(session, broadcast.id, MessageStatus.HELD, MessageStatus.QUEUED, now)
+
+
+def cancel(session: Session, broadcast: Broadcast, *, now: datetime) -> int:
+    """Stop a broadcast; messages already handed to the provider cannot be called back."""
+    if broadcast.status in (BroadcastStatus.CANCELLED, BroadcastStatus.DONE):
+        raise InvalidSettings(detail="the broadcast has already ended")
+    broadcast.status, broadcast.updated_at = BroadcastStatus.CANCELLED, now
+    return _move(session, broadcast.id, MessageStatus.QUEUED, MessageStatus.CANCELLED, now) + _move(
+        session, broadcast.id, MessageStatus.HELD, MessageStatus.CANCELLED, now)
+
+
+def _move(session: Session, broadcast_id: int, source: MessageStatus, target: MessageStatus, now: datetime) -> int:
+    return len(session.execute(
+        update(OutboxMessage).where(OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.status == source)
+        .values(status=target, updated_at=now).returning(OutboxMessage.id)).all())
+
+
+def progress(session: Session, broadcast_id: int) -> dict[str, int]:
+    """Messages of the broadcast by state: queued, sent, delivered, failed, …"""
+    return {status.value if hasattr(status, "value") else str(status): count for status, count in session.execute(
+        select(OutboxMessage.status, func.count()).where(OutboxMessage.broadcast_id == broadcast_id)
+        .group_by(OutboxMessage.status))}
+
+
+def get(session: Session, broadcast_id: int) -> Broadcast:
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        raise NotFound()
+    return broadcast
+
+
+# -- uploaded lists -----------------------------------------------------------------------------
+
+@dataclass
+class UploadReport:
+    """What became of an uploaded list: numbers kept, duplicates, and the lines that were refused."""
+
+    kept: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    # (line number, text as given, reason), the first `keep_errors` of them
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def _numbers(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each number in a CSV, from the phone column when a header names one."""
+    reader = csv.reader(lines)
+    column = 0
+    for line_no, row in enumerate(reader, start=1):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if line_no == 1:
+            headers = [cell.strip().lower() for cell in row]
+            named = [i for i, h in enumerate(headers) if h in PHONE_HEADERS]
+            if named:
+                column = named[0]
+                continue
+            if not any(ch.isdigit() for ch in row[0]):
+                continue  # a header we do not know: the numbers are in the first column
+        if column < len(row):
+            yield line_no, row[column].strip()
+
+
+def upload(session: Session, broadcast: Broadcast, lines: Iterable[str], *, keep_errors: int = 1000,
+           chunk: int = 10_000) -> UploadReport:
+    """Read a list of numbers (CSV, any common Vietnamese spelling), keep the mobiles once each.
+
+    The file is streamed and written in chunks, so memory holds the set of numbers seen (needed
+    to report duplicates) and one chunk, not the file.
+    """
+    if broadcast.audience is not AudienceKind.UPLOAD or broadcast.status is not BroadcastStatus.DRAFT:
+        raise InvalidSettings(detail="numbers can be added only to a draft broadcast to an uploaded list")
+    report, seen, pending = UploadReport(), set(), []
+
+    def refuse(line_no: int, text: str, reason: str) -> None:
+        report.refused += 1
+        if len(report.errors) < keep_errors:
+            report.errors.append((line_no, text, reason))
+
+    def flush() -> None:
+        if pending:
+            session.execute(insert(BroadcastNumber), [{"broadcast_id": broadcast.id, "phone": p} for p in pending])
+            pending.clear()
+
+    seen.update(session.scalars(select(BroadcastNumber.phone).where(BroadcastNumber.broadcast_id == broadcast.id)))
+    for line_no, text in _numbers(lines):
+        try:
+            phone = parse_phone(text)
+        except BookingError:
+            refuse(line_no, text, "invalid")
+            continue
+        if phone.kind is not PhoneKind.MOBILE:
+            refuse(line_no, text, "not_mobile")
+            continue
+        if phone.number in seen:
+            report.duplicates += 1
+            continue
+        seen.add(phone.number)
+        pending.append(phone.number)
+        report.kept += 1
+        if len(pending) >= chunk:
+            flush()
+    flush()
+    return report
+
+
+def text_lines(data: bytes) -> Iterator[str]:
+    """Lines of an uploaded file, in UTF-8 (with or without BOM) or, failing that, Windows-1258."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1258", errors="replace")
+    return iter(io.StringIO(text))

@@ -1,0 +1,212 @@
+"""The dispatcher: takes due messages from the outbox and sends them, in as many processes as run.
+
+Delivery is *at least once*. A batch is claimed (status `sending`) and committed before anything
+is sent, so two dispatchers never claim the same message: PostgreSQL's `FOR UPDATE SKIP LOCKED`
+lets each take different rows without waiting, and SQLite runs one writer at a time. Results are
+recorded after the sends. If a process dies between sending and recording, its claims outlive
+their lease and go back to the queue: nothing is lost, but a message that had reached the
+provider may be sent a second time. The provider offers no idempotency key that would let us
+promise exactly once, and a duplicate appointment text is less harmful than a missing one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time as clock
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from booking.models import Citizen
+from booking.phones import PhoneKind, parse_phone
+from booking.errors import InvalidPhone
+from notifications.models import Broadcast, MessageKind, MessageStatus, OutboxMessage
+from notifications.policy import SmsPolicy
+from notifications.senders import Outgoing, Sender, SendResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    batch: int = 50
+    rate: float = 10.0  # messages a second, for this process
+    concurrency: int = 4  # sends in flight at once
+    max_attempts: int = 6
+    backoff: timedelta = timedelta(seconds=30)
+    backoff_cap: timedelta = timedelta(hours=1)
+    lease: timedelta = timedelta(minutes=5)  # a claim older than this is taken back
+
+
+class RateLimiter:
+    """Spaces calls evenly at `rate` a second across threads."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = clock.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = clock.monotonic()
+            start = max(now, self._next)
+            self._next = start + self._interval
+        if start > now:
+            clock.sleep(start - now)
+
+
+def claim(session: Session, *, now: datetime, policy: SmsPolicy, limit: int, worker: str) -> list[OutboxMessage]:
+    """Mark up to `limit` due messages as being sent by `worker`; in quiet hours only urgent ones."""
+    due = select(OutboxMessage.id).where(OutboxMessage.status == MessageStatus.QUEUED, OutboxMessage.due_at <= now)
+    if policy.in_quiet_hours(now):
+        due = due.where(OutboxMessage.urgent.is_(True))
+    due = due.order_by(OutboxMessage.due_at, OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
+    ids = session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(status=MessageStatus.SENDING, attempts=OutboxMessage.attempts + 1, claimed_at=now,
+                claimed_by=worker, updated_at=now)
+        .returning(OutboxMessage.id)
+    ).scalars().all()
+    if not ids:
+        return []
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                                .order_by(OutboxMessage.due_at, OutboxMessage.id)
+                                .execution_options(populate_existing=True)))
+
+
+def _refuse(session: Session, messages: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
+    """Settle what must not be sent at all; return the rest.
+
+    SMS reaches mobiles only, and a broadcast that is not urgent skips people who opted out
+    after it was queued.
+    """
+    broadcast_phones = [m.recipient for m in messages if m.kind is MessageKind.BROADCAST and not m.urgent]
+    opted_out = set(session.scalars(select(Citizen.phone).where(
+        Citizen.phone.in_(broadcast_phones), Citizen.broadcast_opt_out.is_(True)))) if broadcast_phones else set()
+    sendable = []
+    for message in messages:
+        try:
+            mobile = parse_phone(message.recipient).kind is PhoneKind.MOBILE
+        except InvalidPhone:
+            mobile = False
+        if not mobile:
+            _settle(message, MessageStatus.FAILED, now, "not_mobile", "SMS goes to mobile numbers only")
+        elif message.recipient in opted_out:
+            _settle(message, MessageStatus.CANCELLED, now, "opted_out", "the recipient opted out of notices")
+        else:
+            sendable.append(message)
+    return sendable
+
+
+def _settle(message: OutboxMessage, status: MessageStatus, now: datetime, code: str | None, reason: str | None) -> None:
+    message.status, message.error_code, message.error_message, message.updated_at = status, code, reason, now
+    message.claimed_at = message.claimed_by = None
+
+
+def _record(session: Session, message_id: int, result: SendResult, now: datetime, config: DispatchConfig) -> str:
+    message = session.get(OutboxMessage, message_id)
+    assert message is not None
+    if result.outcome == "accepted":
+        # A status callback may already have moved the message on; only a claim becomes 'sent'.
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(
+            provider_sid=result.provider_sid, sent_at=now, updated_at=now, claimed_at=None, error_code=None,
+            error_message=None,
+            status=case((OutboxMessage.status == MessageStatus.SENDING, MessageStatus.SENT.value),
+                        else_=OutboxMessage.status)))
+        return "sent"
+    if message.status is not MessageStatus.SENDING:
+        return "skipped"  # taken back after its lease and settled elsewhere
+    if result.outcome == "transient" and message.attempts < config.max_attempts:
+        delay = min(config.backoff_cap, config.backoff * (2 ** (message.attempts - 1)))
+        _settle(message, MessageStatus.QUEUED, now, result.error_code, result.error_message)
+        message.due_at = now + delay
+        return "retry"
+    _settle(message, MessageStatus.FAILED, now, result.error_code, result.error_message)
+    return "failed"
+
+
+def dispatch_once(sessions: sessionmaker[Session], sender: Sender, *, now: Callable[[], datetime],
+                  policy: SmsPolicy, config: DispatchConfig, worker: str,
+                  status_callback: Callable[[int], str] | None = None,
+                  limiter: RateLimiter | None = None) -> Counter[str]:
+    """Claim one batch, send it, record the outcomes. Returns counts by outcome."""
+    counts: Counter[str] = Counter()
+    with sessions.begin() as session:
+        claimed = claim(session, now=now(), policy=policy, limit=config.batch, worker=worker)
+        sendable = _refuse(session, claimed, now())
+        counts["refused"] = len(claimed) - len(sendable)
+        outgoing = [Outgoing(m.id, m.recipient, m.body, status_callback(m.id) if status_callback else None)
+                    for m in sendable]
+    if not outgoing:
+        return counts
+    limiter = limiter or RateLimiter(config.rate)
+
+    def send(message: Outgoing) -> tuple[int, SendResult]:
+        limiter.wait()
+        try:
+            return message.id, sender.send(message)
+        except Exception as exc:  # a sender bug must not lose the batch: retry it later
+            log.exception("sender failed", extra={"outbox_id": message.id})
+            return message.id, SendResult("transient", error_code="error", error_message=str(exc)[:500])
+
+    with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as pool:
+        results = list(pool.map(send, outgoing))
+    with sessions.begin() as session:
+        for message_id, result in results:
+            counts[_record(session, message_id, result, now(), config)] += 1
+        _finish_broadcasts(session, {m.id for m in sendable}, now())
+    return counts
+
+
+def _finish_broadcasts(session: Session, message_ids: set[int], now: datetime) -> None:
+    """A broadcast is done when none of its messages waits any more."""
+    ids = set(session.scalars(select(OutboxMessage.broadcast_id).where(
+        OutboxMessage.id.in_(message_ids), OutboxMessage.broadcast_id.is_not(None))))
+    for broadcast_id in ids:
+        waiting = session.scalar(select(OutboxMessage.id).where(
+            OutboxMessage.broadcast_id == broadcast_id,
+            OutboxMessage.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.HELD])).limit(1))
+        if waiting is None:
+            session.execute(update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == "sending")
+                            .values(status="done", updated_at=now))
+
+
+def recover_stale_claims(session: Session, *, now: datetime, lease: timedelta) -> int:
+    """Claims older than the lease belong to a dispatcher that died: put them back in the queue."""
+    return len(session.execute(
+        update(OutboxMessage).where(OutboxMessage.status == MessageStatus.SENDING,
+                                    OutboxMessage.claimed_at < now - lease)
+        .values(status=MessageStatus.QUEUED, due_at=now, claimed_at=None, claimed_by=None, updated_at=now)
+        .returning(OutboxMessage.id)).all())
+
+
+# Twilio's message states, ranked: a callback may only move a message forward.
+_RANK = {MessageStatus.QUEUED: 0, MessageStatus.HELD: 0, MessageStatus.SENDING: 1, MessageStatus.SENT: 2,
+         MessageStatus.DELIVERED: 3, MessageStatus.UNDELIVERED: 3, MessageStatus.FAILED: 3,
+         MessageStatus.CANCELLED: 3}
+_FROM_TWILIO = {"accepted": MessageStatus.SENT, "queued": MessageStatus.SENT, "sending": MessageStatus.SENT,
+                "sent": MessageStatus.SENT, "delivered": MessageStatus.DELIVERED,
+                "undelivered": MessageStatus.UNDELIVERED, "failed": MessageStatus.FAILED}
+
+
+def record_status(session: Session, *, message_id: int, provider_sid: str, provider_status: str,
+                  error_code: str | None, now: datetime) -> bool:
+    """Apply a delivery report; duplicates and reports that arrive out of order change nothing."""
+    new = _FROM_TWILIO.get(provider_status)
+    if new is None:
+        return False
+    lower = [status for status, rank in _RANK.items() if rank < _RANK[new]]
+    query = update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status.in_(lower),
+                                        (OutboxMessage.provider_sid.is_(None))
+                                        | (OutboxMessage.provider_sid == provider_sid))
+    values: dict[str, object] = {"status": new, "updated_at": now, "provider_sid": provider_sid,
+                                 "claimed_at": None}
+    if error_code:
+        values["error_code"] = error_code[:16]
+    return len(session.execute(query.values(values).returning(OutboxMessage.id)).all()) == 1
