@@ -26,7 +26,7 @@ from booking.models import Booking, BookingStatus, Call, CallbackRequest, Channe
 from booking.phones import PhoneKind, parse_mobile, parse_phone
 from hotline.localization import BabelLocalizer
 from hotline.runtime import Runtime
-from notifications import texts
+from notifications import notices, texts
 from notifications.models import MessageKind
 from notifications.outbox import enqueue
 
@@ -76,12 +76,7 @@ class Effects:
                 "end": booking.arrival_end.isoformat("minutes"), "office": self._office_name(booking.office, context),
                 "phone": booking.phone, "status": booking.status.value}
 
-    def _sms(self, kind: MessageKind, recipient: str, body: str, context: dict[str, Any], *,
-             booking_id: int | None = None, dedupe_key: str | None = None) -> None:
-        if parse_phone(recipient).kind is not PhoneKind.MOBILE:
-            return  # SMS reaches mobiles only; a landline caller heard everything on the call
-        enqueue(self.db, kind=kind, recipient=recipient, body=body, language=self._language(context), now=self.now,
-                policy=self.rt.sms, booking_id=booking_id, dedupe_key=dedupe_key)
+
 
     # -- effects -----------------------------------------------------------------------------
 
@@ -208,11 +203,7 @@ class Effects:
             booking.field = context["field"]["field"]
         lock_citizen(self.db, booking.phone, now=self.now).language = language
         context["booking"] = self._booking_view(booking, context)
-        body = texts.confirmation(code=booking.code, office=self._office_name(booking.office, context),
-                                  day=booking.date, session_code=booking.session_code, start=booking.arrival_start,
-                                  end=booking.arrival_end, queue=booking.queue_label, loc=BabelLocalizer(language))
-        self._sms(MessageKind.CONFIRMATION, booking.phone, body, context, booking_id=booking.id,
-                  dedupe_key=f"confirmation:{booking.id}")
+        notices.confirmed(self.db, booking, now=self.now, policy=self.rt.sms, loc=BabelLocalizer(language))
         return "booked"
 
     def caller_bookings(self, context: dict[str, Any]) -> str:
@@ -245,11 +236,7 @@ class Effects:
                                       policy=self.rt.policy, reason="cancelled by the caller on the hotline")
         except BookingError:
             return "failed"
-        language = self._language(context)
-        body = texts.cancellation(code=booking.code, office=self._office_name(booking.office, context),
-                                  day=booking.date, loc=BabelLocalizer(language))
-        self._sms(MessageKind.CANCELLATION, booking.phone, body, context, booking_id=booking.id,
-                  dedupe_key=f"cancellation:{booking.id}")
+        notices.cancelled(self.db, booking, now=self.now, policy=self.rt.sms, loc=BabelLocalizer(booking.language))
         return "cancelled"
 
     def office_info(self, context: dict[str, Any]) -> str:
@@ -307,8 +294,10 @@ class Effects:
         self.db.add(CallbackRequest(phone=phone, call_sid=self.call.sid, language=self._language(context),
                                     context={k: v for k, v in summary.items() if v}, requested_at=self.now))
         context["callback_phone"] = phone
-        self._sms(MessageKind.CALLBACK_ACK, phone, texts.callback_ack(loc=BabelLocalizer(self._language(context))),
-                  context, dedupe_key=f"callback:{self.call.sid}")
+        if parse_phone(phone).kind is PhoneKind.MOBILE:
+            enqueue(self.db, kind=MessageKind.CALLBACK_ACK, recipient=phone, now=self.now, policy=self.rt.sms,
+                    body=texts.callback_ack(loc=BabelLocalizer(self._language(context))),
+                    language=self._language(context), dedupe_key=f"callback:{self.call.sid}")
         return "ok"
 
 
