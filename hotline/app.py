@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
 
     init_babel(app, settings.instance_path, settings.default_language, settings.timezone)
 
-    from hotline import cli, errors, public, scheduler, sms_webhooks
+    from hotline import broadcast_cli, cli, errors, public, scheduler, sms_webhooks
     from hotline.ivr import webhooks
 
     errors.register(app)
@@ -57,5 +57,6 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     app.register_blueprint(sms_webhooks.blueprint)
     app.cli.add_command(scheduler.scheduler_group)
     app.cli.add_command(scheduler.sms_group)
+    app.cli.add_command(broadcast_cli.broadcasts_group)
     cli.register(app)
     return app

@@ -20,6 +20,7 @@ from booking.demo import load_demo
 from booking.errors import BookingError
 from booking.models import Office, Role
 from hotline.runtime import runtime
+from hotline.simulator import call_group
 
 
 def _ready() -> None:
@@ -149,5 +150,5 @@ def offices_availability(code: str, start: object, days: int) -> None:
 
 
 def register(app: Flask) -> None:
-    for group in (db_group, demo_group, users_group, offices_group):
+    for group in (db_group, demo_group, users_group, offices_group, call_group):
         app.cli.add_command(group)

@@ -34,11 +34,11 @@ PHONE_HEADERS = {"phone", "mobile", "msisdn", "so dien thoai", "số điện tho
 
 def create(session: Session, *, body: str, audience: AudienceKind, spec: dict[str, Any], created_by: str,
            now: datetime, urgent: bool = False, office_id: int | None = None, title: str = "",
-           language: str = "vi") -> Broadcast:
+           language: str = "vi", kind: MessageKind = MessageKind.BROADCAST) -> Broadcast:
     if not body.strip():
         raise InvalidSettings(detail="a broadcast needs a text")
     _check_spec(audience, spec)
-    broadcast = Broadcast(title=title, body=body.strip(), language=language, urgent=urgent, audience=audience,
+    broadcast = Broadcast(title=title, body=body.strip(), language=language, urgent=urgent, audience=audience, kind=kind,
                           audience_spec=spec, office_id=office_id, status=BroadcastStatus.DRAFT,
                           created_by=created_by, created_at=now, updated_at=now)
     session.add(broadcast)
@@ -131,7 +131,7 @@ def enqueue(session: Session, broadcast: Broadcast, *, now: datetime, policy: Sm
     phones = audience(broadcast, now).subquery()
     phone = phones.c.phone
     wanted = select(
-        literal(MessageKind.BROADCAST.value), phone, literal(body), literal(broadcast.language),
+        literal(broadcast.kind.value), phone, literal(body), literal(broadcast.language),
         literal(size.encoding), literal(size.segments), literal(broadcast.urgent),
         literal(MessageStatus.QUEUED.value), literal(due), literal(0), literal(broadcast.id),
         literal(f"broadcast:{broadcast.id}:") + phone, literal(now), literal(now),

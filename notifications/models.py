@@ -99,6 +99,8 @@ class Broadcast(Base):
     body: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(5), default="vi")
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # reaches opted-out numbers, ignores quiet hours
+    # BROADCAST for notices; CLOSURE for an office's closure (urgent, sent even in quiet hours).
+    kind: Mapped[MessageKind] = mapped_column(str_enum(MessageKind), default=MessageKind.BROADCAST)
     audience: Mapped[AudienceKind] = mapped_column(str_enum(AudienceKind))
     # The audience's parameters: office ids, dates, session code, days.
     audience_spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -72,6 +72,6 @@ def closure_broadcast(session: Session, *, office: Office, start: date, end: dat
                        reason=reason)
     broadcast = create(session, body=body, audience=AudienceKind.OFFICE_DATES, urgent=True, office_id=office.id,
                        spec={"office_id": office.id, "start": start.isoformat(), "end": end.isoformat()},
-                       created_by=created_by, now=now, title=reason, language=loc.language)
+                       created_by=created_by, now=now, title=reason, language=loc.language, kind=MessageKind.CLOSURE)
     schedule(session, broadcast, send_at=now, now=now)
     return broadcast

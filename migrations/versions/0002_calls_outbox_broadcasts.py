@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('language', sa.String(length=5), nullable=False),
     sa.Column('urgent', sa.Boolean(), nullable=False),
+    sa.Column('kind', sa.Enum('confirmation', 'reminder', 'cancellation', 'move', 'closure', 'callback_ack', 'broadcast', name='messagekind', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('audience', sa.Enum('office_dates', 'recent_bookers', 'upload', name='audiencekind', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('audience_spec', sa.JSON(), nullable=False),
     sa.Column('office_id', sa.Integer(), nullable=True),
