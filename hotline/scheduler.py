@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,8 @@ class Jobs:
         self.sender = make_sender(rt.settings)
         self.config = dispatch_config(rt.settings)
         self.limiter = RateLimiter(self.config.rate)
+        # Sending threads (each with its connection to the provider) last as long as the process.
+        self.pool = ThreadPoolExecutor(max_workers=max(1, self.config.concurrency), thread_name_prefix="sms")
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def dispatch(self) -> dict[str, int]:
@@ -59,7 +62,7 @@ class Jobs:
             for _ in range(20):  # drain a backlog, but yield to the other jobs now and then
                 counts = dispatch_once(rt.sessions, self.sender, now=rt.now, policy=rt.sms, config=self.config,
                                        worker=self.worker, status_callback=_status_callback(self.app),
-                                       limiter=self.limiter)
+                                       limiter=self.limiter, pool=self.pool)
                 for key, value in counts.items():
                     total[key] = total.get(key, 0) + value
                 if sum(counts.values()) < self.config.batch:

@@ -16,11 +16,11 @@ import threading
 import time as clock
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking.models import Citizen
@@ -109,33 +109,49 @@ def _settle(message: OutboxMessage, status: MessageStatus, now: datetime, code: 
     message.claimed_at = message.claimed_by = None
 
 
-def _record(session: Session, message_id: int, result: SendResult, now: datetime, config: DispatchConfig) -> str:
-    message = session.get(OutboxMessage, message_id)
-    assert message is not None
-    if result.outcome == "accepted":
+def _record_all(session: Session, results: list[tuple[int, SendResult]], now: datetime,
+                config: DispatchConfig) -> Counter[str]:
+    """Write a batch's outcomes: the accepted ones in one executemany UPDATE, the rest one by one."""
+    counts: Counter[str] = Counter()
+    accepted = [(message_id, result) for message_id, result in results if result.outcome == "accepted"]
+    if accepted:
+        table = OutboxMessage.__table__
         # A status callback may already have moved the message on; only a claim becomes 'sent'.
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(
-            provider_sid=result.provider_sid, sent_at=now, updated_at=now, claimed_at=None, error_code=None,
-            error_message=None,
-            status=case((OutboxMessage.status == MessageStatus.SENDING, MessageStatus.SENT.value),
-                        else_=OutboxMessage.status)))
-        return "sent"
-    if message.status is not MessageStatus.SENDING:
-        return "skipped"  # taken back after its lease and settled elsewhere
-    if result.outcome == "transient" and message.attempts < config.max_attempts:
-        delay = min(config.backoff_cap, config.backoff * (2 ** (message.attempts - 1)))
-        _settle(message, MessageStatus.QUEUED, now, result.error_code, result.error_message)
-        message.due_at = now + delay
-        return "retry"
-    _settle(message, MessageStatus.FAILED, now, result.error_code, result.error_message)
-    return "failed"
+        session.execute(
+            table.update().where(table.c.id == bindparam("message_id")).values(
+                provider_sid=bindparam("sid"), sent_at=now, updated_at=now, claimed_at=None, claimed_by=None,
+                error_code=None, error_message=None,
+                status=case((table.c.status == MessageStatus.SENDING.value, MessageStatus.SENT.value),
+                            else_=table.c.status)),
+            [{"message_id": message_id, "sid": result.provider_sid} for message_id, result in accepted])
+        counts["sent"] = len(accepted)
+    failed = {message_id: result for message_id, result in results if result.outcome != "accepted"}
+    if not failed:
+        return counts
+    for message in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(failed))):
+        result = failed[message.id]
+        if message.status is not MessageStatus.SENDING:
+            counts["skipped"] += 1  # taken back after its lease and settled elsewhere
+        elif result.outcome == "transient" and message.attempts < config.max_attempts:
+            delay = min(config.backoff_cap, config.backoff * (2 ** (message.attempts - 1)))
+            _settle(message, MessageStatus.QUEUED, now, result.error_code, result.error_message)
+            message.due_at = now + delay
+            counts["retry"] += 1
+        else:
+            _settle(message, MessageStatus.FAILED, now, result.error_code, result.error_message)
+            counts["failed"] += 1
+    return counts
 
 
 def dispatch_once(sessions: sessionmaker[Session], sender: Sender, *, now: Callable[[], datetime],
                   policy: SmsPolicy, config: DispatchConfig, worker: str,
                   status_callback: Callable[[int], str] | None = None,
-                  limiter: RateLimiter | None = None) -> Counter[str]:
-    """Claim one batch, send it, record the outcomes. Returns counts by outcome."""
+                  limiter: RateLimiter | None = None, pool: Executor | None = None) -> Counter[str]:
+    """Claim one batch, send it, record the outcomes. Returns counts by outcome.
+
+    A long-running dispatcher passes its own `pool` (and `limiter`), so that sending threads,
+    and the connections each keeps to the provider, last from batch to batch.
+    """
     counts: Counter[str] = Counter()
     with sessions.begin() as session:
         claimed = claim(session, now=now(), policy=policy, limit=config.batch, worker=worker)
@@ -155,12 +171,14 @@ def dispatch_once(sessions: sessionmaker[Session], sender: Sender, *, now: Calla
             log.exception("sender failed", extra={"outbox_id": message.id})
             return message.id, SendResult("transient", error_code="error", error_message=str(exc)[:500])
 
-    with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as pool:
+    if pool is None:
+        with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as own:
+            results = list(own.map(send, outgoing))
+    else:
         results = list(pool.map(send, outgoing))
     with sessions.begin() as session:
-        for message_id, result in results:
-            counts[_record(session, message_id, result, now(), config)] += 1
-        _finish_broadcasts(session, {m.id for m in sendable}, now())
+        counts.update(_record_all(session, results, now(), config))
+        _finish_broadcasts(session, {m.id for m in outgoing}, now())
     return counts
 
 
