@@ -49,12 +49,17 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     init_babel(app, settings.instance_path, settings.default_language, settings.timezone)
 
     from hotline import broadcast_cli, cli, errors, public, scheduler, sms_webhooks
+    from hotline.api import views as api
+    from hotline.auth import init_auth
     from hotline.ivr import webhooks
+
+    init_auth(app)
 
     errors.register(app)
     app.register_blueprint(public.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(sms_webhooks.blueprint)
+    app.register_blueprint(api.blueprint)
     app.cli.add_command(scheduler.scheduler_group)
     app.cli.add_command(scheduler.sms_group)
     app.cli.add_command(broadcast_cli.broadcasts_group)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from booking import errors as domain
+
+log = logging.getLogger(__name__)
 
 # Which HTTP status tells a client what went wrong with a refused booking.
 STATUS = {
@@ -36,6 +41,17 @@ def register(app: Flask) -> None:
         if _wants_json():
             return jsonify(error={"code": error.code, "message": message}), status
         return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError) -> tuple[Response | str, int, dict[str, str]]:
+        # The database is restarting, unreachable or busy: nothing was written (the transaction
+        # rolled back), so the client may simply try again.
+        log.warning("database unavailable: %s", error.orig)
+        message = gettext("The service is busy for a moment. Please try again.")
+        headers = {"Retry-After": "5"}
+        if _wants_json():
+            return jsonify(error={"code": "unavailable", "message": message}), 503, headers
+        return render_template("error.html", status=503, message=message), 503, headers
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response | str, int]:

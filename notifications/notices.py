@@ -14,6 +14,7 @@ from booking.models import Booking, Office
 from booking.phones import PhoneKind, parse_phone
 from notifications import texts
 from notifications.broadcasts import create, schedule
+from notifications.broadcasts import enqueue as enqueue_broadcast
 from notifications.models import AudienceKind, Broadcast, MessageKind, OutboxMessage
 from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
@@ -66,12 +67,17 @@ def moved(session: Session, booking: Booking, *, now: datetime, policy: SmsPolic
 
 
 def closure_broadcast(session: Session, *, office: Office, start: date, end: date, reason: str, created_by: str,
-                      now: datetime, loc: Localizer) -> Broadcast:
-    """An urgent notice to everyone booked at `office` in the closed days, sent at once."""
+                      now: datetime, policy: SmsPolicy, loc: Localizer) -> Broadcast:
+    """An urgent notice to everyone booked at `office` in the closed days, queued at once.
+
+    It is queued before the bookings are cancelled, in the same transaction: its audience is
+    the people booked in those days, and a cancelled booking no longer counts as one.
+    """
     body = loc.gettext(CLOSED, office=_office_name(office, loc.language), start=loc.date(start), end=loc.date(end),
                        reason=reason)
     broadcast = create(session, body=body, audience=AudienceKind.OFFICE_DATES, urgent=True, office_id=office.id,
                        spec={"office_id": office.id, "start": start.isoformat(), "end": end.isoformat()},
                        created_by=created_by, now=now, title=reason, language=loc.language, kind=MessageKind.CLOSURE)
     schedule(session, broadcast, send_at=now, now=now)
+    enqueue_broadcast(session, broadcast, now=now, policy=policy)
     return broadcast

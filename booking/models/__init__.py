@@ -1,6 +1,7 @@
 """The typed SQLAlchemy models; importing this package registers every table on `Base`."""
 
 from booking.models.accounts import User, user_offices
+from booking.models.audit import ApiToken, AuditEntry, LoginAttempt
 from booking.models.bookings import Booking, BookingEvent, Citizen, Hold
 from booking.models.calls import Call, CallbackRequest
 from booking.models.enums import BookingStatus, CalendarDayKind, Channel, OfficeLevel, Role
@@ -9,8 +10,30 @@ from booking.models.procedures import Procedure
 from booking.models.sessions import ArrivalWindow, OfficeSession, SessionReserve
 
 __all__ = [
-    "ArrivalWindow", "Booking", "BookingEvent", "BookingStatus", "CalendarDay", "CalendarDayKind", "Call",
+    "ApiToken",
+    "ArrivalWindow",
+    "AuditEntry",
+    "Booking",
+    "BookingEvent",
+    "BookingStatus",
+    "CalendarDay",
+    "CalendarDayKind",
+    "Call",
     "CallbackRequest",
-    "Channel", "ChannelReserve", "Citizen", "Closure", "Hold", "Office", "OfficeLevel", "OfficeSession",
-    "Procedure", "Role", "SessionOverride", "SessionReserve", "SessionTemplate", "User", "user_offices",
+    "Channel",
+    "ChannelReserve",
+    "Citizen",
+    "Closure",
+    "Hold",
+    "LoginAttempt",
+    "Office",
+    "OfficeLevel",
+    "OfficeSession",
+    "Procedure",
+    "Role",
+    "SessionOverride",
+    "SessionReserve",
+    "SessionTemplate",
+    "User",
+    "user_offices",
 ]

@@ -1,0 +1,1 @@
+"""The booking API under /api/v1: JSON, described by an OpenAPI 3 document."""
