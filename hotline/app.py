@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from flask import Flask
 
@@ -34,6 +36,10 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),  # one working day
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.is_production,
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
     )
     engine = make_engine(settings.database_url)
     app.extensions["hotline"] = Runtime(settings=settings, engine=engine, sessions=make_session_factory(engine),
@@ -49,17 +55,26 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     init_babel(app, settings.instance_path, settings.default_language, settings.timezone)
 
     from hotline import broadcast_cli, cli, errors, public, scheduler, sms_webhooks
+    from flask_wtf.csrf import CSRFProtect
+
     from hotline.api import views as api
     from hotline.auth import init_auth
+    from hotline.console import views as console
     from hotline.ivr import webhooks
 
     init_auth(app)
+    csrf = CSRFProtect(app)
+    # Webhooks prove their origin by Twilio's signature, the API by tokens (and JSON bodies, which
+    # no cross-site form can send); everything else that changes state needs the CSRF token.
+    for exempt in (webhooks.blueprint, sms_webhooks.blueprint, api.blueprint):
+        csrf.exempt(exempt)
 
     errors.register(app)
     app.register_blueprint(public.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(sms_webhooks.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(console.blueprint)
     app.cli.add_command(scheduler.scheduler_group)
     app.cli.add_command(scheduler.sms_group)
     app.cli.add_command(broadcast_cli.broadcasts_group)

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYBABEL=${PYBABEL:-.venv/bin/pybabel}
-"$PYBABEL" extract -F babel.cfg -k N_ -k _ -k gettext -k lazy_gettext --no-location --sort-output \
+"$PYBABEL" extract -F babel.cfg -k N_ -k _ -k _l -k gettext -k lazy_gettext --no-location --sort-output \
   --project hotline -o translations/messages.pot .
 "$PYBABEL" update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete

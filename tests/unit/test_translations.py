@@ -10,7 +10,7 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-KEYWORDS = {"N_": None, "_": None, "gettext": None, "lazy_gettext": None}
+KEYWORDS = {"N_": None, "_": None, "_l": None, "gettext": None, "lazy_gettext": None}
 
 
 def _extracted() -> set[str]:

@@ -1,0 +1,54 @@
+"""Console forms: every one carries Flask-WTF's CSRF token."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class LookupForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    phone = StringField(_l("Phone number"), validators=[DataRequired(), Length(max=40)])
+
+
+class BookForm(FlaskForm):
+    office_id = IntegerField(validators=[DataRequired()])
+    day = DateField(validators=[DataRequired()])
+    session = StringField(validators=[DataRequired(), Length(min=1, max=1)])
+    phone = StringField(_l("Caller's phone"), validators=[DataRequired(), Length(max=40)])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
+    procedure_id = SelectField(_l("Procedure"), coerce=int, validators=[Optional()], choices=[])
+    language = SelectField(_l("Language of the SMS"),
+                           choices=[SelectChoice("vi", "Tiếng Việt"), SelectChoice("en", "English")])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (cancel, mark done): only the CSRF token."""
+
+
+class CheckInForm(FlaskForm):
+    code = StringField(_l("Booking code"), validators=[DataRequired(), Length(max=20)])
+
+
+class ClosureForm(FlaskForm):
+    start = DateField(_l("From"), validators=[DataRequired()])
+    end = DateField(_l("To"), validators=[DataRequired()])
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=300)])
+    notify = BooleanField(_l("Cancel the appointments and send everyone affected an SMS"))
+
+
+class CapacityForm(FlaskForm):
+    day = DateField(_l("Date"), validators=[DataRequired()])
+    session = SelectField(_l("Session"), choices=[SelectChoice("S", _l("Morning")),
+                                                  SelectChoice("C", _l("Afternoon"))])
+    capacity = IntegerField(_l("Capacity"), validators=[DataRequired(), NumberRange(min=0, max=10_000)])
