@@ -15,6 +15,7 @@ from werkzeug.security import generate_password_hash
 
 from booking import schema
 from booking.accounts import create_user
+from booking.audit import issue_token
 from booking.availability import office_availability
 from booking.demo import load_demo
 from booking.errors import BookingError
@@ -103,6 +104,27 @@ def users_create(username: str, role: str, display_name: str, offices: tuple[str
         raise _fail(exc) from exc
 
 
+@click.group("tokens", help="API tokens for integrations.", cls=AppGroup)
+def tokens_group() -> None:
+    pass
+
+
+@tokens_group.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice([Role.OPERATOR.value, Role.ADMIN.value]), default=Role.OPERATOR.value,
+              show_default=True, help="operator: bookings; admin: also office settings.")
+def tokens_create(name: str, role: str) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    _ready()
+    rt = runtime()
+    try:
+        with rt.transaction() as session:
+            _, text = issue_token(session, name=name, role=Role(role), created_by="cli", now=rt.now())
+    except BookingError as exc:
+        raise _fail(exc) from exc
+    click.echo(text)
+
+
 @click.group("offices", help="Offices and their availability.", cls=AppGroup)
 def offices_group() -> None:
     pass
@@ -150,5 +172,5 @@ def offices_availability(code: str, start: object, days: int) -> None:
 
 
 def register(app: Flask) -> None:
-    for group in (db_group, demo_group, users_group, offices_group, call_group):
+    for group in (db_group, demo_group, users_group, offices_group, call_group, tokens_group):
         app.cli.add_command(group)

@@ -56,6 +56,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response | str, int]:
         status = error.code or 500
+        if request.path.startswith("/api/"):
+            # Outside any API view (no such route, wrong method): still the API's error format.
+            from hotline.api.errors import error_response
+            from hotline.api.views import INVALID
+
+            return error_response(status, error.name.lower().replace(" ", "_"), INVALID,
+                                  {"detail": error.name.lower()})
         message = gettext("The page was not found.") if status == 404 else (error.description or error.name)
         if _wants_json():
             return jsonify(error={"code": error.name.lower().replace(" ", "_"), "message": message}), status

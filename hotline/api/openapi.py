@@ -20,8 +20,12 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     meaning = {400: "Malformed request", 401: "Not signed in and no valid token", 403: "Not allowed",
-               404: "Not found", 409: "The seat or the booking is no longer available", 422: "Invalid input"}
-    return {str(s): _json(_ref("Error"), meaning[s]) for s in statuses}
+               404: "Not found", 409: "The seat or the booking is no longer available", 422: "Invalid input",
+               503: "The database is unavailable for a moment; retry after Retry-After seconds"}
+    answers = {str(s): _json(_ref("Error"), meaning[s]) for s in (*statuses, 503)}
+    # The HTTP server itself refuses request lines over its limit before the app sees them.
+    answers["414"] = {"description": "Request line too long"}
+    return answers
 
 
 def _wrapped(key: str, schema: dict[str, Any]) -> dict[str, Any]:

@@ -77,11 +77,17 @@ def _body() -> dict[str, Any]:
     return data
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # the holiday calendar's sane range
+
+
 def _date(value: Any, field: str) -> date:
     try:
-        return date.fromisoformat(str(value))
+        parsed = date.fromisoformat(str(value))
     except ValueError as exc:
         raise _invalid(field, f"{field} must be a date YYYY-MM-DD") from exc
+    if not EARLIEST <= parsed <= LATEST:
+        raise _invalid(field, f"{field} must be between {EARLIEST} and {LATEST}")
+    return parsed
 
 
 def _time(value: Any, field: str) -> time:
@@ -149,6 +155,8 @@ def _days_json(days: list[DayRoom]) -> list[dict[str, Any]]:
 
 
 def _office(db: Session, office_id: int) -> Office:
+    if not 0 < office_id < 2**31:  # ids are 32-bit in the database; anything else names no office
+        raise NotFound()
     office = db.scalar(select(Office).where(Office.id == office_id).options(selectinload(Office.templates)))
     if office is None:
         raise NotFound()
@@ -289,6 +297,8 @@ def move_booking(code: str) -> Response:
 
 def _manager_of(office_id: int) -> Principal:
     principal = _caller(Role.MANAGER)
+    if not 0 < office_id < 2**31:
+        raise NotFound()
     if not principal.may_manage(office_id):
         raise ApiError(403, "forbidden", FORBIDDEN)
     return principal

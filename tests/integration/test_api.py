@@ -191,3 +191,19 @@ def test_openapi_document_describes_every_route(client: FlaskClient, app: Flask)
     assert served == documented
 
 
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/offices/99999999999999999999/availability",
+    "/api/v1/offices/{office}/availability?from=0001-01-01",
+    "/api/v1/offices/{office}/availability?from=2027-13-01",
+])
+def test_out_of_range_input_is_4xx_never_500(client: FlaskClient, admin: dict[str, str], office: int,
+                                             path: str) -> None:
+    response = client.get(path.format(office=office), headers=admin)
+    assert response.status_code in (404, 422) and "error" in response.get_json()
+    closure = client.post("/api/v1/offices/99999999999999999999/closures", headers=admin,
+                          json={"start": TUESDAY, "end": TUESDAY, "reason": "x"})
+    assert closure.status_code == 404 and closure.get_json()["error"]["code"] == "not_found"
+    unknown = client.get("/api/v1/nothing-here", headers=admin)
+    assert unknown.status_code == 404 and set(unknown.get_json()["error"]["message"]) == {"vi", "en"}
