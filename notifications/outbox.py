@@ -35,8 +35,7 @@ def enqueue(session: Session, *, kind: MessageKind, recipient: str, body: str, l
     )
     if dedupe_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    message_id = session.execute(stmt.returning(OutboxMessage.id)).scalar_one_or_none()
-    return None if message_id is None else session.get(OutboxMessage, message_id)
+    return session.scalars(stmt.returning(OutboxMessage)).one_or_none()
 
 
 def messages_for(session: Session, recipient: str) -> list[OutboxMessage]:

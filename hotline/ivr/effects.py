@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from booking import bookings
 from booking.availability import next_sessions_with_room, office_availability
 from booking.bookings import Actor
-from booking.citizens import lock_citizen, set_broadcast_opt_out
+from booking.citizens import set_broadcast_opt_out
 from booking.codes import normalise_code
 from booking.errors import (
     AlreadyBookedForSession, BookingError, InvalidBookingCode, InvalidPhone, NotAMobile, NotFound,
@@ -201,7 +201,8 @@ class Effects:
             return "expired"
         if context.get("field"):
             booking.field = context["field"]["field"]
-        lock_citizen(self.db, booking.phone, now=self.now).language = language
+        # The citizen's row exists and is locked already: confirm_hold locked it.
+        self.db.execute(update(Citizen).where(Citizen.phone == booking.phone).values(language=language))
         context["booking"] = self._booking_view(booking, context)
         notices.confirmed(self.db, booking, now=self.now, policy=self.rt.sms, loc=BabelLocalizer(language))
         return "booked"

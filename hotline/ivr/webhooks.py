@@ -20,8 +20,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from hotline.twilio_auth import verified_form
-
 from booking import bookings
 from booking.models import Call
 from hotline.ivr.effects import Effects
@@ -29,6 +27,7 @@ from hotline.ivr.speech import say_value
 from hotline.ivr.twiml import Urls, Voice, apology, render_turn
 from hotline.localization import BabelLocalizer
 from hotline.runtime import Runtime, runtime
+from hotline.twilio_auth import verified_form
 from ivr_flows.engine import Engine, Event, Spoken
 from ivr_flows.hotline import HOTLINE
 from ivr_flows.prompts import PROMPTS
@@ -60,13 +59,17 @@ def _render_spoken(spoken: Spoken, language: str) -> str:
 
 
 def _lock_call(db: Session, sid: str, caller: str, now: datetime) -> Call:
+    """The call's row, created on the first request and locked for the rest of this one.
+
+    One upsert does both: ON CONFLICT DO UPDATE takes the row lock, so two requests for the
+    same call (a retry racing the original) are served one after the other.
+    """
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    db.execute(insert(Call).values(sid=sid, caller=caller[:40], language=runtime().settings.default_language,
-                                   state=HOTLINE.start, retries=0, context={}, step=0, last_response="",
-                                   status="active", started_at=now, updated_at=now)
-               .on_conflict_do_nothing(index_elements=["sid"]))
-    return db.execute(select(Call).where(Call.sid == sid).with_for_update()
-                      .execution_options(populate_existing=True)).scalar_one()
+    stmt = insert(Call).values(sid=sid, caller=caller[:40], language=runtime().settings.default_language,
+                               state=HOTLINE.start, retries=0, context={}, step=0, last_response="",
+                               status="active", started_at=now, updated_at=now)
+    stmt = stmt.on_conflict_do_update(index_elements=["sid"], set_={"updated_at": stmt.excluded.updated_at})
+    return db.scalars(stmt.returning(Call), execution_options={"populate_existing": True}).one()
 
 
 def _event(form: MultiDict[str, str]) -> Event:
