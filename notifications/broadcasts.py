@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, insert, literal, not_, or_, select, update
 from sqlalchemy.orm import Session
 
+from booking.db import UTCDateTime
 from booking.errors import BookingError, InvalidSettings, NotFound
 from booking.models import Booking, BookingStatus, Citizen
 from booking.phones import PhoneKind, parse_phone
@@ -133,8 +135,8 @@ def enqueue(session: Session, broadcast: Broadcast, *, now: datetime, policy: Sm
     wanted = select(
         literal(broadcast.kind.value), phone, literal(body), literal(broadcast.language),
         literal(size.encoding), literal(size.segments), literal(broadcast.urgent),
-        literal(MessageStatus.QUEUED.value), literal(due), literal(0), literal(broadcast.id),
-        literal(f"broadcast:{broadcast.id}:") + phone, literal(now), literal(now),
+        literal(MessageStatus.QUEUED.value), literal(due, UTCDateTime()), literal(0), literal(broadcast.id),
+        literal(f"broadcast:{broadcast.id}:") + phone, literal(now, UTCDateTime()), literal(now, UTCDateTime()),
     ).select_from(phones).where(_mobile(phone))
     if not broadcast.urgent:
         wanted = wanted.where(not_(_opted_out(phone)))
@@ -283,4 +285,5 @@ def text_lines(data: bytes) -> Iterator[str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1258", errors="replace")
-    return iter(io.StringIO(text))
+    # Windows-1258 writes tone marks as combining characters; compose them as people type them.
+    return iter(io.StringIO(unicodedata.normalize("NFC", text)))

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import Citizen
+from booking.models import Booking, BookingStatus, Citizen
 from booking.phones import PhoneKind, parse_phone
 from booking.errors import InvalidPhone
 from notifications.models import Broadcast, MessageKind, MessageStatus, OutboxMessage
@@ -83,12 +83,16 @@ def claim(session: Session, *, now: datetime, policy: SmsPolicy, limit: int, wor
 def _refuse(session: Session, messages: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
     """Settle what must not be sent at all; return the rest.
 
-    SMS reaches mobiles only, and a broadcast that is not urgent skips people who opted out
-    after it was queued.
+    SMS reaches mobiles only; a broadcast that is not urgent skips people who opted out after it
+    was queued (their own confirmations and urgent notices still go); a reminder of a booking
+    cancelled since it was queued is dropped.
     """
-    broadcast_phones = [m.recipient for m in messages if m.kind is MessageKind.BROADCAST and not m.urgent]
+    notices = [m.recipient for m in messages if m.kind is MessageKind.BROADCAST and not m.urgent]
     opted_out = set(session.scalars(select(Citizen.phone).where(
-        Citizen.phone.in_(broadcast_phones), Citizen.broadcast_opt_out.is_(True)))) if broadcast_phones else set()
+        Citizen.phone.in_(notices), Citizen.broadcast_opt_out.is_(True)))) if notices else set()
+    reminded = [m.booking_id for m in messages if m.kind is MessageKind.REMINDER and m.booking_id is not None]
+    live = set(session.scalars(select(Booking.id).where(
+        Booking.id.in_(reminded), Booking.status == BookingStatus.BOOKED))) if reminded else set()
     sendable = []
     for message in messages:
         try:
@@ -97,8 +101,11 @@ def _refuse(session: Session, messages: list[OutboxMessage], now: datetime) -> l
             mobile = False
         if not mobile:
             _settle(message, MessageStatus.FAILED, now, "not_mobile", "SMS goes to mobile numbers only")
-        elif message.recipient in opted_out:
+        elif message.kind is MessageKind.BROADCAST and not message.urgent and message.recipient in opted_out:
             _settle(message, MessageStatus.CANCELLED, now, "opted_out", "the recipient opted out of notices")
+        elif message.kind is MessageKind.REMINDER and message.booking_id is not None \
+                and message.booking_id not in live:
+            _settle(message, MessageStatus.CANCELLED, now, "booking_gone", "the booking is no longer booked")
         else:
             sendable.append(message)
     return sendable
@@ -128,13 +135,21 @@ def _record_all(session: Session, results: list[tuple[int, SendResult]], now: da
     failed = {message_id: result for message_id, result in results if result.outcome != "accepted"}
     if not failed:
         return counts
-    for message in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(failed))):
+    messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(failed))))
+    broadcast_ids = {m.broadcast_id for m in messages if m.broadcast_id is not None}
+    stopped = {broadcast_id: status.value for broadcast_id, status in session.execute(
+        select(Broadcast.id, Broadcast.status).where(
+            Broadcast.id.in_(broadcast_ids), Broadcast.status.in_(["paused", "cancelled"])))} if broadcast_ids else {}
+    for message in messages:
         result = failed[message.id]
         if message.status is not MessageStatus.SENDING:
             counts["skipped"] += 1  # taken back after its lease and settled elsewhere
         elif result.outcome == "transient" and message.attempts < config.max_attempts:
             delay = min(config.backoff_cap, config.backoff * (2 ** (message.attempts - 1)))
-            _settle(message, MessageStatus.QUEUED, now, result.error_code, result.error_message)
+            # A retry of a broadcast paused or cancelled meanwhile waits with it, or ends with it.
+            state = {"paused": MessageStatus.HELD, "cancelled": MessageStatus.CANCELLED}.get(
+                stopped.get(message.broadcast_id, ""), MessageStatus.QUEUED)
+            _settle(message, state, now, result.error_code, result.error_message)
             message.due_at = now + delay
             counts["retry"] += 1
         else:
@@ -159,6 +174,9 @@ def dispatch_once(sessions: sessionmaker[Session], sender: Sender, *, now: Calla
         counts["refused"] = len(claimed) - len(sendable)
         outgoing = [Outgoing(m.id, m.recipient, m.body, status_callback(m.id) if status_callback else None)
                     for m in sendable]
+        claimed_ids = {m.id for m in claimed}
+        if not outgoing:
+            _finish_broadcasts(session, claimed_ids, now())
     if not outgoing:
         return counts
     limiter = limiter or RateLimiter(config.rate)
@@ -178,7 +196,7 @@ def dispatch_once(sessions: sessionmaker[Session], sender: Sender, *, now: Calla
         results = list(pool.map(send, outgoing))
     with sessions.begin() as session:
         counts.update(_record_all(session, results, now(), config))
-        _finish_broadcasts(session, {m.id for m in outgoing}, now())
+        _finish_broadcasts(session, claimed_ids, now())
     return counts
 
 

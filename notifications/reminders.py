@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from booking.errors import InvalidPhone
 from booking.models import Booking, BookingStatus, OfficeSession
+from booking.phones import PhoneKind, parse_phone
 from notifications import texts
 from notifications.models import MessageKind, OutboxMessage
 from notifications.outbox import enqueue
@@ -23,6 +25,13 @@ from notifications.texts import Localizer
 
 REMINDER = texts.N_("Reminder: appointment %(code)s at %(office)s on %(date)s (%(part)s), arrive %(start)s-%(end)s, "
                     "queue number %(queue)s.")
+
+
+def _mobile(phone: str) -> bool:
+    try:
+        return parse_phone(phone).kind is PhoneKind.MOBILE
+    except InvalidPhone:
+        return False
 
 
 def queue_reminders(session: Session, *, now: datetime, policy: SmsPolicy, evening: time | None,
@@ -45,8 +54,11 @@ def queue_reminders(session: Session, *, now: datetime, policy: SmsPolicy, eveni
         if before is not None:
             moments.append(("before", starts - before))
         for name, moment in moments:
-            if moment <= now < starts and booking.created_at < moment:
-                wanted[f"reminder:{name}:{booking.id}"] = (booking, name)
+            if moment <= now < starts and booking.created_at < moment and _mobile(booking.phone):
+                # Keyed by the appointment, not only the booking: a booking moved to another day
+                # gets the reminders of its new day.
+                key = f"reminder:{name}:{booking.id}:{booking.date.isoformat()}:{booking.session_code}"
+                wanted[key] = (booking, name)
     if not wanted:
         return 0
     done = set(session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(wanted))))

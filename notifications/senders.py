@@ -104,10 +104,13 @@ class TwilioSender:
             created = self._client().messages.create(**options)
         except TwilioRestException as exc:
             code = str(exc.code) if exc.code is not None else None
-            transient = exc.status == 429 or exc.status >= 500
+            # 401/403 mean our credentials are wrong or being rotated: retry (with backoff) rather
+            # than lose every message for good over a configuration mistake.
+            transient = exc.status in (401, 403, 429) or exc.status >= 500
             if not transient and exc.status < 400:
                 transient = True  # an unexpected answer: try again rather than drop the message
-            outcome: Outcome = "permanent" if (code in PERMANENT_CODES or not transient) else "transient"
+            outcome: Outcome = "permanent" if ((code in PERMANENT_CODES and exc.status not in (401, 403))
+                                               or not transient) else "transient"
             return SendResult(outcome, error_code=code or str(exc.status), error_message=str(exc.msg)[:500])
         except (requests.ConnectionError, requests.Timeout) as exc:
             return SendResult("transient", error_code="network", error_message=str(exc)[:500])
