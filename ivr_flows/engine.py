@@ -18,6 +18,7 @@ from ivr_flows.model import Choices, Flow, FlowError, Prompt, State
 EventKind = Literal["start", "keys", "speech", "silence", "dial"]
 EffectRunner = Callable[[str, dict[str, Any]], str]
 
+DIGITS = frozenset("0123456789")
 WRONG_KEY = "wrong_key"
 SILENCE = "silence"
 MAX_STEPS = 40
@@ -54,6 +55,11 @@ class Turn:
     wait: Wait | None = None
     dial: bool = False
     hangup: bool = False
+
+
+def _keypad(text: str) -> bool:
+    """Digits a phone keypad can send: ASCII 0-9 only ('²' and other Unicode digits are not keys)."""
+    return bool(text) and all(ch in DIGITS for ch in text)
 
 
 def fold(text: str) -> str:
@@ -124,20 +130,20 @@ class Engine:
         if best is not None:
             return best[2]
         if state.input is not None:
-            return "".join(ch for ch in said if ch.isdigit())
+            return "".join(ch for ch in " ".join(said) if ch in DIGITS)
         return ""
 
     def _target(self, state: State, context: dict[str, Any], key: str) -> str | None:
         if state.input is not None:
             entered = key.rstrip("#")
             low, high = state.input.min_digits, state.input.max_digits
-            if not entered.isdigit() or len(entered) < low or (high is not None and len(entered) > high):
+            if not _keypad(entered) or len(entered) < low or (high is not None and len(entered) > high):
                 return None
             context[state.input.store] = entered
             return state.input.then
         if key in state.keys:
             return state.keys[key]
-        if state.choices is not None and key.isdigit():
+        if state.choices is not None and _keypad(key):
             items = self._items(state.choices, context)
             if 1 <= int(key) <= len(items):
                 context[state.choices.store] = items[int(key) - 1]

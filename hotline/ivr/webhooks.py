@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
 
 from booking import bookings
@@ -101,6 +102,10 @@ def _serve(step: int | None, event: Event) -> Response:
                 call.step > 0 and (step is None or step != call.step))
             if repeated and call.last_response:
                 return _xml(call.last_response)
+            if call.status == "ended":
+                # A late or retried request after the hang-up: the caller is gone, so nothing may
+                # be held or booked for them any more.
+                return _xml(_ended())
             context = copy.deepcopy(call.context)
             engine = Engine(HOTLINE, Effects(db, rt, call, now))
             turn = engine.start(context) if call.step == 0 else engine.handle(call.state, call.retries, context,
@@ -118,6 +123,12 @@ def _serve(step: int | None, event: Event) -> Response:
         # A fault of ours (the database gone, a bug) must still leave the caller with valid TwiML.
         log.exception("voice webhook failed", extra={"call_sid": sid})
         return _xml(apology(language, _voice(rt), _render_spoken))
+
+
+def _ended() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
 
 
 @blueprint.post("/voice")
