@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +26,7 @@ import booking.models  # noqa: F401  (every table, for truncation)
 import notifications.models  # noqa: F401
 from booking.db import Base, make_engine, make_session_factory
 from booking.schema import upgrade
+from config import Settings
 
 POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("HOTLINE_TEST_REQUIRE_POSTGRES") == "1"
@@ -87,6 +91,33 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     _truncate_postgres(engine)
     yield engine
     _truncate_postgres(engine)
+
+
+@pytest.fixture
+def make_app(engine: Engine, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Builds the app on the test's database, at the fixed test time unless `clock` is given.
+
+    Settings are the test ones plus whatever the caller overrides; every app made is disposed
+    of when the test ends.
+    """
+    made: list[Flask] = []
+
+    def make(clock: Callable[[], datetime] | None = None, **overrides: Any) -> Flask:
+        from hotline import create_app
+        from tests.factories import NOW
+
+        values: dict[str, Any] = dict(env="testing", database_url=engine.url.render_as_string(hide_password=False),
+                                      instance_path=tmp_path / "instance", secret_key="t" * 32,
+                                      twilio_auth_token="x" * 32)
+        values.update(overrides)
+        app = create_app(Settings(**values))
+        app.extensions["hotline"].clock = clock or (lambda: NOW)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.extensions["hotline"].engine.dispose()
 
 
 @pytest.fixture

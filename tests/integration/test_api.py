@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from booking.audit import issue_token
 from booking.models import AuditEntry, Booking, BookingStatus, Role
-from config import Settings
-from hotline import create_app
 from notifications.models import MessageKind, OutboxMessage
 from tests.factories import NOW, make_office
 
@@ -23,12 +19,8 @@ TUESDAY = "2027-03-02"
 
 
 @pytest.fixture
-def app(engine: Engine, tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(Settings(env="testing", database_url=engine.url.render_as_string(hide_password=False),
-                              instance_path=tmp_path / "instance", secret_key="t" * 32, twilio_auth_token="x" * 32))
-    app.extensions["hotline"].clock = lambda: NOW
-    yield app
-    app.extensions["hotline"].engine.dispose()
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
 
 
 @pytest.fixture

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from booking import bookings
 from booking.accounts import create_user
 from booking.models import AuditEntry, Booking, BookingStatus, Role
-from config import Settings
-from hotline import create_app
 from notifications.models import MessageKind, OutboxMessage
 from tests.factories import NOW, OPERATOR, POLICY, at, make_office
 
@@ -26,12 +24,8 @@ TUESDAY = "2027-03-02"
 
 
 @pytest.fixture
-def app(engine: Engine, tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(Settings(env="testing", database_url=engine.url.render_as_string(hide_password=False),
-                              instance_path=tmp_path / "instance", secret_key="t" * 32, twilio_auth_token="x" * 32))
-    app.extensions["hotline"].clock = lambda: NOW
-    yield app
-    app.extensions["hotline"].engine.dispose()
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
 
 
 @pytest.fixture

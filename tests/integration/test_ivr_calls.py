@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from booking.models import Booking, BookingStatus, CallbackRequest, Citizen, Hold, OfficeSession
-from config import Settings
-from hotline import create_app
 from notifications.models import MessageKind, OutboxMessage
-from tests.factories import NOW, make_office, make_procedure
+from tests.factories import make_office, make_procedure
 from tests.ivr_caller import Caller
 
 Dial = Callable[..., Caller]  # makes a caller: caller() or caller(number="+84...")
 
 
 @pytest.fixture
-def app(engine: Engine, tmp_path: Path) -> Iterator[Flask]:
-    settings = Settings(env="testing", database_url=engine.url.render_as_string(hide_password=False),
-                        instance_path=tmp_path / "instance", secret_key="t" * 32, twilio_auth_token="secret-token",
-                        operator_numbers="+842903821022,+842903821023")
-    app = create_app(settings)
-    app.extensions["hotline"].clock = lambda: NOW
-    yield app
-    app.extensions["hotline"].engine.dispose()
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app(twilio_auth_token="secret-token", operator_numbers="+842903821022,+842903821023")
 
 
 @pytest.fixture

@@ -28,8 +28,6 @@ from werkzeug.test import TestResponse
 from booking import bookings
 from booking.citizens import set_broadcast_opt_out
 from booking.models import Booking, BookingStatus, Citizen
-from config import Settings
-from hotline import create_app
 from hotline.localization import BabelLocalizer
 from hotline.scheduler import Jobs
 from notifications import broadcasts, notices
@@ -85,15 +83,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app(engine: Engine, tmp_path: Path, twilio: TwilioStandIn, clock: Clock) -> Iterator[Flask]:
-    settings = Settings(env="testing", database_url=engine.url.render_as_string(hide_password=False),
-                        instance_path=tmp_path / "instance", secret_key="t" * 32, twilio_auth_token=AUTH_TOKEN,
-                        twilio_account_sid=ACCOUNT_SID, twilio_from=SENDER_ID, sms_sender="twilio",
-                        twilio_api_base_url=twilio.base_url, public_base_url=BASE, sms_rate=1000)
-    app = create_app(settings)
-    app.extensions["hotline"].clock = clock
-    yield app
-    app.extensions["hotline"].engine.dispose()
+def app(make_app: Callable[..., Flask], twilio: TwilioStandIn, clock: Clock) -> Flask:
+    return make_app(clock, twilio_auth_token=AUTH_TOKEN, twilio_account_sid=ACCOUNT_SID, twilio_from=SENDER_ID,
+                    sms_sender="twilio", twilio_api_base_url=twilio.base_url, public_base_url=BASE, sms_rate=1000)
 
 
 @pytest.fixture
