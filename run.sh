@@ -11,6 +11,9 @@ PYTHON=${PYTHON:-python3}
 # The scheduled work (SMS dispatch, reminders, broadcasts, expired holds) runs in its own process.
 .venv/bin/flask --app wsgi scheduler run &
 scheduler=$!
-trap 'kill $scheduler 2>/dev/null; wait $scheduler 2>/dev/null' EXIT INT TERM
+.venv/bin/gunicorn --workers "${WORKERS:-2}" --bind "127.0.0.1:${PORT:-8000}" --access-logfile - wsgi:app &
+server=$!
+# Ctrl-C or a TERM stops both; if either stops by itself, the other is stopped too.
+trap 'kill $scheduler $server 2>/dev/null; wait $scheduler $server 2>/dev/null' EXIT INT TERM
 echo "Hotline on http://127.0.0.1:${PORT:-8000}/ (Ctrl-C stops it)"
-.venv/bin/gunicorn --workers "${WORKERS:-2}" --bind "127.0.0.1:${PORT:-8000}" --access-logfile - wsgi:app
+wait -n $scheduler $server
