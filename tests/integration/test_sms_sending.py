@@ -20,18 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking import bookings
 from booking.citizens import set_broadcast_opt_out
 from notifications import broadcasts, notices
 from notifications.dispatcher import DispatchConfig, claim, dispatch_once, recover_stale_claims
-from notifications.models import AudienceKind, Broadcast, BroadcastStatus, MessageKind, MessageStatus, OutboxMessage
+from notifications.models import AudienceKind, Broadcast, BroadcastStatus, MessageKind, MessageStatus
 from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
 from notifications.senders import Outgoing, Sender, TwilioSender
 from notifications.sms import size_of, without_diacritics
+from tests.outbox import fetch, fetch_all
 from tests.factories import NOW, OPERATOR, POLICY, at, make_office, phone
 from tests.twilio_standin import (
     ACCOUNT_SID, AUTH_TOKEN, BAD_GATEWAY_PAGE, BODY_TOO_LONG, DROP, INVALID_TO, QUEUE_OVERFLOW, SERVER_ERROR,
@@ -136,18 +136,6 @@ def dispatch(sessions: sessionmaker[Session], sender: Sender, clock: Callable[[]
     counts = dispatch_once(sessions, sender, now=clock, policy=policy, config=config, worker=worker,
                            status_callback=status_callback)
     return Counter({k: v for k, v in counts.items() if v})
-
-
-def fetch(sessions: sessionmaker[Session], message_id: int) -> OutboxMessage:
-    with sessions() as session:
-        message = session.get(OutboxMessage, message_id)
-        assert message is not None
-        return message
-
-
-def fetch_all(sessions: sessionmaker[Session]) -> list[OutboxMessage]:
-    with sessions() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 def asked(requests: list[RecordedRequest]) -> Counter[tuple[str | None, str | None]]:

@@ -39,6 +39,7 @@ from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
 from notifications.reminders import queue_reminders
 from notifications.senders import TwilioSender
+from tests.outbox import fetch, fetch_all
 from tests.factories import NOW, OPERATOR, POLICY, at, make_office, phone
 from tests.ivr_caller import Caller
 from tests.twilio_standin import (
@@ -126,18 +127,6 @@ def dispatch(sessions: sessionmaker[Session], sender: TwilioSender, now: datetim
     counts = dispatch_once(sessions, sender, now=lambda: now, policy=SMS, config=config, worker="w1",
                            status_callback=status_url)
     return Counter({k: v for k, v in counts.items() if v})
-
-
-def fetch(sessions: sessionmaker[Session], message_id: int) -> OutboxMessage:
-    with sessions() as session:
-        message = session.get(OutboxMessage, message_id)
-        assert message is not None
-        return message
-
-
-def fetch_all(sessions: sessionmaker[Session]) -> list[OutboxMessage]:
-    with sessions() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 def queue_one(db: Session, recipient: str = phone(1), *, kind: MessageKind = MessageKind.CONFIRMATION) -> int:
