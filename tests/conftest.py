@@ -125,8 +125,23 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
 
 
+class ArrangingSession(Session):
+    """The tests' own session: a rollback always forgets what was loaded.
+
+    Sessions keep objects after commit (expire_on_commit=False), and SQLAlchemy's rollback expires
+    nothing when no transaction is open, so a test that commits, lets the app write, rolls back and
+    reads again could be handed its own stale object, or a fresh row, depending on whether the
+    garbage collector had dropped the object from the weak identity map in between.
+    """
+
+    def rollback(self) -> None:
+        super().rollback()
+        self.expire_all()
+
+
 @pytest.fixture
 def db(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A session for arranging and checking; call `db.commit()` to make rows visible to others."""
-    with sessions() as session:
+    """A session for arranging and checking; call `db.commit()` to make rows visible to others,
+    and `db.rollback()` before reading what the app wrote."""
+    with ArrangingSession(bind=sessions.kw["bind"], expire_on_commit=False) as session:
         yield session
