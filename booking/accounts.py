@@ -35,3 +35,46 @@ def create_user(session: Session, *, username: str, password_hash: str, role: Ro
     session.add(user)
     session.flush()
     return user
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def set_active(session: Session, *, user_id: int, active: bool, by_username: str) -> User:
+    """Let a user sign in again, or stop them; their next request already finds them signed out.
+
+    Nobody deactivates themself: the last administrator could otherwise lock everyone out.
+    """
+    user = _user(session, user_id)
+    if not active and user.username == by_username:
+        raise InvalidSettings(detail="you cannot deactivate your own account")
+    user.active = active
+    session.flush()
+    return user
+
+
+def set_password_hash(session: Session, *, user_id: int, password_hash: str) -> User:
+    """A new password for a user who forgot theirs; hashed by the edge, as on creation."""
+    user = _user(session, user_id)
+    user.password_hash = password_hash
+    session.flush()
+    return user
+
+
+def set_offices(session: Session, *, user_id: int, office_codes: tuple[str, ...]) -> User:
+    """The offices a manager runs; a manager always runs at least one."""
+    user = _user(session, user_id)
+    if user.role is not Role.MANAGER:
+        raise InvalidSettings(detail="only managers are assigned offices")
+    offices = list(session.scalars(select(Office).where(Office.code.in_(office_codes)).order_by(Office.code)))
+    if len(offices) != len(set(office_codes)):
+        raise NotFound()
+    if not offices:
+        raise InvalidSettings(detail="a manager needs at least one office")
+    user.offices = offices
+    session.flush()
+    return user

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking.errors import InvalidSettings
+from booking.errors import InvalidSettings, NotFound
 from booking.models import ApiToken, AuditEntry, Role
 
 
@@ -65,4 +65,15 @@ def token_for(session: Session, presented: str, *, now: datetime) -> ApiToken | 
                                                   ApiToken.revoked_at.is_(None)))
     if token is not None and (token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60):
         token.last_used_at = now
+    return token
+
+
+def revoke_token(session: Session, *, token_id: int, now: datetime) -> ApiToken:
+    """Stop a token at once; the row stays, so the audit log and the list still name it."""
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound()
+    if token.revoked_at is None:
+        token.revoked_at = now
+        session.flush()
     return token

@@ -415,7 +415,7 @@ def mark_no_show(session: Session, *, booking_id: int, actor: Actor, now: dateti
     booking = session.get(Booking, booking_id)
     if booking is None:
         raise NotFound()
-    _require(booking, {BookingStatus.BOOKED}, NoShowTooEarly)
+    _require(booking, {BookingStatus.BOOKED}, InvalidTransition)
     if now < arrival_deadline(booking, policy):
         raise NoShowTooEarly()
     booking.status = BookingStatus.NO_SHOW

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from booking import seats
@@ -57,8 +57,15 @@ def set_template(session: Session, *, office_id: int, weekday: int, code: str, s
 
 
 def remove_template(session: Session, *, office_id: int, weekday: int, code: str) -> None:
+    """Drop one session of the usual week; dates already open for it stop taking bookings (theirs stay)."""
+    office = _office(session, office_id)
     session.execute(delete(SessionTemplate).where(
         SessionTemplate.office_id == office_id, SessionTemplate.weekday == weekday, SessionTemplate.code == code))
+    session.expire(office, ["templates"])  # a bulk delete leaves a loaded collection as it was
+    lo, hi = session.execute(select(func.min(OfficeSession.date), func.max(OfficeSession.date)).where(
+        OfficeSession.office_id == office_id, OfficeSession.code == code)).one()
+    if lo is not None:
+        _follow_plan(session, lo, hi, office_id)
 
 
 def _materialized(session: Session, office_id: int, day: date, code: str) -> OfficeSession | None:
@@ -107,9 +114,10 @@ def set_session_for_date(session: Session, *, office_id: int, day: date, code: s
         else:
             if capacity is not None:
                 row.capacity = capacity
-            row.closed = False
             _respread(session, office, row)
     session.flush()
+    # A session the override brings back opens again, unless a closure or the calendar still holds it shut.
+    _follow_plan(session, day, day, office_id)
     return override
 
 

@@ -42,6 +42,11 @@ class Principal(UserMixin):  # type: ignore[misc]
     def may_manage(self, office_id: int) -> bool:
         return self.role is Role.ADMIN or (self.role is Role.MANAGER and office_id in self.office_ids)
 
+    def may_handle(self, office_id: int) -> bool:
+        """Book, look at, move or cancel appointments at this office: operators serve every office's
+        callers, managers only their own offices' (the console and the API check the same rule)."""
+        return self.role is not Role.MANAGER or office_id in self.office_ids
+
     def get_id(self) -> str:
         return self.id
 

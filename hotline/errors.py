@@ -44,8 +44,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def database_unavailable(error: OperationalError) -> tuple[Response | str, int, dict[str, str]]:
-        # The database is restarting, unreachable or busy: nothing was written (the transaction
-        # rolled back), so the client may simply try again.
+        # The database is restarting, unreachable or busy. Almost always the transaction rolled
+        # back; if the connection broke after COMMIT was sent, it may have landed, so a retry can
+        # meet its own booking (409 "already booked"), never a second seat.
         log.warning("database unavailable: %s", error.orig)
         message = gettext("The service is busy for a moment. Please try again.")
         headers = {"Retry-After": "5"}

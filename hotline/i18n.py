@@ -7,6 +7,7 @@ therefore speaks Vietnamese without a separate build step.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -27,7 +28,7 @@ def compile_catalogues(target: Path) -> Path:
         mo_path.parent.mkdir(parents=True, exist_ok=True)
         with po_path.open("rb") as source:
             catalogue = read_po(source, locale=po_path.parent.parent.name)
-        tmp = mo_path.with_suffix(".mo.tmp")
+        tmp = mo_path.with_suffix(f".mo.{os.getpid()}.tmp")  # workers starting together each write their own
         with tmp.open("wb") as out:
             write_mo(out, catalogue)
         tmp.replace(mo_path)  # atomic, so a second worker starting at once never reads half a file

@@ -54,9 +54,9 @@ def _check_spec(audience: AudienceKind, spec: dict[str, Any]) -> None:
             int(spec["office_id"])
             if date.fromisoformat(spec["start"]) > date.fromisoformat(spec["end"]):
                 raise InvalidSettings(detail="the dates are the wrong way round")
-        elif audience is AudienceKind.RECENT_BOOKERS:
-            if not [int(i) for i in spec["office_ids"]] or int(spec["days"]) < 1:
-                raise InvalidSettings(detail="choose offices and a number of days")
+        elif audience is AudienceKind.RECENT_BOOKERS and (
+                not [int(i) for i in spec["office_ids"]] or int(spec["days"]) < 1):
+            raise InvalidSettings(detail="choose offices and a number of days")
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidSettings(detail="the audience is incomplete") from exc
 

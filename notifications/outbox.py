@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -37,7 +36,3 @@ def enqueue(session: Session, *, kind: MessageKind, recipient: str, body: str, l
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
     return session.scalars(stmt.returning(OutboxMessage)).one_or_none()
 
-
-def messages_for(session: Session, recipient: str) -> list[OutboxMessage]:
-    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == recipient)
-                                .order_by(OutboxMessage.id)))

@@ -66,6 +66,11 @@ def _caller(*roles: Role) -> Principal:
     return principal
 
 
+def _handling(principal: Principal, *office_ids: int) -> None:
+    if not all(principal.may_handle(office_id) for office_id in office_ids):
+        raise ApiError(403, "forbidden", FORBIDDEN)
+
+
 def _invalid(field: str, detail: str) -> ApiError:
     return ApiError(422, "invalid_input", INVALID, detail=detail, field=field)
 
@@ -224,6 +229,7 @@ def create_booking() -> tuple[Response, int]:
     language = data.get("language", runtime().settings.default_language)
     if language not in ("vi", "en"):
         raise _invalid("language", "language must be vi or en")
+    _handling(principal, office_id)
     rt = runtime()
     now = rt.now()
     with rt.transaction() as db:
@@ -248,9 +254,11 @@ def find_bookings() -> Response:
 
 @blueprint.get("/bookings/<code>")
 def get_booking(code: str) -> Response:
-    _caller(Role.OPERATOR, Role.MANAGER)
+    principal = _caller(Role.OPERATOR, Role.MANAGER)
     with runtime().reading() as db:
-        return jsonify(booking=_booking_json(bookings.find_booking(db, code)))
+        found = bookings.find_booking(db, code)
+        _handling(principal, found.office_id)
+        return jsonify(booking=_booking_json(found))
 
 
 @blueprint.post("/bookings/<code>/cancel")
@@ -262,6 +270,7 @@ def cancel_booking(code: str) -> Response:
     now = rt.now()
     with rt.transaction() as db:
         found = bookings.find_booking(db, code)
+        _handling(principal, found.office_id)
         before = _booking_json(found)
         booking = bookings.cancel(db, booking_id=found.id, actor=Actor(principal.actor, _channel(principal)),
                                   now=now, policy=rt.policy, reason=reason or "")
@@ -284,6 +293,7 @@ def move_booking(code: str) -> Response:
     now = rt.now()
     with rt.transaction() as db:
         found = bookings.find_booking(db, code)
+        _handling(principal, found.office_id, office_id)
         before = _booking_json(found)
         booking = bookings.move(db, booking_id=found.id, office_id=office_id, day=day, code=session_code,
                                 actor=Actor(principal.actor, _channel(principal)), now=now, policy=rt.policy,

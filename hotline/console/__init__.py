@@ -1,1 +1,10 @@
-"""The operators' and managers' web console."""
+"""The web console for operators, office managers and administrators.
+
+The pages live in modules of their own, each adding its routes to the one blueprint in
+`common`; importing this package registers them all.
+"""
+
+from hotline.console import admin, broadcasts, labels, office_pages, reports, views  # noqa: F401
+from hotline.console.common import blueprint
+
+__all__ = ["blueprint"]

@@ -45,6 +45,8 @@ class ClosureForm(FlaskForm):
     end = DateField(_l("To"), validators=[DataRequired()])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=300)])
     notify = BooleanField(_l("Cancel the appointments and send everyone affected an SMS"))
+    move = BooleanField(_l("Move them instead to the soonest session with room, each with an SMS (anyone who "
+                           "cannot be moved is cancelled and told)"))
 
 
 class CapacityForm(FlaskForm):
@@ -52,3 +54,11 @@ class CapacityForm(FlaskForm):
     session = SelectField(_l("Session"), choices=[SelectChoice("S", _l("Morning")),
                                                   SelectChoice("C", _l("Afternoon"))])
     capacity = IntegerField(_l("Capacity"), validators=[DataRequired(), NumberRange(min=0, max=10_000)])
+
+
+class MoveForm(FlaskForm):
+    """The session a booking moves to; each offered session is a form of its own with these hidden fields."""
+
+    office_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=2**31 - 1)])
+    day = DateField(validators=[DataRequired()])
+    session = StringField(validators=[DataRequired(), Length(min=1, max=1)])

@@ -2,54 +2,76 @@
 
 from __future__ import annotations
 
-import csv
-import io
+from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext
-from flask_login import current_user, login_user, logout_user
+import segno
+from flask import Response, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import format_date, gettext
+from flask_babel import lazy_gettext as _l
+from flask_login import login_user, logout_user
+from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
 
-from booking import bookings, office_settings
-from booking.audit import record
-from booking.availability import availability
-from booking.bookings import Actor
+from booking import bookings, office_settings, rehousing
+from booking.availability import SessionRoom, availability, next_sessions_with_room, office_availability
 from booking.errors import BookingError
-from booking.models import AuditEntry, Booking, BookingStatus, CallbackRequest, Channel, Office, Procedure, Role
+from booking.models import AuditEntry, Booking, BookingStatus, CallbackRequest, Channel, Office, OfficeLevel, Procedure, Role
 from booking.phones import parse_contact
-from hotline.auth import Principal, check_password, roles_required
-from hotline.console.forms import ActionForm, BookForm, CapacityForm, CheckInForm, ClosureForm, LoginForm, LookupForm
+from hotline.auth import check_password, roles_required
+from hotline.console.forms import (ActionForm, BookForm, CapacityForm, CheckInForm, ClosureForm, LoginForm, LookupForm,
+                                   MoveForm)
 from hotline.localization import BabelLocalizer
+from hotline.console.common import (ANY_STAFF, apply_change, attempt, audit_change, blueprint, console_actor,
+                                    csv_response,
+                                    flash_error, local_today, managed_office, me)
 from hotline.runtime import runtime
 from notifications import notices
 from notifications.models import OutboxMessage
 
-blueprint = Blueprint("console", __name__, url_prefix="/console")
+STATUS_LABELS = {
+    BookingStatus.BOOKED: _l("Booked"),
+    BookingStatus.CANCELLED: _l("Cancelled"),
+    BookingStatus.CHECKED_IN: _l("Checked in"),
+    BookingStatus.SERVED: _l("Served"),
+    BookingStatus.NO_SHOW: _l("Did not come"),
+}
+EVENT_LABELS = {
+    "created": _l("Booked"),
+    "cancelled": _l("Cancelled"),
+    "moved": _l("Moved"),
+    "checked_in": _l("Checked in"),
+    "served": _l("Served"),
+    "no_show": _l("Marked as not having come"),
+}
+MOVE_CHOICES = 10  # sessions offered on the move page: enough to choose from, few enough to read out
 
-ANY_STAFF = (Role.OPERATOR, Role.MANAGER)
+
+@blueprint.app_template_filter("booking_status")
+def booking_status(status: BookingStatus) -> str:
+    """A booking's status in the page's language (the roster, lookup and confirmation pages)."""
+    return str(STATUS_LABELS.get(status, status.value))
 
 
-def _me() -> Principal:
-    return current_user._get_current_object()  # type: ignore[no-any-return]
+def qr_svg(code: str) -> Markup:
+    """The booking code as a QR code, inline SVG: a desk reader types the nine digits into check-in.
+
+    Numeric mode and no Micro QR, so every common reader decodes it; the code is nine digits
+    (checked by `find_booking`), so nothing in it needs escaping.
+    """
+    qr = segno.make(code, micro=False)
+    return Markup(qr.svg_inline(scale=5, title=code, svgclass="qr", omitsize=True, light="#fff"))
 
 
-def _actor() -> Actor:
-    return Actor(_me().actor, Channel.OPERATOR)
-
-
-def _audit(db: Any, action: str, target_type: str, target_id: object, *, office_id: int | None = None,
-           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
-    record(db, actor=_me().actor, action=action, target_type=target_type, target_id=target_id,
-           office_id=office_id, before=before, after=after, now=runtime().now(), ip=request.remote_addr)
-
-
-def _fail(error: BookingError) -> None:
-    flash(error.render(gettext), "error")
+def _booking_state(booking: Booking) -> dict[str, Any]:
+    """What the audit log keeps of a booking before and after a change."""
+    return {"office_id": booking.office_id, "date": booking.date, "session": booking.session_code,
+            "queue": booking.queue_label, "arrival_start": booking.arrival_start,
+            "arrival_end": booking.arrival_end, "status": booking.status}
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -75,8 +97,8 @@ def logout() -> BaseResponse:
 @blueprint.get("/")
 @roles_required(*ANY_STAFF)
 def home() -> BaseResponse:
-    if _me().role is Role.MANAGER and _me().office_ids:
-        return redirect(url_for("console.roster", office_id=min(_me().office_ids)))
+    if me().role is Role.MANAGER and me().office_ids:
+        return redirect(url_for("console.roster", office_id=min(me().office_ids)))
     return redirect(url_for("console.grid"))
 
 
@@ -93,7 +115,7 @@ def lookup() -> str:
         try:
             phone = parse_contact(request.args["phone"]).number
         except BookingError as exc:
-            _fail(exc)
+            flash_error(exc)
         else:
             with runtime().reading() as db:
                 found = list(db.scalars(select(Booking).where(Booking.phone == phone)
@@ -111,14 +133,19 @@ def grid() -> str:
     now = rt.now()
     today = now.astimezone(rt.settings.tz).date()
     name = request.args.get("q", "").strip().lower()
+    level = request.args.get("level", "")
+    query = select(Office).where(Office.active.is_(True))
+    if level in {lv.value for lv in OfficeLevel}:
+        query = query.where(Office.level == OfficeLevel(level))
+    else:
+        level = ""
     with rt.reading() as db:
-        offices = [o for o in db.scalars(select(Office).where(Office.active.is_(True))
-                                         .options(selectinload(Office.templates))
+        offices = [o for o in db.scalars(query.options(selectinload(Office.templates))
                                          .order_by(Office.keypad_number, Office.id))
                    if not name or name in o.name.lower() or name in o.code.lower()]
         days = availability(db, offices, today, today + timedelta(days=6), now=now, policy=rt.policy,
                             channel=Channel.OPERATOR)
-    return render_template("console/grid.html", offices=offices, days=days, q=name,
+    return render_template("console/grid.html", offices=offices, days=days, q=name, level=level, levels=list(OfficeLevel),
                            dates=[today + timedelta(days=i) for i in range(7)])
 
 
@@ -130,31 +157,35 @@ def book(office_id: int, day: str, session: str) -> str | BaseResponse:
         when = date.fromisoformat(day)
     except ValueError:
         abort(404)
+    if not me().may_handle(office_id):
+        abort(403)
     with rt.reading() as db:
         office = db.get(Office, office_id) or abort(404)
-        column = Procedure.at_province if office.level.value == "province" else Procedure.at_commune
+        column = Procedure.at_province if office.level is OfficeLevel.PROVINCE else Procedure.at_commune
         procedures = [SelectChoice("0", "—")] + [SelectChoice(str(p.id), f"{p.field}: {p.name}") for p in db.scalars(
             select(Procedure).where(column.is_(True), Procedure.active.is_(True)).order_by(Procedure.field))]
+        room = next((r for d in office_availability(db, office, when, when, now=rt.now(), policy=rt.policy,
+                                                    channel=Channel.OPERATOR) for r in d.sessions if r.code == session),
+                    None)
     form = BookForm(office_id=office_id, day=when, session=session)
     form.procedure_id.choices = procedures
     if form.validate_on_submit():
         now = rt.now()
-        try:
-            with rt.transaction() as db:
-                booking = bookings.book(db, office_id=office_id, day=when, code=session, phone=form.phone.data or "",
-                                        actor=_actor(), now=now, policy=rt.policy, name=form.name.data or None,
-                                        procedure_id=form.procedure_id.data or None,
-                                        language=form.language.data or "vi")
-                notices.confirmed(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
-                _audit(db, "booking.create", "booking", booking.code, office_id=office_id,
-                       after={"queue": booking.queue_label, "phone": booking.phone, "date": booking.date})
-                code = booking.code
-        except BookingError as exc:
-            _fail(exc)
-        else:
+
+        def book_seat(db: Session) -> str:
+            booking = bookings.book(db, office_id=office_id, day=when, code=session, phone=form.phone.data or "",
+                                    actor=console_actor(), now=now, policy=rt.policy, name=form.name.data or None,
+                                    procedure_id=form.procedure_id.data or None, language=form.language.data or "vi")
+            notices.confirmed(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
+            audit_change(db, "booking.create", "booking", booking.code, office_id=office_id,
+                         after={"queue": booking.queue_label, "phone": booking.phone, "date": booking.date})
+            return booking.code
+
+        code = attempt(book_seat)
+        if code is not None:
             flash(gettext("Booked: code %(code)s.", code=code), "ok")
-            return redirect(url_for("console.lookup", phone=form.phone.data))
-    return render_template("console/book.html", form=form, office=office, day=when, session=session)
+            return redirect(url_for("console.booking_detail", code=code))
+    return render_template("console/book.html", form=form, office=office, day=when, session=session, room=room)
 
 
 @blueprint.post("/bookings/<code>/cancel")
@@ -164,22 +195,115 @@ def cancel(code: str) -> BaseResponse:
         abort(400)
     rt = runtime()
     now = rt.now()
-    try:
-        with rt.transaction() as db:
-            found = bookings.find_booking(db, code)
-            if _me().role is Role.MANAGER and not _me().may_manage(found.office_id):
-                abort(403)
-            booking = bookings.cancel(db, booking_id=found.id, actor=_actor(), now=now, policy=rt.policy,
-                                      reason=request.form.get("reason", "")[:300])
-            notices.cancelled(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
-            _audit(db, "booking.cancel", "booking", code, office_id=booking.office_id,
-                   before={"status": "booked"}, after={"status": booking.status})
-            phone = booking.phone
-    except BookingError as exc:
-        _fail(exc)
+
+    def cancel_booking(db: Session) -> str:
+        found = bookings.find_booking(db, code)
+        if not me().may_handle(found.office_id):
+            abort(403)
+        booking = bookings.cancel(db, booking_id=found.id, actor=console_actor(), now=now, policy=rt.policy,
+                                  reason=request.form.get("reason", "")[:300])
+        notices.cancelled(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
+        audit_change(db, "booking.cancel", "booking", code, office_id=booking.office_id,
+                     before={"status": "booked"}, after={"status": booking.status})
+        return booking.phone
+
+    phone = attempt(cancel_booking)
+    if phone is None:
         return redirect(request.referrer or url_for("console.grid"))
     flash(gettext("Cancelled."), "ok")
     return redirect(url_for("console.lookup", phone=phone))
+
+
+def _history(booking: Booking) -> list[dict[str, Any]]:
+    """The booking's events for people: labels translated, a move shown as where it went from and to."""
+    rows = []
+    for event in booking.events:
+        note = ""
+        if event.action == "moved" and {"before", "after"} <= set(event.detail):
+            ends = [event.detail[side] for side in ("before", "after")]
+            note = " → ".join(f"{format_date(date.fromisoformat(e['date']), 'dd/MM/yyyy')} {e['queue']}" for e in ends)
+        elif event.detail.get("reason"):
+            note = str(event.detail["reason"])
+        rows.append({"at": event.at, "action": str(EVENT_LABELS.get(event.action, event.action)),
+                     "actor": event.actor, "note": note})
+    return rows
+
+
+@blueprint.get("/bookings/<code>")
+@roles_required(*ANY_STAFF)
+def booking_detail(code: str) -> str:
+    """The confirmation a caller is read (or handed, printed): everything about one booking and its QR code."""
+    with runtime().reading() as db:
+        booking = bookings.find_booking(db, code)
+        if not me().may_handle(booking.office_id):
+            abort(403)
+        return render_template("console/confirmation.html", booking=booking, office=booking.office,
+                               procedure=booking.procedure, history=_history(booking), qr=qr_svg(booking.code),
+                               action=ActionForm())
+
+
+def _move_targets(booking: Booking) -> tuple[list[Office], int]:
+    """The offices a booking may move to, and the one asked for (default: where it is now)."""
+    with runtime().reading() as db:
+        query = select(Office).where(Office.active.is_(True)).order_by(Office.keypad_number, Office.id)
+        if me().role is Role.MANAGER:
+            query = query.where(Office.id.in_(me().office_ids))
+        offices = list(db.scalars(query))
+    wanted = request.args.get("office_id", type=int) or booking.office_id
+    if wanted not in {o.id for o in offices} | {booking.office_id}:
+        abort(403 if me().role is Role.MANAGER else 404)
+    return offices, wanted
+
+
+def _move_choices(booking: Booking, office_id: int) -> list[SessionRoom]:
+    """The next sessions with room at `office_id`, apart from the one the booking already has."""
+    rt = runtime()
+    with rt.reading() as db:
+        rooms = next_sessions_with_room(db, now=rt.now(), policy=rt.policy, limit=MOVE_CHOICES + 1,
+                                        channel=Channel.OPERATOR, office_ids=[office_id])
+    here = (booking.office_id, booking.date, booking.session_code)
+    return [r for r in rooms if (r.office_id, r.date, r.code) != here][:MOVE_CHOICES]
+
+
+@blueprint.route("/bookings/<code>/move", methods=["GET", "POST"])
+@roles_required(*ANY_STAFF)
+def move(code: str) -> str | BaseResponse:
+    rt = runtime()
+    with rt.reading() as db:
+        booking = bookings.find_booking(db, code)
+        here = booking.office.name
+    if not me().may_handle(booking.office_id):
+        abort(403)
+    form = MoveForm()
+    if form.validate_on_submit() and form.day.data is not None and form.office_id.data is not None:
+        target = form.office_id.data
+        if not me().may_handle(target):
+            abort(403)
+        now, day = rt.now(), form.day.data
+
+        def move_booking(db: Session) -> str:
+            found = bookings.find_booking(db, code)
+            before = _booking_state(found)
+            moved = bookings.move(db, booking_id=found.id, office_id=target, day=day,
+                                  code=(form.session.data or "").upper(), actor=console_actor(), now=now,
+                                  policy=rt.policy)
+            notices.moved(db, moved, now=now, policy=rt.sms, loc=BabelLocalizer(moved.language))
+            audit_change(db, "booking.move", "booking", moved.code, office_id=moved.office_id, before=before,
+                         after=_booking_state(moved))
+            return moved.queue_label
+
+        queue = attempt(move_booking)
+        if queue is not None:
+            flash(gettext("Moved: now %(queue)s.", queue=queue), "ok")
+            return redirect(url_for("console.booking_detail", code=booking.code))
+    elif form.errors:
+        flash(gettext("Choose one of the sessions offered."), "error")
+    offices, office_id = _move_targets(booking)
+    rooms = _move_choices(booking, office_id) if booking.status is BookingStatus.BOOKED else []
+    # The move page is the confirmation page with the sessions to choose from instead of the QR code.
+    return render_template("console/confirmation.html", booking=booking, office=booking.office, moving=True,
+                           offices=offices, office_id=office_id, rooms=rooms, form=form,
+                           names={o.id: o.name for o in offices} | {booking.office_id: here})
 
 
 @blueprint.get("/callbacks")
@@ -200,23 +324,13 @@ def callback_done(request_id: int) -> BaseResponse:
     with rt.transaction() as db:
         entry = db.get(CallbackRequest, request_id) or abort(404)
         if entry.done_at is None:
-            entry.done_at, entry.done_by = rt.now(), _me().actor
+            entry.done_at, entry.done_by = rt.now(), me().actor
             entry.note = request.form.get("note", "")[:500]
-            _audit(db, "callback.done", "callback", request_id, after={"note": entry.note})
+            audit_change(db, "callback.done", "callback", request_id, after={"note": entry.note})
     return redirect(url_for("console.callbacks"))
 
 
 # -- managers --------------------------------------------------------------------------------------
-
-def _managed_office(office_id: int) -> Office:
-    if not _me().may_manage(office_id):
-        abort(403)
-    with runtime().reading() as db:
-        office = db.get(Office, office_id)
-    if office is None:
-        abort(404)
-    return office
-
 
 def _roster_rows(office_id: int, day: date, session: str | None) -> list[Booking]:
     with runtime().reading() as db:
@@ -231,26 +345,24 @@ def _roster_rows(office_id: int, day: date, session: str | None) -> list[Booking
 @blueprint.get("/offices/<int:office_id>/roster")
 @roles_required(Role.MANAGER)
 def roster(office_id: int) -> str | Response:
-    office = _managed_office(office_id)
-    rt = runtime()
+    office = managed_office(office_id)
     try:
-        day = date.fromisoformat(request.args.get("date") or rt.now().astimezone(rt.settings.tz).date().isoformat())
+        day = date.fromisoformat(request.args.get("date") or local_today().isoformat())
     except ValueError:
         abort(400)
     session = request.args.get("session") or None
     rows = _roster_rows(office_id, day, session)
     if request.args.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["queue", "code", "arrival_start", "arrival_end", "name", "phone", "procedure", "field",
-                         "channel", "status"])
-        for b in rows:
-            writer.writerow([b.queue_label, b.code, b.arrival_start.strftime("%H:%M"), b.arrival_end.strftime("%H:%M"),
-                             b.name or "", b.phone, b.procedure.name if b.procedure else "", b.field or "",
-                             b.channel.value, b.status.value])
-        return Response("\ufeff" + out.getvalue(), mimetype="text/csv", headers={
-            "Content-Disposition": f"attachment; filename=roster-{office.code}-{day.isoformat()}.csv"})
+        return csv_response(
+            f"roster-{office.code}-{day.isoformat()}.csv",
+            ["queue", "code", "arrival_start", "arrival_end", "name", "phone", "procedure", "field", "channel",
+             "status"],
+            ([b.queue_label, b.code, b.arrival_start.strftime("%H:%M"), b.arrival_end.strftime("%H:%M"), b.name or "",
+              b.phone, b.procedure.name if b.procedure else "", b.field or "", b.channel.value, b.status.value]
+             for b in rows))
+    counts = Counter(b.status for b in rows)
     return render_template("console/roster.html", office=office, day=day, session=session, rows=rows,
+                           counts=[(status, counts[status]) for status in STATUS_LABELS if counts[status]],
                            checkin=CheckInForm(), closure=ClosureForm(), capacity=CapacityForm(day=day),
                            action=ActionForm())
 
@@ -258,68 +370,80 @@ def roster(office_id: int) -> str | Response:
 @blueprint.post("/offices/<int:office_id>/checkin")
 @roles_required(Role.MANAGER)
 def checkin(office_id: int) -> BaseResponse:
-    _managed_office(office_id)
+    managed_office(office_id)
+    back = url_for("console.roster", office_id=office_id, date=request.form.get("date"))
     form = CheckInForm()
     if form.validate_on_submit():
-        rt = runtime()
-        try:
-            with rt.transaction() as db:
-                booking = bookings.check_in(db, code=form.code.data or "", actor=_actor(), now=rt.now(),
-                                            office_id=office_id)
-                _audit(db, "booking.check_in", "booking", booking.code, office_id=office_id,
-                       after={"status": booking.status})
-                flash(gettext("Checked in: %(queue)s.", queue=booking.queue_label), "ok")
-        except BookingError as exc:
-            _fail(exc)
-    return redirect(url_for("console.roster", office_id=office_id, date=request.form.get("date")))
+
+        def check_in(db: Session) -> str:
+            booking = bookings.check_in(db, code=form.code.data or "", actor=console_actor(), now=runtime().now(),
+                                        office_id=office_id)
+            audit_change(db, "booking.check_in", "booking", booking.code, office_id=office_id,
+                         after={"status": booking.status})
+            return gettext("Checked in: %(queue)s.", queue=booking.queue_label)
+
+        return apply_change(check_in, back)
+    return redirect(back)
 
 
 @blueprint.post("/offices/<int:office_id>/capacity")
 @roles_required(Role.MANAGER)
 def capacity(office_id: int) -> BaseResponse:
-    _managed_office(office_id)
+    managed_office(office_id)
     form = CapacityForm()
+    back = url_for("console.roster", office_id=office_id, date=form.day.data)
     if form.validate_on_submit() and form.day.data is not None:
-        rt = runtime()
-        try:
-            with rt.transaction() as db:
-                office_settings.set_session_for_date(db, office_id=office_id, day=form.day.data,
-                                                     code=form.session.data or "S", capacity=form.capacity.data)
-                _audit(db, "session.change", "office", office_id, office_id=office_id,
-                       after={"date": form.day.data, "session": form.session.data, "capacity": form.capacity.data})
-            flash(gettext("Saved."), "ok")
-        except BookingError as exc:
-            _fail(exc)
-    return redirect(url_for("console.roster", office_id=office_id, date=form.day.data))
+        day = form.day.data
+
+        def change(db: Session) -> None:
+            office_settings.set_session_for_date(db, office_id=office_id, day=day, code=form.session.data or "S",
+                                                 capacity=form.capacity.data)
+            audit_change(db, "session.change", "office", office_id, office_id=office_id,
+                         after={"date": day, "session": form.session.data, "capacity": form.capacity.data})
+
+        return apply_change(change, back)
+    return redirect(back)
 
 
 @blueprint.post("/offices/<int:office_id>/closures")
 @roles_required(Role.MANAGER)
 def close(office_id: int) -> BaseResponse:
-    office = _managed_office(office_id)
+    office = managed_office(office_id)
     form = ClosureForm()
+    back = url_for("console.roster", office_id=office_id)
     if form.validate_on_submit() and form.start.data and form.end.data:
         rt = runtime()
-        now = rt.now()
-        try:
-            with rt.transaction() as db:
-                _, affected = office_settings.close(db, office_id=office_id, start=form.start.data,
-                                                    end=form.end.data, reason=form.reason.data or "",
-                                                    actor=_me().actor, now=now)
-                if form.notify.data and affected:
-                    notices.closure_broadcast(db, office=office, start=form.start.data, end=form.end.data,
-                                              reason=form.reason.data or "", created_by=_me().actor, now=now,
-                                              policy=rt.sms, loc=BabelLocalizer(rt.settings.default_language))
-                    for booking in affected:
-                        bookings.cancel(db, booking_id=booking.id, actor=_actor(), now=now, policy=rt.policy,
-                                        reason=form.reason.data or "")
-                _audit(db, "office.close", "office", office_id, office_id=office_id,
-                       after={"start": form.start.data, "end": form.end.data, "reason": form.reason.data,
-                              "notify": form.notify.data, "affected": len(affected)})
-            flash(gettext("Closed; %(n)s appointments affected.", n=len(affected)), "ok")
-        except BookingError as exc:
-            _fail(exc)
-    return redirect(url_for("console.roster", office_id=office_id))
+        now, start, end, reason = rt.now(), form.start.data, form.end.data, form.reason.data or ""
+
+        def change(db: Session) -> str:
+            _, affected = office_settings.close(db, office_id=office_id, start=start, end=end, reason=reason,
+                                                actor=me().actor, now=now)
+            moved: list[Booking] = []
+            left = affected
+            if form.move.data and affected:
+                moved, left = rehousing.move_to_soonest(db, affected, actor=console_actor(), now=now,
+                                                        policy=rt.policy)
+                for booking in moved:
+                    notices.moved(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
+            if (form.notify.data or form.move.data) and left:
+                # Queued while `left` are still booked: the notice's audience is whoever is booked then.
+                notices.closure_broadcast(db, office=office, start=start, end=end, reason=reason,
+                                          created_by=me().actor, now=now, policy=rt.sms,
+                                          loc=BabelLocalizer(rt.settings.default_language))
+                for booking in left:
+                    bookings.cancel(db, booking_id=booking.id, actor=console_actor(), now=now, policy=rt.policy,
+                                    reason=reason)
+            audit_change(db, "office.close", "office", office_id, office_id=office_id,
+                         after={"start": start, "end": end, "reason": form.reason.data, "notify": form.notify.data,
+                                "move": form.move.data, "affected": len(affected),
+                                "moved": [b.code for b in moved]})
+            if form.move.data:
+                return gettext("Closed; %(n)s appointments affected, %(moved)s moved.", n=len(affected),
+                               moved=len(moved))
+            return gettext("Closed; %(n)s appointments affected.", n=len(affected))
+
+        return apply_change(change, back)
+    return redirect(back)
 
 
 # -- administrators -----------------------------------------------------------------------------

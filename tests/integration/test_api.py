@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from booking.audit import issue_token
-from booking.models import AuditEntry, Booking, BookingStatus, Role
+from booking.models import AuditEntry, Booking, BookingStatus, Closure, Role, SessionOverride
 from notifications.models import MessageKind, OutboxMessage
 from tests.factories import NOW, make_office
 
@@ -144,11 +144,15 @@ def test_cancel_and_move(client: FlaskClient, operator: dict[str, str], office: 
 
 
 def test_operators_cannot_change_capacity_or_close_offices(client: FlaskClient, operator: dict[str, str],
-                                                            office: int) -> None:
+                                                            office: int, db: Session) -> None:
     assert client.put(f"/api/v1/offices/{office}/sessions/{TUESDAY}/S", headers=operator,
                       json={"capacity": 5}).status_code == 403
     assert client.post(f"/api/v1/offices/{office}/closures", headers=operator,
                        json={"start": TUESDAY, "end": TUESDAY, "reason": "x"}).status_code == 403
+    db.rollback()  # and nothing was changed before the refusal
+    assert db.scalar(select(func.count()).select_from(SessionOverride)) == 0
+    assert db.scalar(select(func.count()).select_from(Closure)) == 0
+    assert db.scalar(select(func.count()).select_from(AuditEntry)) == 0
 
 
 def test_closing_with_notify_cancels_and_texts_everyone_affected(
@@ -180,6 +184,7 @@ def test_openapi_document_describes_every_route(client: FlaskClient, app: Flask)
         if rule.rule.startswith("/api/v1/") and rule.rule != "/api/v1/openapi.json":
             path = rule.rule.removeprefix("/api/v1").replace("<int:", "{").replace("<", "{").replace(">", "}")
             served |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert ("/bookings", "post") in served and len(served) >= 10  # not two empty sets agreeing
     assert served == documented
 
 

@@ -2,61 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+import csv
+import io
 import re
 
-import pytest
+import segno
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from booking import bookings
-from booking.accounts import create_user
-from booking.models import AuditEntry, Booking, BookingStatus, Role
+from booking.bookings import Actor
+from booking.models import AuditEntry, Booking, BookingStatus, Channel, OfficeLevel, OfficeSession
 from notifications.models import MessageKind, OutboxMessage
-from tests.factories import NOW, OPERATOR, POLICY, at, make_office
+from tests.console import PASSWORD, csrf, login
+from tests.console import app as app, client as client, offices as offices
+from tests.factories import NOW, OPERATOR, POLICY, at, make_office, phone
 
-PASSWORD = "mật khẩu rất dài"
 TUESDAY = "2027-03-02"
-
-
-@pytest.fixture
-def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app()
-
-
-@pytest.fixture
-def offices(db: Session) -> tuple[int, int]:
-    mine = make_office(db, code="NAMCAN", name="Trung tâm Phục vụ hành chính công xã Năm Căn", morning=3)
-    other = make_office(db, code="DAMDOI", name="Trung tâm Phục vụ hành chính công xã Đầm Dơi")
-    hash_ = generate_password_hash(PASSWORD)
-    create_user(db, username="lan", password_hash=hash_, role=Role.OPERATOR, now=NOW)
-    create_user(db, username="hoa", password_hash=hash_, role=Role.MANAGER, now=NOW, office_codes=("NAMCAN",))
-    create_user(db, username="admin", password_hash=hash_, role=Role.ADMIN, now=NOW)
-    db.commit()
-    return mine.id, other.id
-
-
-def _csrf(client: FlaskClient, path: str) -> str:
-    page = client.get(path).get_data(as_text=True)
-    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert found, page
-    return found.group(1)
-
-
-def login(client: FlaskClient, username: str, password: str = PASSWORD) -> int:
-    token = _csrf(client, "/console/login")
-    return client.post("/console/login", data={"username": username, "password": password,
-                                               "csrf_token": token}).status_code
-
-
-@pytest.fixture
-def client(app: Flask, db: Session) -> FlaskClient:
-    db.rollback()
-    return app.test_client()
 
 
 def test_the_console_requires_signing_in(client: FlaskClient, offices: tuple[int, int]) -> None:
@@ -87,12 +51,29 @@ def test_session_cookie_is_http_only_and_expires(client: FlaskClient, offices: t
     assert app.config["PERMANENT_SESSION_LIFETIME"].total_seconds() == 8 * 3600
 
 
+def test_grid_filters_by_level_and_the_booking_page_shows_the_arrival_windows(
+        client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
+    mine, _ = offices
+    make_office(db, code="TINH", name="Trung tâm Phục vụ hành chính công tỉnh Cà Mau", level=OfficeLevel.PROVINCE)
+    db.commit()
+    db.rollback()
+    login(client, "lan")
+    provincial = client.get("/console/grid?level=province&lang=en").get_data(as_text=True)
+    assert "tỉnh Cà Mau" in provincial and "xã Năm Căn" not in provincial
+    communes = client.get("/console/grid?level=commune").get_data(as_text=True)
+    assert "xã Năm Căn" in communes and "tỉnh Cà Mau" not in communes
+    assert "tỉnh Cà Mau" in client.get("/console/grid?level=nonsense").get_data(as_text=True)
+    # Năm Căn's morning: 3 seats from 07:30 spread over 30-minute windows of at most 10 people.
+    page = client.get(f"/console/book/{mine}/{TUESDAY}/S").get_data(as_text=True)
+    assert "Arrival windows" in page and "07:30–08:00" in page and "3 of 3" in page
+
+
 def test_operator_books_for_a_caller(client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
     mine, _ = offices
     login(client, "lan")
     grid = client.get("/console/grid").get_data(as_text=True)
     assert "xã Năm Căn" in grid and f"/console/book/{mine}/{TUESDAY}/S" in grid
-    token = _csrf(client, f"/console/book/{mine}/{TUESDAY}/S")
+    token = csrf(client, f"/console/book/{mine}/{TUESDAY}/S")
     response = client.post(f"/console/book/{mine}/{TUESDAY}/S", data={
         "csrf_token": token, "office_id": mine, "day": TUESDAY, "session": "S", "phone": "0912 345 678",
         "name": "Phạm Thị Dung", "procedure_id": "0", "language": "vi"})
@@ -114,7 +95,7 @@ def test_operator_sees_the_rule_message_when_the_session_is_full(client: FlaskCl
                       actor=OPERATOR, now=NOW, policy=POLICY)
     db.commit()
     login(client, "lan")
-    token = _csrf(client, f"/console/book/{mine}/{TUESDAY}/S")
+    token = csrf(client, f"/console/book/{mine}/{TUESDAY}/S")
     page = client.post(f"/console/book/{mine}/{TUESDAY}/S", data={
         "csrf_token": token, "office_id": mine, "day": TUESDAY, "session": "S", "phone": "0912345678",
         "procedure_id": "0", "language": "vi"}).get_data(as_text=True)
@@ -133,7 +114,7 @@ def test_manager_cannot_touch_another_office(client: FlaskClient, offices: tuple
     login(client, "hoa")
     assert client.get(f"/console/offices/{mine}/roster").status_code == 200
     assert client.get(f"/console/offices/{other}/roster").status_code == 403
-    token = _csrf(client, f"/console/offices/{mine}/roster")
+    token = csrf(client, f"/console/offices/{mine}/roster")
     refused = client.post(f"/console/offices/{other}/capacity", data={
         "csrf_token": token, "day": TUESDAY, "session": "S", "capacity": "99"})
     assert refused.status_code == 403
@@ -151,7 +132,7 @@ def test_roster_in_queue_order_as_csv_and_check_in(client: FlaskClient, offices:
     lines = csv_text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("queue,code") and [line.split(",")[0] for line in lines[1:]] == ["S-001", "S-002"]
     app.extensions["hotline"].clock = lambda: at(2027, 3, 2, 7, 40)
-    token = _csrf(client, f"/console/offices/{mine}/roster?date={TUESDAY}")
+    token = csrf(client, f"/console/offices/{mine}/roster?date={TUESDAY}")
     client.post(f"/console/offices/{mine}/checkin", data={"csrf_token": token, "code": codes[1],
                                                           "date": TUESDAY})
     db.rollback()
@@ -166,7 +147,7 @@ def test_manager_closes_the_office_and_everyone_affected_is_texted(client: Flask
                   actor=OPERATOR, now=NOW, policy=POLICY)
     db.commit()
     login(client, "hoa")
-    token = _csrf(client, f"/console/offices/{mine}/roster")
+    token = csrf(client, f"/console/offices/{mine}/roster")
     client.post(f"/console/offices/{mine}/closures", data={
         "csrf_token": token, "start": TUESDAY, "end": TUESDAY, "reason": "Mưa bão", "notify": "y"})
     db.rollback()
@@ -175,14 +156,219 @@ def test_manager_closes_the_office_and_everyone_affected_is_texted(client: Flask
     assert closure.recipient == "+84912345678" and "Mưa bão" in closure.body
 
 
+def test_manager_closes_a_day_and_moves_everyone_to_the_soonest_session(client: FlaskClient,
+                                                                         offices: tuple[int, int], db: Session) -> None:
+    mine, _ = offices
+    codes = {bookings.book(db, office_id=mine, day=at(2027, 3, 2).date(), code="S", phone=phone(n),
+                           actor=OPERATOR, now=NOW, policy=POLICY).code for n in (1, 2)}
+    db.commit()
+    login(client, "hoa")
+    token = csrf(client, f"/console/offices/{mine}/roster")
+    client.post(f"/console/offices/{mine}/closures", data={
+        "csrf_token": token, "start": TUESDAY, "end": TUESDAY, "reason": "Mưa bão", "move": "y"})
+    db.rollback()
+    moved = list(db.scalars(select(Booking)))
+    # Monday afternoon (today, 13:30) is the soonest session with room; the codes stay the same.
+    assert {b.code for b in moved} == codes
+    assert all(b.status is BookingStatus.BOOKED and (b.date, b.session_code) == (at(2027, 3, 1).date(), "C") for b in moved)
+    kinds = list(db.scalars(select(OutboxMessage.kind)))
+    assert kinds == [MessageKind.MOVE, MessageKind.MOVE]  # one each; nobody is left to cancel or notify
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "office.close")).one()
+    assert sorted(entry.after["moved"]) == sorted(codes)
+
+
+def test_a_manager_handles_only_their_own_offices_bookings_in_the_console_and_the_api(
+        client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
+    mine, other = offices
+    theirs = bookings.book(db, office_id=other, day=at(2027, 3, 2).date(), code="S", phone=phone(7),
+                           actor=OPERATOR, now=NOW, policy=POLICY).code
+    db.commit()
+    db.rollback()
+    login(client, "hoa")
+    assert client.get(f"/console/book/{other}/{TUESDAY}/S").status_code == 403
+    assert client.get(f"/console/book/{mine}/{TUESDAY}/S").status_code == 200
+    # The API accepts the console session: the same office boundary holds there.
+    assert client.get(f"/api/v1/bookings/{theirs}").status_code == 403
+    assert client.post(f"/api/v1/bookings/{theirs}/cancel", json={}).status_code == 403
+    assert client.post(f"/api/v1/bookings/{theirs}/move", json={
+        "office_id": mine, "date": TUESDAY, "session": "S"}).status_code == 403
+    assert client.post("/api/v1/bookings", json={"office_id": other, "date": TUESDAY, "session": "S",
+                                                 "phone": "0912 345 678"}).status_code == 403
+    db.rollback()
+    assert list(db.scalars(select(Booking.status))) == [BookingStatus.BOOKED]
+    assert db.scalars(select(OutboxMessage)).all() == []
+
+
+def test_roster_csv_keeps_a_callers_name_from_running_as_a_spreadsheet_formula(
+        client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
+    mine, _ = offices
+    bookings.book(db, office_id=mine, day=at(2027, 3, 2).date(), code="S", phone="+84980000001", actor=OPERATOR,
+                  now=NOW, policy=POLICY, name='=HYPERLINK("http://x","y")')
+    db.commit()
+    login(client, "hoa")
+    csv_text = client.get(f"/console/offices/{mine}/roster?date={TUESDAY}&format=csv").get_data(as_text=True)
+    row = next(csv.reader(io.StringIO(csv_text.lstrip("\ufeff").splitlines()[1])))
+    assert row[4] == "'=HYPERLINK(\"http://x\",\"y\")" and row[5] == "+84980000001"
+
+
 def test_admin_reads_the_audit_log(client: FlaskClient, offices: tuple[int, int]) -> None:
     mine, _ = offices
     login(client, "hoa")
-    token = _csrf(client, f"/console/offices/{mine}/roster")
+    token = csrf(client, f"/console/offices/{mine}/roster")
     client.post(f"/console/offices/{mine}/capacity", data={"csrf_token": token, "day": TUESDAY, "session": "S",
                                                            "capacity": "7"})
     client.get("/console/login")
     admin = client.application.test_client()
     login(admin, "admin")
     page = admin.get("/console/audit").get_data(as_text=True)
-    assert "user:hoa" in page and "session.change" in page and "&#39;capacity&#39;: 7" in page
+    assert "user:hoa" in page and "session.change" in page and "capacity: 7" in page
+
+
+def _session_counts(db: Session) -> dict[tuple[int, str, str], int]:
+    db.rollback()
+    db.expire_all()
+    counts = {(s.office_id, s.date.isoformat(), s.code): s.booked for s in db.scalars(select(OfficeSession))}
+    db.rollback()
+    return counts
+
+
+def test_operator_moves_a_booking_and_the_caller_is_texted(client: FlaskClient, offices: tuple[int, int],
+                                                           db: Session) -> None:
+    mine, other = offices
+    made = [bookings.book(db, office_id=mine, day=at(2027, 3, 2).date(), code="S", phone=phone(n), actor=OPERATOR,
+                          now=NOW, policy=POLICY) for n in (1, 2)]
+    db.commit()
+    code, untouched = made[0].code, made[1].code
+    login(client, "lan")
+    lookup = client.get(f"/console/lookup?phone={phone(1)}&lang=en").get_data(as_text=True)
+    assert f"/console/bookings/{code}/move" in lookup and f"/console/bookings/{untouched}/move" not in lookup
+    page = client.get(f"/console/bookings/{code}/move").get_data(as_text=True)
+    offered = re.findall(r'name="office_id" value="(\d+)">\s*<input type="hidden" name="day" value="([\d-]+)">'
+                         r'\s*<input type="hidden" name="session" value="(\w)">', page)
+    assert (str(mine), "2027-03-02", "C") in offered and (str(mine), "2027-03-03", "S") in offered
+    assert (str(mine), "2027-03-02", "S") not in offered  # not the session it already has
+    elsewhere = client.get(f"/console/bookings/{code}/move?office_id={other}").get_data(as_text=True)
+    assert f'name="office_id" value="{other}"' in elsewhere
+    token = csrf(client, f"/console/bookings/{code}/move")
+    response = client.post(f"/console/bookings/{code}/move", data={
+        "csrf_token": token, "office_id": other, "day": "2027-03-03", "session": "C"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/console/bookings/{code}")
+    db.rollback()
+    db.expire_all()  # the booking made above is still in this session's identity map
+    moved = db.scalars(select(Booking).where(Booking.code == code)).one()
+    assert (moved.office_id, moved.date.isoformat(), moved.session_code, moved.status) == (
+        other, "2027-03-03", "C", BookingStatus.BOOKED)
+    assert db.scalars(select(Booking.status).where(Booking.code == untouched)).one() is BookingStatus.BOOKED
+    assert _session_counts(db) == {(mine, "2027-03-02", "S"): 1, (other, "2027-03-03", "C"): 1}
+    sms = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.MOVE)).one()
+    assert sms.recipient == phone(1) and moved.queue_label in sms.body
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "booking.move")).one()
+    assert entry.actor == "user:lan" and entry.target_id == code and entry.office_id == other
+    assert entry.before is not None and entry.after is not None
+    assert (entry.before["office_id"], entry.before["date"], entry.before["queue"]) == (mine, "2027-03-02", "S-001")
+    assert (entry.after["office_id"], entry.after["date"], entry.after["session"]) == (other, "2027-03-03", "C")
+    db.rollback()
+    detail = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Moved" in detail and "02/03/2027 S-001 → 03/03/2027 C-001" in detail
+
+
+def test_a_move_the_rules_refuse_is_flashed_and_nothing_changes(client: FlaskClient, offices: tuple[int, int],
+                                                                db: Session) -> None:
+    mine, _ = offices
+    booking = bookings.book(db, office_id=mine, day=at(2027, 3, 2).date(), code="S", phone=phone(1),
+                            actor=OPERATOR, now=NOW, policy=POLICY)
+    db.commit()
+    code = booking.code
+    login(client, "lan")
+    token = csrf(client, f"/console/bookings/{code}/move?lang=en")
+    sunday = client.post(f"/console/bookings/{code}/move", data={
+        "csrf_token": token, "office_id": mine, "day": "2027-03-07", "session": "S"})
+    assert sunday.status_code == 200 and 'class="flash error"' in sunday.get_data(as_text=True)
+    garbage = client.post(f"/console/bookings/{code}/move", data={
+        "csrf_token": token, "office_id": "x", "day": "tomorrow", "session": "SS"})
+    assert garbage.status_code == 200 and 'class="flash error"' in garbage.get_data(as_text=True)
+    assert client.post(f"/console/bookings/{code}/move", data={
+        "office_id": mine, "day": "2027-03-03", "session": "S"}).status_code == 400  # no CSRF token
+    assert client.get("/console/bookings/123456780/move").status_code in (404, 422)
+    db.rollback()
+    db.expire_all()
+    assert db.scalars(select(Booking.date)).one().isoformat() == "2027-03-02"
+    assert db.scalars(select(OutboxMessage)).all() == [] and db.scalars(select(AuditEntry)).all() == []
+
+
+def test_a_manager_moves_only_within_their_offices(client: FlaskClient, offices: tuple[int, int],
+                                                   db: Session) -> None:
+    mine, other = offices
+    theirs = bookings.book(db, office_id=other, day=at(2027, 3, 2).date(), code="S", phone=phone(1),
+                           actor=OPERATOR, now=NOW, policy=POLICY)
+    ours = bookings.book(db, office_id=mine, day=at(2027, 3, 2).date(), code="S", phone=phone(2),
+                         actor=OPERATOR, now=NOW, policy=POLICY)
+    db.commit()
+    theirs_code, ours_code = theirs.code, ours.code
+    login(client, "hoa")
+    assert client.get(f"/console/bookings/{theirs_code}").status_code == 403
+    assert client.get(f"/console/bookings/{theirs_code}/move").status_code == 403
+    assert client.get(f"/console/bookings/{ours_code}/move?office_id={other}").status_code == 403
+    token = csrf(client, f"/console/bookings/{ours_code}/move")
+    assert client.post(f"/console/bookings/{ours_code}/move", data={
+        "csrf_token": token, "office_id": other, "day": "2027-03-03", "session": "S"}).status_code == 403
+    assert client.post(f"/console/bookings/{ours_code}/move", data={
+        "csrf_token": token, "office_id": mine, "day": "2027-03-03", "session": "S"}).status_code == 302
+    db.rollback()
+    db.expire_all()
+    assert db.scalars(select(Booking.date).where(Booking.code == ours_code)).one().isoformat() == "2027-03-03"
+    assert db.scalars(select(Booking.office_id).where(Booking.code == theirs_code)).one() == other
+
+
+def test_booking_ends_on_a_printable_confirmation_with_a_qr_code(client: FlaskClient, offices: tuple[int, int],
+                                                                  db: Session) -> None:
+    mine, _ = offices
+    login(client, "lan")
+    token = csrf(client, f"/console/book/{mine}/{TUESDAY}/S?lang=en")
+    response = client.post(f"/console/book/{mine}/{TUESDAY}/S", data={
+        "csrf_token": token, "office_id": mine, "day": TUESDAY, "session": "S", "phone": "0912 345 678",
+        "name": "Phạm Thị Dung", "procedure_id": "0", "language": "vi"})
+    db.rollback()
+    booking = db.scalars(select(Booking)).one()
+    code, queue, start, end = (booking.code, booking.queue_label, booking.arrival_start.strftime("%H:%M"),
+                               booking.arrival_end.strftime("%H:%M"))
+    db.rollback()
+    assert response.headers["Location"].endswith(f"/console/bookings/{code}")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"{code[:3]} {code[3:6]} {code[6:]}" in page and queue in page and f"{start}–{end}" in page
+    assert "xã Năm Căn" in page and "Booked" in page and "Tuesday" in page and "Phạm Thị Dung" in page
+    qr = segno.make(code, micro=False)
+    assert qr.mode == "numeric"  # the nine digits, nothing else, for the desk reader to type
+    assert qr.svg_inline(scale=5, title=code, svgclass="qr", omitsize=True, light="#fff") in page
+    assert "<script" not in page and "onclick" not in page and "style=" not in page
+    mistyped = code[:8] + str((int(code[8]) + 1) % 10)  # the check digit catches it
+    assert client.get(f"/console/bookings/{mistyped}").status_code == 422
+    login(client, "hoa")
+    assert client.get(f"/console/bookings/{code}").status_code == 200  # the manager of Năm Căn
+
+
+def test_roster_shows_translated_statuses_and_no_shows(client: FlaskClient, offices: tuple[int, int],
+                                                       db: Session, app: Flask) -> None:
+    mine, _ = offices
+    made = [bookings.book(db, office_id=mine, day=at(2027, 3, 2).date(), code="S", phone=phone(n), actor=OPERATOR,
+                          now=NOW, policy=POLICY) for n in (1, 2)]
+    bookings.check_in(db, code=made[0].code, actor=OPERATOR, now=at(2027, 3, 2, 7, 40))
+    assert bookings.mark_no_shows(db, now=at(2027, 3, 2, 12, 30), actor=Actor("system", Channel.OPERATOR),
+                                  policy=POLICY) == 1
+    db.commit()
+    login(client, "hoa")
+    page = client.get(f"/console/offices/{mine}/roster?date={TUESDAY}&lang=en").get_data(as_text=True)
+    assert 'class="status status-no_show">Did not come<' in page
+    assert 'class="status status-checked_in">Checked in<' in page
+    assert "Did not come: 1" in page and "no_show<" not in page and "onclick" not in page
+
+
+def test_roster_statuses_are_in_vietnamese_by_default(client: FlaskClient, offices: tuple[int, int],
+                                                      db: Session) -> None:
+    mine, _ = offices
+    bookings.book(db, office_id=mine, day=at(2027, 3, 2).date(), code="S", phone=phone(1), actor=OPERATOR,
+                  now=NOW, policy=POLICY)
+    db.commit()
+    login(client, "hoa")
+    page = client.get(f"/console/offices/{mine}/roster?date={TUESDAY}").get_data(as_text=True)
+    assert 'class="status status-booked">booked<' not in page

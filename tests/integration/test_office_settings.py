@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking import bookings, office_settings
+from booking import bookings, office_settings, rehousing
 from booking.availability import next_sessions_with_room, office_availability
 from booking.errors import HoldExpired, InvalidSettings, NoSuchSession, OfficeClosed, PastCutoff, SessionFull
 from booking.models import ArrivalWindow, BookingStatus, CalendarDayKind, Channel, OfficeSession
@@ -159,3 +159,37 @@ def test_make_up_working_saturday_opens_with_the_weekday_sessions(db: Session) -
     office_settings.set_calendar_day(db, day=saturday, kind=CalendarDayKind.WORKING_DAY, works_as_weekday=0,
                                      note="Làm bù")
     assert _book(db, office.id, 1, day=saturday, code="C").queue_label == "C-001"  # type: ignore[attr-defined]
+
+
+def test_closed_days_bookings_move_in_queue_order_until_the_room_runs_out(db: Session) -> None:
+    # Bookable only today and tomorrow: Monday afternoon has one seat, Tuesday is then closed.
+    office = make_office(db, morning=3, afternoon=1, horizon_days=1)
+    first, second = _book(db, office.id, 1), _book(db, office.id, 2)
+    _, affected = office_settings.close(db, office_id=office.id, start=TUESDAY, end=TUESDAY, reason="Mưa bão",
+                                        actor="user:hoa", now=NOW)
+    moved, stuck = rehousing.move_to_soonest(db, affected, actor=OPERATOR, now=NOW, policy=POLICY)
+    assert [b.code for b in moved] == [first.code] and [b.code for b in stuck] == [second.code]  # type: ignore[attr-defined]
+    assert (moved[0].date, moved[0].session_code, moved[0].status) == (date(2027, 3, 1), "C", BookingStatus.BOOKED)
+    assert stuck[0].status is BookingStatus.BOOKED and stuck[0].date == TUESDAY  # left for the caller to cancel
+    counters = {(r.date, r.code): r.booked for r in db.scalars(select(OfficeSession))}
+    assert counters[(date(2027, 3, 1), "C")] == 1 and counters[(TUESDAY, "S")] == 1
+
+
+def test_changing_capacity_inside_a_closure_does_not_reopen_the_session(db: Session) -> None:
+    office = make_office(db, morning=5)
+    _book(db, office.id, 1)
+    office_settings.close(db, office_id=office.id, start=TUESDAY, end=TUESDAY, reason="Mưa bão", actor="user:hoa",
+                          now=NOW)
+    office_settings.set_session_for_date(db, office_id=office.id, day=TUESDAY, code="S", capacity=8)
+    with pytest.raises(OfficeClosed):
+        _book(db, office.id, 2)
+
+
+def test_removing_a_weekday_session_stops_bookings_on_dates_already_open(db: Session) -> None:
+    office = make_office(db, morning=5)
+    kept = _book(db, office.id, 1)  # opens Tuesday morning
+    office_settings.remove_template(db, office_id=office.id, weekday=TUESDAY.weekday(), code="S")
+    with pytest.raises((NoSuchSession, OfficeClosed)):
+        _book(db, office.id, 2)
+    assert kept.status is BookingStatus.BOOKED  # type: ignore[attr-defined]
+    _book(db, office.id, 3, day=date(2027, 3, 3))  # Wednesday's morning is still in the plan

@@ -1,0 +1,126 @@
+"""What every console page shares: the blueprint, who is signed in, auditing, making one change and saying how it went."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, abort, flash, redirect, request
+from flask_babel import gettext
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
+
+from booking.audit import record
+from booking.bookings import Actor
+from booking.errors import BookingError
+from booking.models import Channel, Office, Role
+from hotline.auth import Principal
+from hotline.runtime import runtime
+
+blueprint = Blueprint("console", __name__, url_prefix="/console")
+
+ANY_STAFF = (Role.OPERATOR, Role.MANAGER)
+
+T = TypeVar("T")
+
+
+def me() -> Principal:
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def console_actor() -> Actor:
+    return Actor(me().actor, Channel.OPERATOR)
+
+
+def audit_change(db: Any, action: str, target_type: str, target_id: object, *, office_id: int | None = None,
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+    record(db, actor=me().actor, action=action, target_type=target_type, target_id=target_id,
+           office_id=office_id, before=before, after=after, now=runtime().now(), ip=request.remote_addr)
+
+
+def local_today() -> date:
+    """Today's date in the time zone the offices keep (the settings'), whatever the server's."""
+    rt = runtime()
+    return rt.now().astimezone(rt.settings.tz).date()
+
+
+def flash_error(error: BookingError) -> None:
+    flash(error.render(gettext), "error")
+
+
+def flash_field_errors(form: FlaskForm) -> None:
+    """Each invalid field as "Label: message", for pages that do not show errors next to the fields."""
+    for name, errors in form.errors.items():
+        field = form._fields.get(name) if name else None
+        for error in errors:
+            flash(f"{field.label.text}: {error}" if field is not None else str(error), "error")
+
+
+def attempt(work: Callable[[Session], T]) -> T | None:
+    """Run `work` in a transaction of its own and give back what it returns (never None).
+
+    A broken rule (a `BookingError`) rolls the transaction back and is flashed instead of failing
+    the request: the result is then None.
+    """
+    try:
+        with runtime().transaction() as db:
+            return work(db)
+    except BookingError as exc:
+        flash_error(exc)
+        return None
+
+
+def apply_change(work: Callable[[Session], str | None], back: str) -> BaseResponse:
+    """One change from a button or a form, then back to `back`, with the message `work` returns
+    ("Saved." when it returns none) once committed, or the rule it broke."""
+    message = attempt(lambda db: work(db) or gettext("Saved."))
+    if message is not None:
+        flash(message, "ok")
+    return redirect(back)
+
+
+def managed_office(office_id: int) -> Office:
+    if not me().may_manage(office_id):
+        abort(403)
+    with runtime().reading() as db:
+        office = db.get(Office, office_id)
+    if office is None:
+        abort(404)
+    return office
+
+
+def requested_office(raw: str) -> Office:
+    """The office a form or a query string names by its id: 400 for anything but a number, then as `managed_office`."""
+    try:
+        office_id = int(raw)
+    except ValueError:
+        abort(400)
+    return managed_office(office_id)
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """Spreadsheets run a cell that starts like a formula (=, +, -, @): a leading apostrophe keeps it
+    text. Names come from callers, so every exported text cell goes through here; a bare number such
+    as an E.164 phone is left as it is (nothing in it can run)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
+    """A CSV download that Excel opens with Vietnamese intact (UTF-8 with a byte-order mark)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([spreadsheet_cell(cell) for cell in row] for row in rows)
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={filename}"})

@@ -1,0 +1,82 @@
+"""How stored values read on the console's pages: phone numbers as staff write them, states in words.
+
+The database keeps E.164 numbers and enum values because other systems read them; people at the
+desk read "0912 345 678" and "Đã gửi", so the pages translate at the last moment, in templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import phonenumbers
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+
+from hotline.console.common import blueprint
+from notifications.models import MessageKind, MessageStatus
+
+MESSAGE_KINDS = {
+    MessageKind.CONFIRMATION: _l("Confirmation"),
+    MessageKind.REMINDER: _l("Reminder"),
+    MessageKind.CANCELLATION: _l("Cancellation"),
+    MessageKind.MOVE: _l("Appointment moved"),
+    MessageKind.CLOSURE: _l("Closure notice"),
+    MessageKind.CALLBACK_ACK: _l("Call-back acknowledgement"),
+    MessageKind.BROADCAST: _l("Notice"),
+}
+MESSAGE_STATES = {
+    MessageStatus.QUEUED: _l("Queued"), MessageStatus.HELD: _l("Held (paused)"),
+    MessageStatus.SENDING: _l("Being sent"), MessageStatus.SENT: _l("Sent"),
+    MessageStatus.DELIVERED: _l("Delivered"), MessageStatus.UNDELIVERED: _l("Undelivered"),
+    MessageStatus.FAILED: _l("Failed"), MessageStatus.CANCELLED: _l("Cancelled"),
+}
+ENCODINGS = {"gsm7": _l("without diacritics (GSM-7)"), "ucs2": _l("Unicode (UCS-2)")}
+CONTEXT_KEYS = {"state": _l("step"), "office": _l("office"), "session": _l("session"), "booking": _l("booking"),
+                "queue": _l("queue"), "phone": _l("phone"), "date": _l("date"), "status": _l("status")}
+
+
+@blueprint.app_template_filter("phone_display")
+def phone_display(number: str | None) -> str:
+    """A stored E.164 number as people write it at home (0912 345 678), foreign ones internationally."""
+    if not number:
+        return ""
+    try:
+        parsed = phonenumbers.parse(number, "VN")
+    except phonenumbers.NumberParseException:
+        return number
+    style = (phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 84
+             else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(parsed, style)
+
+
+@blueprint.app_template_filter("message_kind")
+def message_kind(kind: MessageKind) -> str:
+    return str(MESSAGE_KINDS.get(kind, kind))
+
+
+@blueprint.app_template_filter("message_state")
+def message_state(status: MessageStatus) -> str:
+    return str(MESSAGE_STATES.get(status, status))
+
+
+@blueprint.app_template_filter("sms_encoding")
+def sms_encoding(encoding: str) -> str:
+    return str(ENCODINGS.get(encoding, encoding))
+
+
+@blueprint.app_template_filter("pairs")
+def pairs(values: Mapping[str, Any] | None) -> Markup:
+    """A JSON object kept for the record (audit before/after, a call's context) as "key: value" lines."""
+    if not values:
+        return Markup("")
+    lines = [f"{escape(str(CONTEXT_KEYS.get(key, key)))}: {escape(_plain(value))}" for key, value in values.items()]
+    return Markup("<br>").join(Markup(line) for line in lines)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value)
+    return "—" if value is None else str(value)

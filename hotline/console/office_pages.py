@@ -1,0 +1,441 @@
+"""Office managers' settings screens: the weekly sessions, per-date changes, crowd limit, reserves, closures,
+and the administrators' province calendar.
+
+Every change is one POST that calls a service of `booking.office_settings` in its own transaction,
+audits the state before and after, flashes a broken rule instead of failing, and goes back to the page.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import date, time, timedelta
+from typing import Any, TypeVar
+
+from babel.dates import get_day_names
+from flask import abort, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TimeField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
+
+from booking import bookings
+from booking import office_settings as services
+from booking.audit import snapshot
+from booking.availability import office_availability
+from booking.calendar import national_holiday
+from booking.errors import NotFound
+from booking.models import (
+    Booking, CalendarDay, CalendarDayKind, Channel, ChannelReserve, Closure, Office, OfficeSession, Role,
+    SessionOverride, SessionTemplate,
+)
+from booking.schedule import plan_session
+from hotline.auth import roles_required
+from hotline.console import views
+from hotline.console.common import (apply_change, audit_change, blueprint, console_actor, flash_field_errors,
+                                    local_today, managed_office, me)
+from hotline.console.forms import ActionForm, ClosureForm
+from hotline.localization import BabelLocalizer
+from hotline.runtime import runtime
+from notifications import notices
+
+# Transport bounds only, so that a typo cannot overflow a database integer; the services own the rules
+# (a capacity of 0 or more, windows of 5 to 240 minutes, …) and their messages.
+MAX_NUMBER = 100_000
+SESSION_CODES = (SelectChoice("S", _l("Morning")), SelectChoice("C", _l("Afternoon")))
+CHANNEL_NAMES = {
+    Channel.IVR: _l("Keypad (IVR)"),
+    Channel.OPERATOR: _l("Operators"),
+    Channel.WEB: _l("Web"),
+    Channel.API: _l("Other systems (API)"),
+    Channel.WALKIN: _l("Walk-ins at the counter"),
+}
+KIND_NAMES = {
+    CalendarDayKind.DAY_OFF: _l("Day off"),
+    CalendarDayKind.WORKING_DAY: _l("Make-up working day"),
+}
+TIME_FORMATS = ["%H:%M", "%H:%M:%S"]  # browsers send seconds when the time input has a step
+
+
+def _optional_weekday(value: object) -> int | None:
+    return None if value in (None, "") else int(value)  # type: ignore[call-overload]
+
+
+def _weekday_choices(blank: str | None = None) -> list[SelectChoice]:
+    names = get_day_names("wide", locale=get_locale())
+    choices = [SelectChoice(day, names[day]) for day in range(7)]
+    return ([SelectChoice("", blank)] if blank is not None else []) + choices
+
+
+# -- forms ------------------------------------------------------------------------------------------
+
+class TemplateForm(FlaskForm):
+    weekday = SelectField(_l("Weekday"), coerce=int, choices=[])
+    code = SelectField(_l("Session"), choices=list(SESSION_CODES))
+    start = TimeField(_l("Starts"), format=TIME_FORMATS, validators=[InputRequired()])
+    end = TimeField(_l("Ends"), format=TIME_FORMATS, validators=[InputRequired()])
+    capacity = IntegerField(_l("Capacity"), validators=[InputRequired(), NumberRange(max=MAX_NUMBER)])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.weekday.choices = _weekday_choices()
+
+
+class RemoveTemplateForm(FlaskForm):
+    weekday = IntegerField(validators=[InputRequired(), NumberRange(min=0, max=6)])
+    code = StringField(validators=[InputRequired(), Regexp(r"^[A-Z]$")])
+
+
+class SessionDateForm(FlaskForm):
+    """One date's session: other capacity and/or hours; all empty holds a cancelled session again."""
+
+    day = DateField(_l("Date"), validators=[InputRequired()])
+    code = SelectField(_l("Session"), choices=list(SESSION_CODES))
+    capacity = IntegerField(_l("Capacity"), validators=[Optional(), NumberRange(max=MAX_NUMBER)])
+    start = TimeField(_l("Starts"), format=TIME_FORMATS, validators=[Optional()])
+    end = TimeField(_l("Ends"), format=TIME_FORMATS, validators=[Optional()])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=300)])
+
+
+class CancelDateForm(FlaskForm):
+    day = DateField(_l("Date"), validators=[InputRequired()])
+    code = SelectField(_l("Session"), choices=list(SESSION_CODES))
+    note = StringField(_l("Reason"), validators=[Optional(), Length(max=300)])
+    notify = BooleanField(_l("Cancel the appointments and send everyone affected an SMS"))
+
+
+class CrowdForm(FlaskForm):
+    crowd_limit = IntegerField(_l("People on the premises at once"),
+                               validators=[InputRequired(), NumberRange(max=MAX_NUMBER)])
+    window_minutes = IntegerField(_l("Arrival window (minutes)"), validators=[Optional(), NumberRange(max=MAX_NUMBER)])
+
+
+class ReserveForm(FlaskForm):
+    code = SelectField(_l("Session"), choices=list(SESSION_CODES))
+    channel = SelectField(_l("Channel"), choices=[SelectChoice(c.value, name) for c, name in CHANNEL_NAMES.items()])
+    seats = IntegerField(_l("Seats kept"), validators=[InputRequired(), NumberRange(max=MAX_NUMBER)])
+    release_minutes = IntegerField(_l("Released to everyone this many minutes before the session"),
+                                   default=120, validators=[InputRequired(), NumberRange(max=MAX_NUMBER)])
+
+
+class CalendarDayForm(FlaskForm):
+    day = DateField(_l("Date"), validators=[InputRequired()])
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, name) for k, name in KIND_NAMES.items()])
+    works_as = SelectField(_l("Follows the sessions of"), coerce=_optional_weekday, choices=[],
+                           validators=[Optional()])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=300)])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.works_as.choices = _weekday_choices(blank=gettext("its own weekday"))
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+F = TypeVar("F", bound=FlaskForm)
+
+
+def _apply(form: FlaskForm, change: Callable[[Session], str | None], back: str) -> BaseResponse:
+    """Run one change in a transaction of its own; invalid input and broken rules are flashed, never a 500."""
+    if not form.validate_on_submit():
+        flash_field_errors(form)
+        return redirect(back)
+    return apply_change(change, back)
+
+
+def _back(office_id: int, anchor: str) -> str:
+    return url_for("console.office_settings", office_id=office_id, _anchor=anchor)
+
+
+def _office_setting(path: str, endpoint: str, form_class: type[F], *,
+                    anchor: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
+    """Makes `change(db, form, office_id, **rest)` the POST at /offices/<office_id>/settings/`path`.
+
+    Only a manager of that office (or an administrator) gets that far; the form is checked, the change
+    made by `_apply`, and the answer goes back to the section `anchor` of the settings page.
+    """
+    def register(change: Callable[..., str | None]) -> Callable[..., str | None]:
+        @blueprint.post(f"/offices/<int:office_id>/settings/{path}", endpoint=endpoint)
+        @roles_required(Role.MANAGER)
+        @functools.wraps(change)
+        def view(office_id: int, **rest: Any) -> BaseResponse:
+            managed_office(office_id)
+            form = form_class()
+            return _apply(form, lambda db: change(db, form, office_id, **rest), _back(office_id, anchor))
+
+        return change
+
+    return register
+
+
+def _office_in(db: Session, office_id: int) -> Office:
+    office = db.get(Office, office_id)
+    if office is None:
+        raise NotFound()
+    return office
+
+
+def _session_state(db: Session, office: Office, day: date, code: str) -> dict[str, Any]:
+    """What the office holds in one session on one date, for the audit log."""
+    planned = plan_session(db, office, day, code)
+    row = db.scalar(select(OfficeSession).where(OfficeSession.office_id == office.id, OfficeSession.date == day,
+                                                OfficeSession.code == code))
+    state: dict[str, Any] = {"date": day, "session": code, "in_plan": planned is not None}
+    if planned is not None:
+        state.update(start=planned.start_time, end=planned.end_time, capacity=planned.capacity)
+    if row is not None:
+        state.update(booked=row.booked, closed=row.closed)
+    return state
+
+
+def _template_state(template: SessionTemplate | None) -> dict[str, Any] | None:
+    if template is None:
+        return None
+    return snapshot(template, "weekday", "code", "start_time", "end_time", "capacity")
+
+
+# -- the settings page ------------------------------------------------------------------------------
+
+@blueprint.get("/offices/<int:office_id>/settings", endpoint="office_settings")
+@roles_required(Role.MANAGER)
+def settings_page(office_id: int) -> str:
+    managed_office(office_id)
+    rt = runtime()
+    now, today = rt.now(), local_today()
+    weeks = max(1, min(8, request.args.get("weeks", default=3, type=int) or 3))
+    end = today + timedelta(days=7 * weeks - 1)
+    with rt.reading() as db:
+        office = db.scalar(select(Office).where(Office.id == office_id)
+                           .options(selectinload(Office.templates), selectinload(Office.reserves)))
+        if office is None:
+            abort(404)
+        days = office_availability(db, office, today, end, now=now, policy=rt.policy, channel=Channel.OPERATOR)
+        overrides = {(o.date, o.code): o for o in db.scalars(select(SessionOverride).where(
+            SessionOverride.office_id == office_id, SessionOverride.date.between(today, end)))}
+        closures = list(db.scalars(select(Closure).where(
+            or_(Closure.office_id == office_id, Closure.office_id.is_(None)), Closure.end_date >= today)
+            .order_by(Closure.start_date, Closure.id)))
+    cancelled: dict[date, list[SessionOverride]] = {}
+    for change in sorted(overrides.values(), key=lambda o: o.code, reverse=True):
+        if change.cancelled:
+            cancelled.setdefault(change.date, []).append(change)
+    session_form, cancel_form = _prefilled_date_forms(days)
+    return render_template(
+        "console/office_settings.html", office=office, today=today, weeks=weeks, days=days, overrides=overrides,
+        cancelled=cancelled,
+        closures=closures, day_names=get_day_names("wide", locale=get_locale()), channel_names=CHANNEL_NAMES,
+        templates=sorted(office.templates, key=lambda t: (t.weekday, t.start_time)),
+        reserves=sorted(office.reserves, key=lambda r: (r.session_code, r.channel.value)),
+        template_form=TemplateForm(formdata=None), session_form=session_form, cancel_form=cancel_form,
+        crowd_form=CrowdForm(formdata=None, crowd_limit=office.crowd_limit, window_minutes=office.window_minutes),
+        reserve_form=ReserveForm(formdata=None), closure_form=ClosureForm(formdata=None), action=ActionForm(),
+        is_admin=me().role is Role.ADMIN,
+    )
+
+
+def _prefilled_date_forms(days: list[Any]) -> tuple[SessionDateForm, CancelDateForm]:
+    """The per-date forms, filled in from the session the manager picked in the table (?day=&code=)."""
+    try:
+        day = date.fromisoformat(request.args.get("day", ""))
+    except ValueError:
+        return SessionDateForm(formdata=None), CancelDateForm(formdata=None)
+    code = request.args.get("code", "S")
+    room = next((s for d in days if d.date == day for s in d.sessions if s.code == code), None)
+    values: dict[str, Any] = {"day": day, "code": code}
+    if room is not None:
+        values.update(capacity=room.capacity, start=room.start, end=room.end)
+    return SessionDateForm(formdata=None, **values), CancelDateForm(formdata=None, day=day, code=code)
+
+
+# -- the weekly template ----------------------------------------------------------------------------
+
+@_office_setting("template", "office_template_set", TemplateForm, anchor="template")
+def template_set(db: Session, form: TemplateForm, office_id: int) -> None:
+    weekday, code = form.weekday.data, form.code.data or ""
+    before = _template_state(db.scalar(select(SessionTemplate).where(
+        SessionTemplate.office_id == office_id, SessionTemplate.weekday == weekday, SessionTemplate.code == code)))
+    template = services.set_template(db, office_id=office_id, weekday=weekday, code=code,
+                                     start=form.start.data or time(0), end=form.end.data or time(0),
+                                     capacity=form.capacity.data or 0)
+    audit_change(db, "template.set", "office", office_id, office_id=office_id, before=before,
+                 after=_template_state(template))
+
+
+@_office_setting("template/remove", "office_template_remove", RemoveTemplateForm, anchor="template")
+def template_remove(db: Session, form: RemoveTemplateForm, office_id: int) -> str:
+    weekday, code = form.weekday.data, form.code.data or ""
+    template = db.scalar(select(SessionTemplate).where(
+        SessionTemplate.office_id == office_id, SessionTemplate.weekday == weekday, SessionTemplate.code == code))
+    if template is None:
+        raise NotFound()
+    before = _template_state(template)
+    services.remove_template(db, office_id=office_id, weekday=weekday or 0, code=code)
+    audit_change(db, "template.remove", "office", office_id, office_id=office_id, before=before, after=None)
+    return gettext("Removed; dates already open for booking keep their session.")
+
+
+# -- one date ---------------------------------------------------------------------------------------
+
+@_office_setting("date", "office_date_set", SessionDateForm, anchor="dates")
+def date_set(db: Session, form: SessionDateForm, office_id: int) -> None:
+    office = _office_in(db, office_id)
+    day, code = form.day.data or date.min, form.code.data or ""
+    start, end = form.start.data, form.end.data
+    planned = plan_session(db, office, day, code)
+    if planned is not None and (start is not None or end is not None):
+        # One end given: complete it from the plan, so that the service checks the hours are in order.
+        start, end = start or planned.start_time, end or planned.end_time
+        if (start, end) == (planned.start_time, planned.end_time):
+            # The form comes filled in with the current hours: sending them back changes no hours,
+            # and must not trip the rule that a booked session keeps its hours.
+            start = end = None
+    before = _session_state(db, office, day, code)
+    services.set_session_for_date(db, office_id=office_id, day=day, code=code, capacity=form.capacity.data,
+                                  start=start, end=end, note=form.note.data or "")
+    audit_change(db, "session.change", "office", office_id, office_id=office_id, before=before,
+                 after=_session_state(db, office, day, code))
+
+
+@_office_setting("date/cancel", "office_date_cancel", CancelDateForm, anchor="dates")
+def date_cancel(db: Session, form: CancelDateForm, office_id: int) -> str:
+    office = _office_in(db, office_id)
+    day, code = form.day.data or date.min, form.code.data or ""
+    before = _session_state(db, office, day, code)
+    affected = services.cancel_session_for_date(db, office_id=office_id, day=day, code=code,
+                                                note=form.note.data or "")
+    if form.notify.data:
+        _cancel_and_notify(db, affected, reason=form.note.data or "")
+    after = _session_state(db, office, day, code) | {
+        "cancelled": True, "notify": bool(form.notify.data), "bookings": [b.code for b in affected]}
+    audit_change(db, "session.cancel", "office", office_id, office_id=office_id, before=before, after=after)
+    if affected and not form.notify.data:
+        return gettext("Cancelled; %(n)s appointments are still booked in it: move or cancel them.",
+                       n=len(affected))
+    return gettext("Cancelled; %(n)s appointments affected.", n=len(affected))
+
+
+def _cancel_and_notify(db: Session, affected: list[Booking], *, reason: str) -> None:
+    """Each booking is cancelled and its holder told by SMS, as a cancellation at the counter would."""
+    rt = runtime()
+    now = rt.now()
+    for booking in affected:
+        cancelled = bookings.cancel(db, booking_id=booking.id, actor=console_actor(), now=now, policy=rt.policy,
+                                    reason=reason)
+        notices.cancelled(db, cancelled, now=now, policy=rt.sms, loc=BabelLocalizer(cancelled.language))
+
+
+# -- crowd limit and reserves -----------------------------------------------------------------------
+
+@_office_setting("crowd", "office_crowd", CrowdForm, anchor="crowd")
+def crowd(db: Session, form: CrowdForm, office_id: int) -> None:
+    before = snapshot(_office_in(db, office_id), "crowd_limit", "window_minutes")
+    office = services.set_crowd_limit(db, office_id=office_id, crowd_limit=form.crowd_limit.data or 0,
+                                      window_minutes=form.window_minutes.data, today=local_today())
+    audit_change(db, "office.crowd_limit", "office", office_id, office_id=office_id, before=before,
+                 after=snapshot(office, "crowd_limit", "window_minutes"))
+
+
+@_office_setting("reserve", "office_reserve", ReserveForm, anchor="reserves")
+def reserve(db: Session, form: ReserveForm, office_id: int) -> None:
+    code, channel = form.code.data or "", Channel(form.channel.data)
+    existing = db.scalar(select(ChannelReserve).where(
+        ChannelReserve.office_id == office_id, ChannelReserve.session_code == code,
+        ChannelReserve.channel == channel))
+    fields = ("session_code", "channel", "seats", "release_minutes_before")
+    before = snapshot(existing, *fields) if existing is not None else None
+    saved = services.set_channel_reserve(db, office_id=office_id, session_code=code, channel=channel,
+                                         seats_kept=form.seats.data or 0,
+                                         release_minutes_before=form.release_minutes.data or 0)
+    audit_change(db, "reserve.set", "office", office_id, office_id=office_id, before=before,
+                 after=snapshot(saved, *fields))
+
+
+# -- closures ---------------------------------------------------------------------------------------
+
+@blueprint.post("/offices/<int:office_id>/settings/closures", endpoint="office_close")
+@roles_required(Role.MANAGER)
+def close(office_id: int) -> BaseResponse:
+    """The roster's closure (cancelling, notifying and auditing there), coming back to this page."""
+    managed_office(office_id)
+    form = ClosureForm()
+    if form.validate_on_submit():
+        views.close(office_id)  # flashes its own outcome; its redirect to the roster is not wanted here
+    else:
+        flash_field_errors(form)
+    return redirect(_back(office_id, "closures"))
+
+
+@_office_setting("closures/<int:closure_id>/reopen", "office_reopen", ActionForm, anchor="closures")
+def reopen(db: Session, form: ActionForm, office_id: int, closure_id: int) -> str:
+    closure = db.get(Closure, closure_id)
+    # A province-wide closure concerns every office: only an administrator lifts it.
+    if closure is None or not (closure.office_id == office_id
+                               or (closure.office_id is None and me().role is Role.ADMIN)):
+        raise NotFound()
+    before = snapshot(closure, "office_id", "start_date", "end_date", "reason", "created_by")
+    services.reopen(db, closure_id=closure_id)
+    audit_change(db, "office.reopen", "closure", closure_id, office_id=before["office_id"], before=before,
+                 after=None)
+    return gettext("Reopened.")
+
+
+# -- the province calendar (administrators) ---------------------------------------------------------
+
+@blueprint.get("/calendar", endpoint="calendar_days")
+@roles_required()
+def calendar_page() -> str:
+    today = local_today()
+    start = date(today.year, 1, 1)
+    with runtime().reading() as db:
+        entries = list(db.scalars(select(CalendarDay).where(CalendarDay.date >= start).order_by(CalendarDay.date)))
+    language = str(get_locale())
+    horizon = [today + timedelta(days=i) for i in range(366)]
+    holidays = [(day, name) for day in horizon if (name := national_holiday(day, language)) is not None]
+    return render_template("console/office_calendar.html", entries=entries, holidays=holidays,
+                           day_names=get_day_names("wide", locale=get_locale()), kind_names=KIND_NAMES,
+                           form=CalendarDayForm(formdata=None), action=ActionForm())
+
+
+def _calendar_state(entry: CalendarDay | None) -> dict[str, Any] | None:
+    return None if entry is None else snapshot(entry, "date", "kind", "works_as_weekday", "note")
+
+
+@blueprint.post("/calendar", endpoint="calendar_day_set")
+@roles_required()
+def calendar_set() -> BaseResponse:
+    form = CalendarDayForm()
+
+    def change(db: Session) -> None:
+        day = form.day.data or date.min
+        before = _calendar_state(db.get(CalendarDay, day))
+        entry = services.set_calendar_day(db, day=day, kind=CalendarDayKind(form.kind.data),
+                                          works_as_weekday=form.works_as.data, note=form.note.data or "")
+        audit_change(db, "calendar.set", "calendar_day", day.isoformat(), before=before, after=_calendar_state(entry))
+
+    return _apply(form, change, url_for("console.calendar_days"))
+
+
+@blueprint.post("/calendar/<day>/remove", endpoint="calendar_day_remove")
+@roles_required()
+def calendar_remove(day: str) -> BaseResponse:
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        abort(404)
+    form = ActionForm()
+
+    def change(db: Session) -> str:
+        entry = db.get(CalendarDay, when)
+        if entry is None:
+            raise NotFound()
+        before = _calendar_state(entry)
+        services.remove_calendar_day(db, day=when)
+        audit_change(db, "calendar.remove", "calendar_day", when.isoformat(), before=before, after=None)
+        return gettext("Removed.")
+
+    return _apply(form, change, url_for("console.calendar_days"))
