@@ -11,7 +11,7 @@ PYTHON=${PYTHON:-python3}
 # The scheduled work (SMS dispatch, reminders, broadcasts, expired holds) runs in its own process.
 .venv/bin/flask --app wsgi scheduler run &
 scheduler=$!
-.venv/bin/gunicorn --workers "${WORKERS:-2}" --bind "127.0.0.1:${PORT:-8000}" --access-logfile - wsgi:app &
+.venv/bin/gunicorn --workers "${WORKERS:-2}" --bind "127.0.0.1:${PORT:-8000}" --no-control-socket --logger-class hotline.logs.GunicornLogger wsgi:app &
 server=$!
 # Ctrl-C or a TERM stops both; if either stops by itself, the other is stopped too.
 trap 'kill $scheduler $server 2>/dev/null; wait $scheduler $server 2>/dev/null' EXIT INT TERM

@@ -7,10 +7,12 @@ even when it fails.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import platform
+import pstats
 import secrets
 import subprocess
 import sys
@@ -221,3 +223,15 @@ def busy_share(seconds: float = 1.0) -> float | None:
     if before is None or after is None:
         return None
     return (after - before) / (seconds * (os.cpu_count() or 1))
+
+
+def profile_text(source: Any, top: int = 25) -> dict[str, str]:
+    """The `top` functions by cumulative time and the 15 by own time, from a profiler or a .prof file."""
+    out = io.StringIO()
+    stats = pstats.Stats(source if not isinstance(source, Path) else str(source), stream=out)
+    stats.strip_dirs().sort_stats("cumulative").print_stats(top)
+    cumulative = out.getvalue()
+    out = io.StringIO()
+    stats.stream = out
+    stats.sort_stats("tottime").print_stats(15)
+    return {"top_cumulative": cumulative, "top_tottime": out.getvalue()}

@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import multiprocessing
 import os
-import pstats
 import random
 import re
 import resource
@@ -53,6 +51,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import event, func, select, text
 
 from bench._common import (
+    profile_text,
     DEFAULT_ADMIN_URL, NOW, RESULTS, add_office, backend_pids, busy_share, environment, libpq_args, load_average,
     machine_cpu, percentile, process_cpu, safe_url, scratch_database, server_version, write_result,
 )
@@ -374,16 +373,8 @@ def profile(url: str, targets: list[Target], *, seconds: float, workers: int, pr
     done = n - 20
     RESULTS.mkdir(parents=True, exist_ok=True)
     profiler.dump_stats(str(RESULTS / f"{NAME}.prof"))
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.strip_dirs().sort_stats("cumulative").print_stats(top)
-    cumulative = out.getvalue()
-    out = io.StringIO()
-    stats.stream = out
-    stats.sort_stats("tottime").print_stats(15)
-    own = out.getvalue()
     return {"bookings": done, "seconds": elapsed, "bookings_per_second_under_profile": done / elapsed,
-            "top_cumulative": cumulative, "top_tottime": own}
+            **profile_text(profiler, top)}
 
 
 # --------------------------------------------------------------------------------------------

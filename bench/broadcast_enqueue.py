@@ -44,10 +44,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import json
 import os
-import pstats
 import random
 import resource
 import subprocess
@@ -63,6 +61,7 @@ from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from bench._common import (
+    profile_text,
     DEFAULT_ADMIN_URL, NOW, RESULTS, busy_share, environment, load_average, process_cpu, safe_url,
     scratch_database, server_version, write_result,
 )
@@ -425,17 +424,6 @@ def database(args: argparse.Namespace, workdir: Path) -> Iterator[str]:
     else:
         with scratch_database(args.url, prefix="hotline_broadcast") as url:
             yield url
-
-
-def profile_text(path: Path, top: int) -> dict[str, str]:
-    out = io.StringIO()
-    stats = pstats.Stats(str(path), stream=out)
-    stats.strip_dirs().sort_stats("cumulative").print_stats(top)
-    cumulative = out.getvalue()
-    out = io.StringIO()
-    stats.stream = out
-    stats.sort_stats("tottime").print_stats(15)
-    return {"top_cumulative": cumulative, "top_tottime": out.getvalue()}
 
 
 # --------------------------------------------------------------------------------------------

@@ -46,12 +46,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import itertools
 import json
 import multiprocessing
 import os
-import pstats
 import re
 import secrets
 import statistics
@@ -71,6 +69,7 @@ import requests
 from sqlalchemy import event, func, select, text
 
 from bench._common import (
+    profile_text,
     DEFAULT_ADMIN_URL, NOW, RESULTS, backend_pids, busy_share, environment, load_average, process_cpu, safe_url,
     scratch_database, server_version, write_result,
 )
@@ -475,14 +474,7 @@ def run_dispatcher(url: str, base: str, server_pid: int, *, messages: int, concu
 def top_text(profiler: cProfile.Profile, path: Path, top: int = 25) -> dict[str, str]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     profiler.dump_stats(str(path))
-    out = io.StringIO()
-    stats_ = pstats.Stats(profiler, stream=out)
-    stats_.strip_dirs().sort_stats("cumulative").print_stats(top)
-    cumulative = out.getvalue()
-    out = io.StringIO()
-    stats_.stream = out
-    stats_.sort_stats("tottime").print_stats(15)
-    return {"top_cumulative": cumulative, "top_tottime": out.getvalue()}
+    return profile_text(profiler, top)
 
 
 def profile_senders(base: str, n: int = 500) -> dict[str, Any]:

@@ -66,7 +66,6 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import ctypes
 import html
 import io
 import os
@@ -76,33 +75,30 @@ import re
 import resource
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from sqlalchemy import event, func, select, text, update
 from sqlalchemy.engine import make_url
-from twilio.request_validator import RequestValidator
 
 from bench._common import (
     DEFAULT_ADMIN_URL, RESULTS, backend_pids, busy_share, database_url, environment, load_average, machine_cpu,
     percentile, process_cpu, safe_url, scratch_name, server_version, write_result,
 )
+from bench.loadkit import HttpClient, Signer, call_params, migrate
 from booking.db import make_engine, make_session_factory
 from booking.demo import load_demo
 from booking.models import Booking, Call, Hold, Office, SessionTemplate
-from booking.schema import upgrade
 from notifications.models import OutboxMessage
+from tests.faults.processes import Child, Children, child_pids, server_env, wait_healthy
 
 NAME = "voice_latency"
 TARGET_RATIO = 2.0
@@ -111,10 +107,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench0voice0latency0token0000000"  # TWILIO_AUTH_TOKEN of both servers (the trivial one ignores it)
 SECRET = "bench-voice-latency-secret-key-" + "0" * 33
 ACCOUNT_SID = "AC" + "0" * 32
-HOTLINE_NUMBER = "+842903821022"
 CAPACITY = 1_000_000
 APOLOGY = "Xin lỗi, hệ thống đang gặp sự cố"
-CLOSED_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens, a connection is refused at once
 
 GATHER_ACTION = re.compile(r'<Gather\b[^>]*\baction="([^"]*)"')
 REDIRECT = re.compile(r"<Redirect\b[^>]*>([^<]*)</Redirect>")
@@ -140,11 +134,7 @@ def scratch(admin_url: str, *, keep: bool) -> Iterator[str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = database_url(admin_url, name)
         try:
-            engine = make_engine(url)
-            try:
-                upgrade(engine)
-            finally:
-                engine.dispose()
+            migrate(url)
             yield url
         finally:
             if keep:
@@ -191,101 +181,10 @@ def tally(url: str) -> dict[str, Any]:
 # gunicorn
 
 
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def server_env(db_url: str, instance: Path) -> dict[str, str]:
-    """The process environment without any of the hotline's settings, then the benchmark's."""
-    prefixes = ("HOTLINE_", "TWILIO_", "IVR_", "BOOKING_", "PUBLIC_BASE_URL", "DATABASE_URL", "SECRET_KEY")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(prefixes) and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
-    env.update({
-        "HOTLINE_ENV": "production", "DATABASE_URL": db_url, "SECRET_KEY": SECRET,
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": TOKEN, "HOTLINE_INSTANCE_PATH": str(instance),
-        "PYTHONUNBUFFERED": "1",
-    })
-    for var in ("http_proxy", "https_proxy", "all_proxy"):
-        env[var] = env[var.upper()] = CLOSED_PROXY
-    return env
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: Linux sends it SIGTERM if this benchmark dies, even by SIGKILL."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def start_gunicorn(name: str, app: str, *, workers: int, env: dict[str, str], log_dir: Path) -> Server:
-    """gunicorn on a loopback socket bound here to a free port and handed over (no race for the port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        fd = sock.fileno()
-        os.set_inheritable(fd, True)
-        log_path = log_dir / f"{name}.log"
-        command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
-                   "--bind", f"fd://{fd}", "--no-control-socket", "--timeout", "60", "--graceful-timeout", "10",
-                   "--log-level", "warning", "--error-logfile", "-", app]
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(command, cwd=ROOT, env=env, pass_fds=(fd,), stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-    finally:
-        sock.close()  # gunicorn holds its own copy
-    return Server(name, proc, port, log_path)
-
-
-def wait_healthy(server: Server, timeout: float = 90.0) -> float:
-    import http.client
-
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"gunicorn ({server.name}) exited with {server.proc.returncode}:\n{server.log_tail()}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-            try:
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    return time.monotonic() - started
-            finally:
-                conn.close()
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"gunicorn ({server.name}) did not answer /healthz within {timeout:g} s:\n{server.log_tail()}")
-
-
-def child_pids(parent: int) -> list[int]:
-    """The processes whose parent is `parent` (gunicorn's workers), from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(raw[raw.rfind(")") + 2:].split()[1]) == parent:
-            found.append(int(entry.name))
-    return found
+def start_gunicorn(children: Children, name: str, app: str, *, workers: int, env: dict[str, str]) -> Child:
+    """`--workers` sync workers on a loopback port, warnings and errors in the child's log."""
+    return children.gunicorn(name, env, workers=workers, app=app, timeout=60, graceful_timeout=10,
+                             options=("--log-level", "warning"))
 
 
 def context_switches(pids: list[int]) -> tuple[int, int]:
@@ -304,85 +203,8 @@ def context_switches(pids: list[int]) -> tuple[int, int]:
     return voluntary, involuntary
 
 
-def stop_gunicorn(server: Server, timeout: float = 30.0) -> str:
-    """SIGTERM to the master (it stops its workers gracefully), wait; SIGKILL master and workers after `timeout`."""
-    proc = server.proc
-    if proc.poll() is not None:
-        return f"had exited ({proc.returncode})"
-    workers = child_pids(proc.pid)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-        return "stopped"
-    except subprocess.TimeoutExpired:
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        proc.kill()
-        proc.wait(timeout=10)
-        return "killed"
-
-
 # --------------------------------------------------------------------------------------------
 # The client: one asyncio loop, one connection at a time per simulated caller
-
-
-class Http:
-    """A minimal HTTP/1.1 client for one simulated caller: POST a form, read the whole answer."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.host = f"127.0.0.1:{port}"
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(OSError):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
-
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
-        """(status, content type, body). Reconnects when the server closed the connection."""
-        reused = self.writer is not None
-        try:
-            return await self._exchange(path, body, headers)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            await self.close()
-            if not reused:
-                raise
-            return await self._exchange(path, body, headers)  # the kept connection had been closed
-
-    async def _exchange(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        head = [f"POST {path} HTTP/1.1", f"Host: {self.host}", "Content-Type: application/x-www-form-urlencoded",
-                f"Content-Length: {len(body)}"] + [f"{k}: {v}" for k, v in headers.items()]
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-        await self.writer.drain()
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        lines = raw.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        fields = {}
-        for line in lines[1:]:
-            if ":" in line:
-                key, value = line.split(":", 1)
-                fields[key.strip().lower()] = value.strip()
-        length = int(fields.get("content-length", "0"))
-        payload = await self.reader.readexactly(length) if length else b""
-        if fields.get("connection", "").lower() == "close" or lines[0].startswith("HTTP/1.0"):
-            await self.close()
-        return status, fields.get("content-type", ""), payload
-
-
-def twilio_params(sid: str, caller: str, **extra: str) -> dict[str, str]:
-    """What Twilio posts to a voice webhook (its usual parameters), plus `extra`."""
-    return {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": sid, "CallStatus": "in-progress",
-            "Called": HOTLINE_NUMBER, "CalledCountry": "VN", "Caller": caller, "CallerCountry": "VN",
-            "Direction": "inbound", "From": caller, "FromCountry": "VN", "To": HOTLINE_NUMBER, "ToCountry": "VN",
-            **extra}
 
 
 class Phones:
@@ -444,27 +266,23 @@ class Caller:
 
     def __init__(self, run: Run, port: int, rng: random.Random, *, spread: bool = False) -> None:
         self.run, self.port, self.rng, self.phones, self.spread = run, port, rng, PHONES, spread
-        self.http = Http(port)
-        self.validator = RequestValidator(TOKEN)
+        self.http = HttpClient(port)
+        self.signer = Signer(TOKEN, f"http://127.0.0.1:{port}")
 
     async def request(self, kind: str, path: str, params: dict[str, str], *, expect: int = 200) -> str:
-        url = f"http://127.0.0.1:{self.port}{path}"
-        body = urlencode(params).encode()
-        headers = {"X-Twilio-Signature": self.validator.compute_signature(url, params),
-                   "I-Twilio-Idempotency-Token": str(uuid.uuid4()), "User-Agent": "TwilioProxy/1.1",
-                   "Accept": "*/*"}
+        body, headers = self.signer.form(path, params)
         t0 = time.perf_counter()
         try:
-            status, ctype, payload = await asyncio.wait_for(self.http.post(path, body, headers), REQUEST_TIMEOUT)
+            reply = await self.http.request("POST", path, body, headers, timeout=REQUEST_TIMEOUT)
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
             t1 = time.perf_counter()
             await self.http.close()
             self.run.error(f"transport:{type(exc).__name__}", f"{kind} {path}: {exc!r}", t1)
             raise Failed from exc
         t1 = time.perf_counter()
-        answer = payload.decode("utf-8", errors="replace")
-        if status != expect or (expect == 200 and not ctype.startswith("text/xml")):
-            self.run.error(f"http_{status}", f"{kind} {path}: {answer}", t1)
+        answer = reply.text
+        if reply.status != expect or (expect == 200 and not reply.content_type.startswith("text/xml")):
+            self.run.error(f"http_{reply.status}", f"{kind} {path}: {answer}", t1)
             raise Failed
         if APOLOGY in answer:
             self.run.error("apology", f"{kind} {path}: {answer}", t1)
@@ -508,7 +326,7 @@ class Caller:
         self.run.calls[f"{scenario}:started"] += 1
         answer = ""
         try:
-            answer = await self.request("voice", "/ivr/voice", twilio_params(sid, phone))
+            answer = await self.request("voice", "/ivr/voice", call_params(sid, phone, ACCOUNT_SID))
             for key in self.keys_for(scenario):
                 if time.perf_counter() >= stop_at:
                     self.run.calls[f"{scenario}:cut_short"] += 1
@@ -518,7 +336,8 @@ class Caller:
                     self.run.error(f"flow:{scenario}", f"no {'Redirect' if key == SILENCE else 'Gather'} to "
                                    f"follow: {answer}", time.perf_counter())
                     return
-                params = twilio_params(sid, phone) if key == SILENCE else twilio_params(sid, phone, Digits=key)
+                digits = {} if key == SILENCE else {"Digits": key}
+                params = call_params(sid, phone, ACCOUNT_SID, **digits)
                 answer = await self.request("step", html.unescape(found.group(1)), params)
             if QUEUE_LABEL.search(answer) is None:
                 self.run.error(f"flow:{scenario}", f"no queue number in the last answer: {answer}", time.perf_counter())
@@ -531,8 +350,8 @@ class Caller:
             return
         finally:
             with contextlib.suppress(Failed):
-                await self.request("status", "/ivr/status",
-                                   twilio_params(sid, phone, CallStatus="completed", CallDuration="42"), expect=204)
+                await self.request("status", "/ivr/status", call_params(sid, phone, ACCOUNT_SID, CallStatus="completed",
+                                                                        CallDuration="42"), expect=204)
 
     # -- the trivial endpoint ----------------------------------------------------------------
 
@@ -543,7 +362,8 @@ class Caller:
             for n in range(7):
                 if time.perf_counter() >= stop_at:
                     return
-                answer = await self.request("trivial", "/voice", twilio_params(sid, phone, Digits=str(n % 3 + 1)))
+                answer = await self.request("trivial", "/voice",
+                                            call_params(sid, phone, ACCOUNT_SID, Digits=str(n % 3 + 1)))
                 if "<Say>ok</Say>" not in answer:
                     self.run.error("flow:trivial", answer, time.perf_counter())
                     return
@@ -551,7 +371,7 @@ class Caller:
             return
 
 
-async def _cpu_monitor(run: Run, server: Server, db_url: str | None,
+async def _cpu_monitor(run: Run, server: Child, db_url: str | None,
                        at_start: Callable[[], None] | None) -> dict[str, Any]:
     """CPU seconds used over the measured window by this client, gunicorn's workers, PostgreSQL, the machine."""
     await asyncio.sleep(max(0.0, run.start - 0.7 - time.perf_counter()))
@@ -630,7 +450,7 @@ class PgSampler:
         return {"samples": self.samples, "error": self.error, "counts": self.seen}
 
 
-async def _drive(server: Server, *, hotline: bool, concurrency: int, warmup: float, seconds: float, seed: int,
+async def _drive(server: Child, *, hotline: bool, concurrency: int, warmup: float, seconds: float, seed: int,
                  db_url: str | None, at_start: Callable[[], None] | None,
                  spread: bool) -> tuple[Run, dict[str, Any]]:
     start = time.perf_counter() + warmup
@@ -665,14 +485,14 @@ def stats(values: list[float]) -> dict[str, float | int]:
 Part = tuple[Run, dict[str, Any]]  # one measured window: what the client saw, and the CPU monitor's figures
 
 
-def run_once(server: Server, *, hotline: bool, concurrency: int, warmup: float, seconds: float, seed: int,
+def run_once(server: Child, *, hotline: bool, concurrency: int, warmup: float, seconds: float, seed: int,
              db_url: str | None, at_start: Callable[[], None] | None = None, spread: bool = False) -> Part:
     """One run of the client against `server`; `at_start` is called when the measured window opens."""
     return asyncio.run(_drive(server, hotline=hotline, concurrency=concurrency, warmup=warmup, seconds=seconds,
                               seed=seed, db_url=db_url, at_start=at_start, spread=spread))
 
 
-def load(server: Server, *, hotline: bool, concurrency: int, warmup: float, seconds: float, seed: int,
+def load(server: Child, *, hotline: bool, concurrency: int, warmup: float, seconds: float, seed: int,
          db_url: str | None, at_start: Callable[[], None] | None = None, spread: bool = False) -> dict[str, Any]:
     part = run_once(server, hotline=hotline, concurrency=concurrency, warmup=warmup, seconds=seconds, seed=seed,
                     db_url=db_url, at_start=at_start, spread=spread)
@@ -845,7 +665,7 @@ def summarise_py_spy(raw: Path, top: int = 25) -> dict[str, Any]:
             "project_functions_inclusive": shares(inclusive, top), "own_time": shares(own, top)}
 
 
-def py_spy_run(binary: str, server: Server, *, concurrency: int, warmup: float, seconds: float, seed: int,
+def py_spy_run(binary: str, server: Child, *, concurrency: int, warmup: float, seconds: float, seed: int,
                db_url: str, spread: bool) -> dict[str, Any]:
     """Another loaded voice run, with py-spy sampling every gunicorn worker over its measured window."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -945,14 +765,12 @@ def in_process(url: str, instance: Path, *, calls: int, profile_calls: int, top:
     waited = [0.0]
     _instrument(engine, app.extensions["hotline"].sessions, sent, waited)
     client = app.test_client()
-    validator = RequestValidator(TOKEN)
+    signer = Signer(TOKEN, "http://localhost")
     phones = PHONES
 
     def post(path: str, params: dict[str, str], expect: int = 200) -> str:
-        full = "http://localhost" + path
-        response = client.post(full, data=params, headers={
-            "X-Twilio-Signature": validator.compute_signature(full, params),
-            "I-Twilio-Idempotency-Token": str(uuid.uuid4())})
+        body, headers = signer.form(path, params)
+        response = client.post("http://localhost" + path, data=body, headers=headers)
         answer = response.get_data(as_text=True)
         if response.status_code != expect or APOLOGY in answer:
             raise RuntimeError(f"in-process call failed at {path}: {response.status_code} {answer[:300]}")
@@ -965,14 +783,15 @@ def in_process(url: str, instance: Path, *, calls: int, profile_calls: int, top:
             before, db0 = len(sent), waited[0]
             t0 = time.perf_counter()
             if n == 0:
-                answer = post("/ivr/voice", twilio_params(sid, phone))
+                answer = post("/ivr/voice", call_params(sid, phone, ACCOUNT_SID))
             elif label.startswith("status"):
-                post("/ivr/status", twilio_params(sid, phone, CallStatus="completed", CallDuration="42"), expect=204)
+                post("/ivr/status", call_params(sid, phone, ACCOUNT_SID, CallStatus="completed", CallDuration="42"),
+                     expect=204)
             else:
                 found = GATHER_ACTION.search(answer)
                 if found is None:
                     raise RuntimeError(f"in-process call: no Gather after step {n}: {answer[:300]}")
-                answer = post(html.unescape(found.group(1)), twilio_params(sid, phone, Digits="1"))
+                answer = post(html.unescape(found.group(1)), call_params(sid, phone, ACCOUNT_SID, Digits="1"))
             elapsed = (time.perf_counter() - t0) * 1000
             if record is not None:
                 record.append((elapsed, (waited[0] - db0) * 1000, sent[before:]))
@@ -1109,19 +928,16 @@ def main(argv: list[str] | None = None) -> int:
     instance, logs = scratch_dir / "instance", scratch_dir / "logs"
     logs.mkdir()
     try:
-        with scratch(args.url, keep=args.keep) as url:
+        with scratch(args.url, keep=args.keep) as url, Children(logs) as servers:
             result["demo_added"] = prepare(url)
             print(f"  scratch database {safe_url(url)}: demo offices, {CAPACITY:,} seats per session")
-            servers: list[Server] = []
             try:
-                env = server_env(url, instance)
-                hotline = start_gunicorn("hotline", "wsgi:app", workers=args.workers, env=env, log_dir=logs)
-                servers.append(hotline)
-                trivial = start_gunicorn("trivial", "bench.trivial_app:app", workers=args.workers, env=env,
-                                         log_dir=logs)
-                servers.append(trivial)
-                result["startup_seconds"] = {"hotline": wait_healthy(hotline), "trivial": wait_healthy(trivial)}
-                print(f"  gunicorn wsgi:app on {hotline.base}, bench.trivial_app:app on {trivial.base}")
+                env = server_env(url, instance, secret_key=SECRET, token=TOKEN, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
+                hotline = start_gunicorn(servers, "hotline", "wsgi:app", workers=args.workers, env=env)
+                trivial = start_gunicorn(servers, "trivial", "bench.trivial_app:app", workers=args.workers, env=env)
+                result["startup_seconds"] = {"hotline": wait_healthy(hotline, servers, timeout=90),
+                                             "trivial": wait_healthy(trivial, servers, timeout=90)}
+                print(f"  gunicorn wsgi:app on {hotline.base_url}, bench.trivial_app:app on {trivial.base_url}")
                 if args.unloaded_seconds > 0:
                     # Every worker serves a few calls first (imports, catalogues, its pool's connection).
                     print(f"  priming both servers, then one caller at a time, {args.unloaded_seconds:g} s each ...",
@@ -1160,10 +976,10 @@ def main(argv: list[str] | None = None) -> int:
                                                   warmup=args.warmup, seconds=args.py_spy_seconds,
                                                   seed=args.seed + 2, db_url=url, spread=args.spread)
             finally:
-                for server in servers:
-                    result.setdefault("shutdown", {})[server.name] = stop_gunicorn(server)
-                for server in servers:
-                    log = server.log_tail(200)
+                if servers.started:
+                    result["shutdown"] = servers.stop_all(timeout=30)
+                for server in servers.started:
+                    log = server.last_lines(200)
                     if log.strip():
                         result.setdefault("server_logs", {})[server.name] = log
             result["database"] = tally(url)

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import time
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -98,6 +99,13 @@ ENV_VARS: list[tuple[str, str, Any, str]] = [
     ("sms_reminder_before_minutes", "SMS_REMINDER_BEFORE_MINUTES", int, "minutes before the session for the second reminder, 0 for none (120)"),
     ("sms_price_per_segment", "SMS_PRICE_PER_SEGMENT", float, "price of one SMS segment, for broadcast cost estimates (0.0835)"),
     ("sms_price_currency", "SMS_PRICE_CURRENCY", str, "currency of that price (`USD`)"),
+    ("leader_poll_seconds", "LEADER_POLL_SECONDS", int, "how often a scheduler checks it still leads, and a standby tries to take over (2)"),
+    ("ready_heartbeat_seconds", "READY_HEARTBEAT_SECONDS", int, "/readyz fails when the leading scheduler's last heartbeat is older than this (30)"),
+    ("ready_require_scheduler", "READY_REQUIRE_SCHEDULER", bool, "/readyz requires a live leading scheduler (on); turn off where the schedulers run elsewhere"),
+    ("log_format", "LOG_FORMAT", str, "`json` (one object a line) or `text`; default: json in production, text otherwise"),
+    ("log_level", "LOG_LEVEL", str, "least severe level logged: DEBUG, INFO, WARNING, ERROR (INFO)"),
+    ("metrics_token", "METRICS_TOKEN", str, "bearer token that lets a scraper outside METRICS_TRUSTED_NETWORKS read /metrics (none)"),
+    ("metrics_trusted_networks", "METRICS_TRUSTED_NETWORKS", str, "comma-separated addresses or networks served /metrics without a token (`127.0.0.0/8,::1`)"),
 ]
 
 
@@ -146,6 +154,13 @@ class Settings:
     sms_reminder_before_minutes: int = 120
     sms_price_per_segment: float = 0.0835
     sms_price_currency: str = "USD"
+    leader_poll_seconds: int = 2
+    ready_heartbeat_seconds: int = 30
+    ready_require_scheduler: bool = True
+    log_format: str = ""
+    log_level: str = "INFO"
+    metrics_token: str = field(default="", repr=False)
+    metrics_trusted_networks: str = "127.0.0.0/8,::1"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -180,10 +195,27 @@ class Settings:
         for name in ("max_future_bookings", "hold_seconds", "rebook_delay_seconds", "no_show_grace_minutes"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative")
+        if self.leader_poll_seconds < 1 or self.ready_heartbeat_seconds <= self.leader_poll_seconds:
+            # Heartbeats come once a poll: a shorter limit would fail /readyz between two beats.
+            raise SettingsError("LEADER_POLL_SECONDS must be at least 1 and READY_HEARTBEAT_SECONDS longer")
+        if self.log_format not in {"", "json", "text"}:
+            raise SettingsError(f"LOG_FORMAT must be json or text, not {self.log_format!r}")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {self.log_level!r}")
+        for network in filter(None, (n.strip() for n in self.metrics_trusted_networks.split(","))):
+            try:
+                ip_network(network, strict=False)
+            except ValueError as exc:
+                raise SettingsError(f"METRICS_TRUSTED_NETWORKS: {network!r} is not an address or network") from exc
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def log_style(self) -> str:
+        """How log lines are written: as asked, else JSON in production and text for people elsewhere."""
+        return self.log_format or ("json" if self.is_production else "text")
 
     @property
     def tz(self) -> ZoneInfo:

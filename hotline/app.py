@@ -11,6 +11,7 @@ from booking.db import make_engine, make_session_factory
 from booking.policy import BookingPolicy
 from booking.schema import ensure_current
 from config import Settings
+from hotline import logs, metrics, security
 from hotline.messaging import sms_policy
 from hotline.runtime import Runtime
 
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     commands themselves, since `flask db upgrade` has to load the app to fix exactly that.
     """
     settings = settings or Settings.from_env()
+    logs.configure_logging(settings.log_style, settings.log_level)
     app = Flask(__name__, instance_path=str(settings.instance_path), instance_relative_config=False)
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -45,6 +47,11 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     app.extensions["hotline"] = Runtime(settings=settings, engine=engine, sessions=make_session_factory(engine),
                                         readers=make_session_factory(engine, read_only=True),
                                         policy=BookingPolicy.from_settings(settings), sms=sms_policy(settings))
+    # First of the request hooks, so that every later one (CSRF, sign-in) logs with the request's id.
+    logs.init_app(app)
+    metrics.init_app(app)
+    metrics.watch_bookings(app.extensions["hotline"].sessions)
+    security.init_app(app, production=settings.is_production)
     if check_schema is None:
         check_schema = click.get_current_context(silent=True) is None
     if check_schema:
@@ -59,7 +66,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
 
     from hotline.api import views as api
     from hotline.auth import init_auth
-    from hotline.console import views as console
+    from hotline import console
     from hotline.ivr import webhooks
 
     init_auth(app)
@@ -75,6 +82,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     app.register_blueprint(sms_webhooks.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(console.blueprint)
+    app.register_blueprint(metrics.blueprint)
     app.cli.add_command(scheduler.scheduler_group)
     app.cli.add_command(scheduler.sms_group)
     app.cli.add_command(broadcast_cli.broadcasts_group)

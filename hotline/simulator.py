@@ -16,6 +16,8 @@ library; `AppTransport` goes through a Flask app's test client.
 
 from __future__ import annotations
 
+import logging
+
 import html
 import ipaddress
 import re
@@ -117,6 +119,8 @@ class AppTransport:
 
     def __init__(self, app: Flask) -> None:
         self.client = app.test_client()
+        # The app's log lines would land between the spoken prompts on the same terminal.
+        logging.getLogger().setLevel(logging.WARNING)
 
     def __call__(self, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, str]:
         response = self.client.post(url, data=dict(params), headers=dict(headers))

@@ -36,6 +36,8 @@ def status() -> Response:
         record_status(db, message_id=int(message_id), provider_sid=sid,
                       provider_status=form.get("MessageStatus", form.get("SmsStatus", "")),
                       error_code=form.get("ErrorCode") or None, now=rt.now())
+    log.info("delivery report", extra={"event": "sms.status", "outbox_id": int(message_id),
+                                       "provider_status": form.get("MessageStatus", form.get("SmsStatus", ""))})
     return Response(status=204)
 
 

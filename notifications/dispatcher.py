@@ -202,6 +202,8 @@ def dispatch_once(sessions: sessionmaker[Session], sender: Sender, *, now: Calla
 
 def _finish_broadcasts(session: Session, message_ids: set[int], now: datetime) -> None:
     """A broadcast is done when none of its messages waits any more."""
+    if not message_ids:
+        return  # an idle poll: nothing was claimed, so no broadcast can have finished
     ids = set(session.scalars(select(OutboxMessage.broadcast_id).where(
         OutboxMessage.id.in_(message_ids), OutboxMessage.broadcast_id.is_not(None))))
     for broadcast_id in ids:

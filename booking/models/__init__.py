@@ -6,6 +6,7 @@ from booking.models.bookings import Booking, BookingEvent, Citizen, Hold
 from booking.models.calls import Call, CallbackRequest
 from booking.models.enums import BookingStatus, CalendarDayKind, Channel, OfficeLevel, Role
 from booking.models.offices import CalendarDay, ChannelReserve, Closure, Office, SessionOverride, SessionTemplate
+from booking.models.ops import SchedulerHeartbeat, SchedulerRole
 from booking.models.procedures import Procedure
 from booking.models.sessions import ArrivalWindow, OfficeSession, SessionReserve
 
@@ -31,6 +32,8 @@ __all__ = [
     "OfficeSession",
     "Procedure",
     "Role",
+    "SchedulerHeartbeat",
+    "SchedulerRole",
     "SessionOverride",
     "SessionReserve",
     "SessionTemplate",

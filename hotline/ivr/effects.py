@@ -17,7 +17,6 @@ from booking import bookings
 from booking.availability import next_sessions_with_room, office_availability
 from booking.bookings import Actor
 from booking.citizens import set_broadcast_opt_out
-from booking.codes import normalise_code
 from booking.errors import (
     AlreadyBookedForSession, BookingError, InvalidBookingCode, InvalidPhone, NotAMobile, NotFound,
     SessionFull, TooManyBookings, WindowFull,
@@ -126,24 +125,23 @@ class Effects:
         context.pop("field", None)
         return "some" if len(rows) > 1 else "none"
 
-    def _rooms(self, context: dict[str, Any], office_ids: list[int] | None, exclude: int | None = None) -> str:
+    def _rooms(self, context: dict[str, Any], office_ids: list[int]) -> str:
         rooms = next_sessions_with_room(self.db, now=self.now, policy=self.rt.policy, limit=5,
                                         channel=Channel.IVR, office_ids=office_ids)
-        names = {o.id: o for o in self.db.scalars(select(Office).where(Office.id.in_({r.office_id for r in rooms})))}
+        # The offices are in this session already (availability loaded them): get() asks nothing more.
         context["sessions"] = [
-            {"office_id": r.office_id, "office": self._office_name(names[r.office_id], context),
+            {"office_id": r.office_id, "office": self._office_name(self.db.get(Office, r.office_id), context),
              "date": r.date.isoformat(), "code": r.code, "part": _part(r.code), "left": r.remaining,
              "say_as": []}
-            for r in rooms if r.office_id != exclude]
+            for r in rooms]
         return "some" if context["sessions"] else "none"
 
     def list_sessions(self, context: dict[str, Any]) -> str:
         return self._rooms(context, [context["office"]["id"]])
 
     def list_alternatives(self, context: dict[str, Any]) -> str:
-        others = list(self.db.scalars(select(Office.id).where(Office.active.is_(True),
-                                                              Office.id != context["office"]["id"])))
-        return self._rooms(context, others, exclude=context["office"]["id"])
+        others = list(self.db.scalars(select(Office.id).where(Office.id != context["office"]["id"])))
+        return self._rooms(context, others)  # next_sessions_with_room keeps only the active ones
 
     def caller_mobile(self, context: dict[str, Any]) -> str:
         if context.get("phone"):
@@ -218,7 +216,7 @@ class Effects:
 
     def find_by_code(self, context: dict[str, Any]) -> str:
         try:
-            booking = bookings.find_booking(self.db, normalise_code(str(context.get("typed_code", ""))))
+            booking = bookings.find_booking(self.db, str(context.get("typed_code", "")))  # it normalises the code
         except InvalidBookingCode:
             return "invalid"
         except NotFound:

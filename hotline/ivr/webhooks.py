@@ -118,6 +118,7 @@ def _serve(step: int | None, event: Event) -> Response:
                               operators=rt.settings.operators, operator_timeout=rt.settings.operator_timeout)
             call.state, call.retries, call.context, call.language = turn.state, turn.retries, context, language
             call.last_token, call.last_response, call.updated_at = token, xml, now
+            log.info("call step %d: %s", call.step, turn.state, extra={"event": "ivr.turn", "state": turn.state})
             return _xml(xml)
     except Exception:
         # A fault of ours (the database gone, a bug) must still leave the caller with valid TwiML.
@@ -168,6 +169,8 @@ def status() -> Response:
         if hold_id is not None:
             bookings.release_hold(db, hold_id=hold_id)
         call.context, call.status, call.ended_at, call.updated_at = context, "ended", now, now
+        log.info("call ended", extra={"event": "ivr.ended", "call_status": form.get("CallStatus"),
+                                      "released_hold": hold_id is not None})
     return Response(status=204)
 
 
