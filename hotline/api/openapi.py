@@ -20,7 +20,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     meaning = {400: "Malformed request", 401: "Not signed in and no valid token", 403: "Not allowed",
-               404: "Not found", 409: "The seat or the booking is no longer available", 422: "Invalid input",
+               404: "Not found", 409: "The seat or the booking is no longer available",
+               415: "Signed in through the console, but the body is not JSON", 422: "Invalid input",
                503: "The database is unavailable for a moment; retry after Retry-After seconds"}
     answers = {str(s): _json(_ref("Error"), meaning[s]) for s in (*statuses, 503)}
     # The HTTP server itself refuses request lines over its limit before the app sees them.
@@ -119,7 +120,7 @@ def document() -> dict[str, Any]:
                 "post": {"operationId": "createBooking",
                          "requestBody": {"required": True,
                                          "content": {"application/json": {"schema": _ref("NewBooking")}}},
-                         "responses": {"201": booking_out, **_errors(401, 403, 404, 409, 422)}},
+                         "responses": {"201": booking_out, **_errors(401, 403, 404, 409, 415, 422)}},
                 "get": {"operationId": "findBookings",
                         "parameters": [{"name": "phone", "in": "query", "required": True, "schema": _TEXT}],
                         "responses": {"200": _json(_wrapped("bookings", {"type": "array",
@@ -131,11 +132,11 @@ def document() -> dict[str, Any]:
                 "operationId": "cancelBooking", "parameters": [_CODE],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"reason": {"type": "string", "maxLength": 300}}}}}},
-                "responses": {"200": booking_out, **_errors(401, 403, 404, 409, 422)}}},
+                "responses": {"200": booking_out, **_errors(401, 403, 404, 409, 415, 422)}}},
             "/bookings/{code}/move": {"post": {
                 "operationId": "moveBooking", "parameters": [_CODE],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Move")}}},
-                "responses": {"200": booking_out, **_errors(401, 403, 404, 409, 422)}}},
+                "responses": {"200": booking_out, **_errors(401, 403, 404, 409, 415, 422)}}},
             "/offices/{office_id}/sessions/{date}/{session}": {"put": {
                 "operationId": "changeSession",
                 "parameters": [_OFFICE, {"name": "date", "in": "path", "required": True, "schema": _DATE},
@@ -144,7 +145,7 @@ def document() -> dict[str, Any]:
                     "type": "object", "properties": {"capacity": {"type": "integer", "minimum": 0},
                                                      "start": _TIME, "end": _TIME}}}}},
                 "responses": {"200": _json(_wrapped("session", {"type": "object"}), "The session's new settings"),
-                              **_errors(401, 403, 404, 422)}}},
+                              **_errors(401, 403, 404, 415, 422)}}},
             "/offices/{office_id}/closures": {"post": {
                 "operationId": "closeOffice", "parameters": [_OFFICE],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -154,6 +155,6 @@ def document() -> dict[str, Any]:
                 "responses": {"201": _json({"type": "object", "required": ["closure", "affected"], "properties": {
                     "closure": {"type": "object"}, "affected": {"type": "integer"},
                     "broadcast_id": {"type": "integer", "nullable": True}}}, "The closure"),
-                    **_errors(401, 403, 404, 422)}}},
+                    **_errors(401, 403, 404, 415, 422)}}},
         },
     }

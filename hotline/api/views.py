@@ -6,6 +6,7 @@ from datetime import date, time, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.exc import OperationalError
@@ -31,6 +32,8 @@ INVALID = N_("The request is not valid: %(detail)s.")
 UNAUTHORISED = N_("Sign in, or send an API token in the Authorization header.")
 FORBIDDEN = N_("You may not do this.")
 UNAVAILABLE = N_("The service is busy for a moment. Please try again.")
+JSON_REQUIRED = N_("A request signed in through the console must send its body as JSON (Content-Type: "
+                   "application/json).")
 MAX_RANGE_DAYS = 62
 
 
@@ -55,6 +58,19 @@ def _unavailable(error: OperationalError) -> tuple[Response, int]:
 def _http(error: HTTPException) -> tuple[Response, int]:
     code = error.name.lower().replace(" ", "_")
     return error_response(error.code or 500, code, INVALID, {"detail": error.name.lower()})
+
+
+@blueprint.before_request
+def _no_cross_site_writes() -> None:
+    """Writes that ride on the console's cookie must be JSON.
+
+    Another site's form can make a browser send the cookie, but not a JSON body: that needs a CORS
+    preflight, which this API never grants. Token callers send no cookie, so they are not asked.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.headers.get("Authorization", "").startswith("Bearer "):
+        return
+    if current_user.is_authenticated and not request.is_json:
+        raise ApiError(415, "json_required", JSON_REQUIRED)
 
 
 def _caller(*roles: Role) -> Principal:

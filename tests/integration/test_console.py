@@ -199,6 +199,34 @@ def test_a_manager_handles_only_their_own_offices_bookings_in_the_console_and_th
     assert db.scalars(select(OutboxMessage)).all() == []
 
 
+def test_api_writes_on_the_console_cookie_must_be_json(client: FlaskClient, offices: tuple[int, int],
+                                                      db: Session) -> None:
+    """What a cross-site form could send (the cookie, a form body) cancels nothing; JSON does."""
+    mine, _ = offices
+    code = bookings.book(db, office_id=mine, day=at(2027, 3, 2).date(), code="S", phone=phone(3),
+                         actor=OPERATOR, now=NOW, policy=POLICY).code
+    db.commit()
+    db.rollback()
+    login(client, "hoa")
+    for body in ({"data": {"reason": "x"}}, {}, {"data": "{}", "content_type": "text/plain"}):
+        refused = client.post(f"/api/v1/bookings/{code}/cancel", **body)
+        assert refused.status_code == 415 and refused.get_json()["error"]["code"] == "json_required"
+    refused = client.post("/api/v1/bookings", data={"office_id": mine, "date": TUESDAY, "session": "S",
+                                                    "phone": "0912 345 678"})
+    assert refused.status_code == 415
+    assert refused.get_json()["error"]["message"] == {
+        "vi": "Yêu cầu gửi qua phiên đăng nhập bảng điều khiển phải có nội dung JSON (Content-Type: "
+              "application/json).",
+        "en": "A request signed in through the console must send its body as JSON (Content-Type: "
+              "application/json)."}
+    db.rollback()
+    assert list(db.scalars(select(Booking.status))) == [BookingStatus.BOOKED]
+    db.rollback()
+    assert client.post(f"/api/v1/bookings/{code}/cancel", json={}).status_code == 200
+    db.rollback()
+    assert list(db.scalars(select(Booking.status))) == [BookingStatus.CANCELLED]
+
+
 def test_roster_csv_keeps_a_callers_name_from_running_as_a_spreadsheet_formula(
         client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
     mine, _ = offices
