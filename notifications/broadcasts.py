@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -192,9 +192,20 @@ def _move(session: Session, broadcast_id: int, source: MessageStatus, target: Me
 
 def progress(session: Session, broadcast_id: int) -> dict[str, int]:
     """Messages of the broadcast by state: queued, sent, delivered, failed, …"""
-    return {status.value if hasattr(status, "value") else str(status): count for status, count in session.execute(
-        select(OutboxMessage.status, func.count()).where(OutboxMessage.broadcast_id == broadcast_id)
-        .group_by(OutboxMessage.status))}
+    return progress_of(session, [broadcast_id]).get(broadcast_id, {})
+
+
+def progress_of(session: Session, broadcast_ids: Collection[int]) -> dict[int, dict[str, int]]:
+    """`progress` for several broadcasts in one query (a list page); those with no message yet are absent."""
+    counts: dict[int, dict[str, int]] = {}
+    if not broadcast_ids:
+        return counts
+    for broadcast_id, status, count in session.execute(
+            select(OutboxMessage.broadcast_id, OutboxMessage.status, func.count())
+            .where(OutboxMessage.broadcast_id.in_(list(broadcast_ids)))
+            .group_by(OutboxMessage.broadcast_id, OutboxMessage.status)):
+        counts.setdefault(broadcast_id, {})[status.value if hasattr(status, "value") else str(status)] = count
+    return counts
 
 
 def get(session: Session, broadcast_id: int) -> Broadcast:
