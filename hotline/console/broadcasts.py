@@ -30,7 +30,7 @@ from booking.models import Office, Role
 from hotline.auth import roles_required
 from hotline.console.common import (apply_change, audit_change, blueprint, flash_error, flash_field_errors, me,
                                     requested_office)
-from hotline.console.labels import MESSAGE_STATES
+from hotline.console.labels import MESSAGE_STATES, SESSION_CHOICES
 from hotline.runtime import runtime
 from notifications import broadcasts
 from notifications.broadcasts import UploadReport
@@ -64,7 +64,7 @@ class ComposeForm(FlaskForm):
     start = DateField(_l("From"), validators=[Optional()])
     end = DateField(_l("To (leave empty for one day)"), validators=[Optional()])
     session = SelectField(_l("Session"), default="", choices=[
-        SelectChoice("", _l("All")), SelectChoice("S", _l("Morning")), SelectChoice("C", _l("Afternoon"))])
+        SelectChoice("", _l("All")), *SESSION_CHOICES])
     days = IntegerField(_l("Booked in the last N days"), validators=[Optional(), NumberRange(min=1, max=366)])
     numbers = FileField(_l("List of numbers (CSV or text, one number a line)"),
                         validators=[FileAllowed(["csv", "txt"], _l("Upload a .csv or .txt file."))])

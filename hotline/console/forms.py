@@ -8,6 +8,8 @@ from wtforms import BooleanField, DateField, IntegerField, PasswordField, Select
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from hotline.console.labels import SESSION_CHOICES
+
 
 class LoginForm(FlaskForm):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
@@ -51,8 +53,7 @@ class ClosureForm(FlaskForm):
 
 class CapacityForm(FlaskForm):
     day = DateField(_l("Date"), validators=[DataRequired()])
-    session = SelectField(_l("Session"), choices=[SelectChoice("S", _l("Morning")),
-                                                  SelectChoice("C", _l("Afternoon"))])
+    session = SelectField(_l("Session"), choices=list(SESSION_CHOICES))
     capacity = IntegerField(_l("Capacity"), validators=[DataRequired(), NumberRange(min=0, max=10_000)])
 
 

@@ -12,9 +12,21 @@ from typing import Any
 import phonenumbers
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
+from wtforms.fields.choices import SelectChoice
 
+from booking.models import Channel
 from hotline.console.common import blueprint
 from notifications.models import MessageKind, MessageStatus
+
+SESSION_PARTS = {"S": _l("Morning"), "C": _l("Afternoon")}
+SESSION_CHOICES = tuple(SelectChoice(code, name) for code, name in SESSION_PARTS.items())
+CHANNELS = {
+    Channel.IVR: _l("Phone menu (IVR)"),
+    Channel.OPERATOR: _l("Operators"),
+    Channel.WEB: _l("Web"),
+    Channel.API: _l("Other systems (API)"),
+    Channel.WALKIN: _l("Walk-ins at the counter"),
+}
 
 MESSAGE_KINDS = {
     MessageKind.CONFIRMATION: _l("Confirmation"),
@@ -48,6 +60,17 @@ def phone_display(number: str | None) -> str:
     style = (phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 84
              else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return phonenumbers.format_number(parsed, style)
+
+
+@blueprint.app_template_filter("session_part")
+def session_part(code: str) -> str:
+    """A session's code (S, C) as the part of the day it is; any other code as it is."""
+    return str(SESSION_PARTS.get(code, code))
+
+
+@blueprint.app_template_filter("channel")
+def channel(value: Channel) -> str:
+    return str(CHANNELS.get(value, value))
 
 
 @blueprint.app_template_filter("message_kind")

@@ -40,6 +40,7 @@ from hotline.console import views
 from hotline.console.common import (apply_change, audit_change, blueprint, console_actor, flash_field_errors,
                                     local_today, managed_office, me)
 from hotline.console.forms import ActionForm, ClosureForm
+from hotline.console.labels import CHANNELS, SESSION_CHOICES
 from hotline.localization import BabelLocalizer
 from hotline.runtime import runtime
 from notifications import notices
@@ -47,14 +48,6 @@ from notifications import notices
 # Transport bounds only, so that a typo cannot overflow a database integer; the services own the rules
 # (a capacity of 0 or more, windows of 5 to 240 minutes, …) and their messages.
 MAX_NUMBER = 100_000
-SESSION_CODES = (SelectChoice("S", _l("Morning")), SelectChoice("C", _l("Afternoon")))
-CHANNEL_NAMES = {
-    Channel.IVR: _l("Keypad (IVR)"),
-    Channel.OPERATOR: _l("Operators"),
-    Channel.WEB: _l("Web"),
-    Channel.API: _l("Other systems (API)"),
-    Channel.WALKIN: _l("Walk-ins at the counter"),
-}
 KIND_NAMES = {
     CalendarDayKind.DAY_OFF: _l("Day off"),
     CalendarDayKind.WORKING_DAY: _l("Make-up working day"),
@@ -76,7 +69,7 @@ def _weekday_choices(blank: str | None = None) -> list[SelectChoice]:
 
 class TemplateForm(FlaskForm):
     weekday = SelectField(_l("Weekday"), coerce=int, choices=[])
-    code = SelectField(_l("Session"), choices=list(SESSION_CODES))
+    code = SelectField(_l("Session"), choices=list(SESSION_CHOICES))
     start = TimeField(_l("Starts"), format=TIME_FORMATS, validators=[InputRequired()])
     end = TimeField(_l("Ends"), format=TIME_FORMATS, validators=[InputRequired()])
     capacity = IntegerField(_l("Capacity"), validators=[InputRequired(), NumberRange(max=MAX_NUMBER)])
@@ -95,7 +88,7 @@ class SessionDateForm(FlaskForm):
     """One date's session: other capacity and/or hours; all empty holds a cancelled session again."""
 
     day = DateField(_l("Date"), validators=[InputRequired()])
-    code = SelectField(_l("Session"), choices=list(SESSION_CODES))
+    code = SelectField(_l("Session"), choices=list(SESSION_CHOICES))
     capacity = IntegerField(_l("Capacity"), validators=[Optional(), NumberRange(max=MAX_NUMBER)])
     start = TimeField(_l("Starts"), format=TIME_FORMATS, validators=[Optional()])
     end = TimeField(_l("Ends"), format=TIME_FORMATS, validators=[Optional()])
@@ -104,7 +97,7 @@ class SessionDateForm(FlaskForm):
 
 class CancelDateForm(FlaskForm):
     day = DateField(_l("Date"), validators=[InputRequired()])
-    code = SelectField(_l("Session"), choices=list(SESSION_CODES))
+    code = SelectField(_l("Session"), choices=list(SESSION_CHOICES))
     note = StringField(_l("Reason"), validators=[Optional(), Length(max=300)])
     notify = BooleanField(_l("Cancel the appointments and send everyone affected an SMS"))
 
@@ -116,8 +109,8 @@ class CrowdForm(FlaskForm):
 
 
 class ReserveForm(FlaskForm):
-    code = SelectField(_l("Session"), choices=list(SESSION_CODES))
-    channel = SelectField(_l("Channel"), choices=[SelectChoice(c.value, name) for c, name in CHANNEL_NAMES.items()])
+    code = SelectField(_l("Session"), choices=list(SESSION_CHOICES))
+    channel = SelectField(_l("Channel"), choices=[SelectChoice(c.value, name) for c, name in CHANNELS.items()])
     seats = IntegerField(_l("Seats kept"), validators=[InputRequired(), NumberRange(max=MAX_NUMBER)])
     release_minutes = IntegerField(_l("Released to everyone this many minutes before the session"),
                                    default=120, validators=[InputRequired(), NumberRange(max=MAX_NUMBER)])
@@ -228,7 +221,7 @@ def settings_page(office_id: int) -> str:
     return render_template(
         "console/office_settings.html", office=office, today=today, weeks=weeks, days=days, overrides=overrides,
         cancelled=cancelled,
-        closures=closures, day_names=get_day_names("wide", locale=get_locale()), channel_names=CHANNEL_NAMES,
+        closures=closures, day_names=get_day_names("wide", locale=get_locale()),
         templates=sorted(office.templates, key=lambda t: (t.weekday, t.start_time)),
         reserves=sorted(office.reserves, key=lambda r: (r.session_code, r.channel.value)),
         template_form=TemplateForm(formdata=None), session_form=session_form, cancel_form=cancel_form,

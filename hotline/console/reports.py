@@ -27,26 +27,10 @@ from booking.reports import (FIRST_YEAR, LAST_YEAR, BookingReport, InvalidPeriod
 from hotline import charts
 from hotline.auth import roles_required
 from hotline.console.common import blueprint, csv_response, local_today, me, requested_office
+from hotline.console.labels import CHANNELS, MESSAGE_KINDS
 from hotline.runtime import runtime
-from notifications.models import MessageKind
 from notifications.reports import SmsCounts, SmsReport, sms_report
 
-CHANNEL_LABELS = {
-    Channel.IVR: _l("Phone menu (IVR)"),
-    Channel.OPERATOR: _l("Operators"),
-    Channel.WEB: _l("Web"),
-    Channel.API: _l("Other systems (API)"),
-    Channel.WALKIN: _l("Walk-ins at the counter"),
-}
-KIND_LABELS = {
-    MessageKind.CONFIRMATION: _l("Confirmations"),
-    MessageKind.REMINDER: _l("Reminders"),
-    MessageKind.CANCELLATION: _l("Cancellations"),
-    MessageKind.MOVE: _l("Moved appointments"),
-    MessageKind.CLOSURE: _l("Closures"),
-    MessageKind.CALLBACK_ACK: _l("Call-back acknowledgements"),
-    MessageKind.BROADCAST: _l("Notices"),
-}
 # One colour per channel whatever else is on the chart, so that IVR is always the same blue.
 CHANNEL_COLOURS = {channel: charts.PALETTE[i] for i, channel in enumerate(Channel)}
 SMS_COLOURS = {"delivered": "#009E73", "failed": "#D55E00", "awaiting": "#999999"}
@@ -148,7 +132,7 @@ def _charts(bookings: BookingReport, sms: SmsReport) -> dict[str, Markup]:
                          "they were booked through, including those cancelled since. The table after the chart "
                          "gives the same numbers.", **span),
             categories=days, x_label=gettext("Day of the appointment"), y_label=gettext("Bookings"),
-            series=[charts.Series(str(CHANNEL_LABELS[c]), [line.bookings.get(c, 0) for line in bookings.days],
+            series=[charts.Series(str(CHANNELS[c]), [line.bookings.get(c, 0) for line in bookings.days],
                                   CHANNEL_COLOURS[c]) for c in channels],
             number=number, empty_text=gettext("No bookings in this period.")),
         "utilisation": charts.lines(
@@ -164,7 +148,7 @@ def _charts(bookings: BookingReport, sms: SmsReport) -> dict[str, Markup]:
             chart_id="chart-sms", title=gettext("SMS by kind and outcome"),
             desc=gettext("Text messages written from %(start)s to %(end)s, by kind: delivered, failed, and "
                          "sent but not yet reported. The table after the chart gives the same numbers.", **span),
-            categories=[str(KIND_LABELS[k]) for k in kinds], x_label=gettext("Kind of message"),
+            categories=[str(MESSAGE_KINDS[k]) for k in kinds], x_label=gettext("Kind of message"),
             y_label=gettext("Messages"),
             series=[charts.Series(gettext("Delivered"), [sms.by_kind[k].delivered for k in kinds],
                                   SMS_COLOURS["delivered"]),
@@ -202,7 +186,7 @@ def reports() -> tuple[str, int]:
     quarter.office_id.choices = form.office_id.choices
     period = _period(form, default)
     context: dict[str, Any] = dict(form=form, quarter=quarter, scope=scope, number=number, percent=percent,
-                                   channel_labels=CHANNEL_LABELS, kind_labels=KIND_LABELS, office_name=_line_name)
+                                   office_name=_line_name)
     if period is None:
         return render_template("console/reports.html", **context), 400
     bookings, sms = _reports(scope, period)

@@ -287,7 +287,7 @@ def test_the_page_draws_each_chart_as_inline_svg_with_its_numbers(client: FlaskC
     points = [c.find(f"{SVG}title").text for c in svgs["chart-utilisation"].iter(f"{SVG}circle")]
     assert points == ["Utilisation, 25/02: 7.9%", "Utilisation, 26/02: 66.7%", "Utilisation, 01/03: 2.6%"]
     legend = [t.text for t in svgs["chart-sms"].iter(f"{SVG}text") if t.text]
-    assert "Delivered" in legend and "Confirmations" in legend and "Kind of message" in legend
+    assert "Delivered" in legend and "Confirmation" in legend and "Kind of message" in legend
     # The headline figures and the tables beside the charts.
     assert "40.0%" in page  # no-show rate 2 of 5
     assert "7.6%" in page  # utilisation 6 of 79 seats
