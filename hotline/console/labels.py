@@ -6,7 +6,7 @@ desk read "0912 345 678" and "Đã gửi", so the pages translate at the last mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import phonenumbers
@@ -62,30 +62,15 @@ def phone_display(number: str | None) -> str:
     return phonenumbers.format_number(parsed, style)
 
 
-@blueprint.app_template_filter("session_part")
-def session_part(code: str) -> str:
-    """A session's code (S, C) as the part of the day it is; any other code as it is."""
-    return str(SESSION_PARTS.get(code, code))
+def _words_for(table: Mapping[Any, Any]) -> Callable[[Any], str]:
+    """A template filter reading a stored value (an enum, a session code) as words; unknown ones as they are."""
+    return lambda value: str(table.get(value, value))
 
 
-@blueprint.app_template_filter("channel")
-def channel(value: Channel) -> str:
-    return str(CHANNELS.get(value, value))
-
-
-@blueprint.app_template_filter("message_kind")
-def message_kind(kind: MessageKind) -> str:
-    return str(MESSAGE_KINDS.get(kind, kind))
-
-
-@blueprint.app_template_filter("message_state")
-def message_state(status: MessageStatus) -> str:
-    return str(MESSAGE_STATES.get(status, status))
-
-
-@blueprint.app_template_filter("sms_encoding")
-def sms_encoding(encoding: str) -> str:
-    return str(ENCODINGS.get(encoding, encoding))
+# Templates write `booking.session_code|session_part`, `message.status|message_state`, …
+for _name, _table in (("session_part", SESSION_PARTS), ("channel", CHANNELS), ("message_kind", MESSAGE_KINDS),
+                      ("message_state", MESSAGE_STATES), ("sms_encoding", ENCODINGS)):
+    blueprint.add_app_template_filter(_words_for(_table), _name)
 
 
 @blueprint.app_template_filter("pairs")
