@@ -293,7 +293,7 @@ class Effects:
         self.db.add(CallbackRequest(phone=phone, call_sid=self.call.sid, language=self._language(context),
                                     context={k: v for k, v in summary.items() if v}, requested_at=self.now))
         context["callback_phone"] = phone
-        if parse_phone(phone).kind is PhoneKind.MOBILE:
+        if self._mobile(context) == phone:  # the number came parsed: a landline caller gets no SMS
             enqueue(self.db, kind=MessageKind.CALLBACK_ACK, recipient=phone, now=self.now, policy=self.rt.sms,
                     body=texts.callback_ack(loc=BabelLocalizer(self._language(context))),
                     language=self._language(context), dedupe_key=f"callback:{self.call.sid}")

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
 
-from booking import bookings
 from booking.models import Call
 from hotline.ivr.effects import Effects
 from hotline.ivr.speech import say_value
@@ -165,12 +164,11 @@ def status() -> Response:
         if call is None or call.status == "ended":
             return Response(status=204)
         context = dict(call.context)
-        hold_id = context.pop("hold_id", None)
-        if hold_id is not None:
-            bookings.release_hold(db, hold_id=hold_id)
+        held = "hold_id" in context
+        Effects(db, rt, call, now).release_hold(context)
         call.context, call.status, call.ended_at, call.updated_at = context, "ended", now, now
         log.info("call ended", extra={"event": "ivr.ended", "call_status": form.get("CallStatus"),
-                                      "released_hold": hold_id is not None})
+                                      "released_hold": held})
     return Response(status=204)
 
 

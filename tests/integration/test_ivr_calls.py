@@ -136,6 +136,19 @@ def test_unanswered_transfer_offers_a_call_back(app: Flask, caller: Dial, db: Se
     assert db.scalars(select(OutboxMessage.kind)).all() == [MessageKind.CALLBACK_ACK]
 
 
+def test_a_landline_callers_call_back_is_queued_without_an_sms(app: Flask, caller: Dial, db: Session,
+                                                                office: int) -> None:
+    call = caller(number="+842903831234")
+    call.ring()
+    call.press("0")
+    dial = call.last.find("Dial") if call.last is not None else None
+    assert dial is not None
+    call.post(dial.attrib["action"], call._params(DialCallStatus="busy"))
+    call.press("1")
+    assert db.scalars(select(CallbackRequest.phone)).all() == ["+842903831234"]
+    assert db.scalars(select(OutboxMessage)).all() == []
+
+
 def test_hang_up_mid_flow_releases_the_held_seat(app: Flask, caller: Dial, db: Session, office: int) -> None:
     call = caller()
     call.ring()
