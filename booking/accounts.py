@@ -22,12 +22,7 @@ def create_user(session: Session, *, username: str, password_hash: str, role: Ro
         raise InvalidSettings(detail="username must be 2-64 lower-case letters, digits, '.', '_' or '-'")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise InvalidSettings(detail=f"user {username} already exists")
-    offices = []
-    for code in office_codes:
-        office = session.scalar(select(Office).where(Office.code == code))
-        if office is None:
-            raise NotFound()
-        offices.append(office)
+    offices = _offices(session, office_codes)
     if role is Role.MANAGER and not offices:
         raise InvalidSettings(detail="a manager needs at least one office")
     user = User(username=username, password_hash=password_hash, role=role, display_name=display_name,
@@ -35,6 +30,14 @@ def create_user(session: Session, *, username: str, password_hash: str, role: Ro
     session.add(user)
     session.flush()
     return user
+
+
+def _offices(session: Session, codes: tuple[str, ...]) -> list[Office]:
+    """The offices with these codes; NotFound when any code names none."""
+    offices = list(session.scalars(select(Office).where(Office.code.in_(codes)).order_by(Office.code)))
+    if len(offices) != len(set(codes)):
+        raise NotFound()
+    return offices
 
 
 def _user(session: Session, user_id: int) -> User:
@@ -70,9 +73,7 @@ def set_offices(session: Session, *, user_id: int, office_codes: tuple[str, ...]
     user = _user(session, user_id)
     if user.role is not Role.MANAGER:
         raise InvalidSettings(detail="only managers are assigned offices")
-    offices = list(session.scalars(select(Office).where(Office.code.in_(office_codes)).order_by(Office.code)))
-    if len(offices) != len(set(office_codes)):
-        raise NotFound()
+    offices = _offices(session, office_codes)
     if not offices:
         raise InvalidSettings(detail="a manager needs at least one office")
     user.offices = offices

@@ -337,9 +337,7 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
     new_id = session.scalar(select(OfficeSession.id).where(
         OfficeSession.office_id == office.id, OfficeSession.date == day, OfficeSession.code == code))
     if new_id is None:
-        planned = _planned(session, office, day, code)
-        _check_cutoff(office, day, planned.start_time, now)
-        new_id = seats.ensure_session(session, office, planned, now=now)
+        new_id = seats.ensure_session(session, office, _planned(session, office, day, code), now=now)
     # Both sessions are locked in id order, so two bookings moving past each other never deadlock.
     locked = seats.lock_sessions(session, [new_id, booking.session_id])
     session.refresh(booking)

@@ -119,14 +119,14 @@ def _flush(session: Session) -> None:
 def create_office(session: Session, *, details: OfficeDetails, week: tuple[WeeklyHours, ...] = ()) -> Office:
     """A new office, with its weekday sessions when given (else it plans no session until a manager adds some)."""
     details = _check(session, details, office_id=None)
+    if any(hours.capacity < 1 for hours in week):
+        raise InvalidSettings(detail="a session needs at least one seat")
     office = Office(crowd_limit=10, window_minutes=30, horizon_days=14, cutoff_minutes=60,
                     timezone="Asia/Ho_Chi_Minh")
     _apply(office, details)
     session.add(office)
     _flush(session)
     for hours in week:
-        if hours.capacity < 1:
-            raise InvalidSettings(detail="a session needs at least one seat")
         for weekday in range(5):
             office_settings.set_template(session, office_id=office.id, weekday=weekday, code=hours.code,
                                          start=hours.start, end=hours.end, capacity=hours.capacity)
