@@ -20,7 +20,6 @@ import time as clock
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from datetime import time as daytime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,8 +30,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from booking.db import make_engine
-from booking.models import Office, OfficeLevel, SessionTemplate
+from booking.models import Office
 from booking.schema import upgrade
+from tests.factories import make_office
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,18 +76,9 @@ def scratch_database(admin_url: str, *, migrate: bool = True, prefix: str = "hot
 
 def add_office(session: Session, n: int, *, morning: int, afternoon: int, crowd_limit: int,
                horizon_days: int = 14, weekdays: range = range(5)) -> Office:
-    """An office as tests.factories.make_office builds one: Mon-Fri, S 07:30-11:30 and C 13:30-17:00."""
-    office = Office(code=f"BENCH{n:03d}", name=f"Bộ phận Một cửa số {n}", level=OfficeLevel.COMMUNE,
-                    address="Cà Mau", crowd_limit=crowd_limit, window_minutes=30, horizon_days=horizon_days,
-                    cutoff_minutes=60, active=True, timezone="Asia/Ho_Chi_Minh")
-    for weekday in weekdays:
-        office.templates.append(SessionTemplate(weekday=weekday, code="S", start_time=daytime(7, 30),
-                                                end_time=daytime(11, 30), capacity=morning))
-        office.templates.append(SessionTemplate(weekday=weekday, code="C", start_time=daytime(13, 30),
-                                                end_time=daytime(17, 0), capacity=afternoon))
-    session.add(office)
-    session.flush()
-    return office
+    """An office as the tests build one (Mon-Fri, S 07:30-11:30 and C 13:30-17:00), coded BENCHnnn."""
+    return make_office(session, morning=morning, afternoon=afternoon, weekdays=weekdays, code=f"BENCH{n:03d}",
+                       name=f"Bộ phận Một cửa số {n}", crowd_limit=crowd_limit, horizon_days=horizon_days)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -7,8 +7,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pytest
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
+
+from tests.factories import make_office
 
 _sids = itertools.count(1)
 
@@ -86,3 +90,15 @@ class Caller:
     @property
     def hung_up(self) -> bool:
         return self.last is not None and self.last.find("Hangup") is not None
+
+
+@pytest.fixture
+def office(db: Session) -> int:
+    """The office the IVR tests call about: keypad 5, Năm Căn, 20 seats in the morning and 10 after lunch.
+
+    Import it under its own name (`from tests.ivr_caller import office as office`) to use it.
+    """
+    made = make_office(db, keypad_number=5, name="Trung tâm Phục vụ hành chính công xã Năm Căn",
+                       name_en="Nam Can Commune Service Centre", morning=20, afternoon=10)
+    db.commit()
+    return made.id

@@ -13,6 +13,7 @@ from booking.models import Booking, BookingStatus, CallbackRequest, Citizen, Hol
 from notifications.models import MessageKind, OutboxMessage
 from tests.factories import make_office, make_procedure
 from tests.ivr_caller import Caller
+from tests.ivr_caller import office as office
 
 Dial = Callable[..., Caller]  # makes a caller: caller() or caller(number="+84...")
 
@@ -20,14 +21,6 @@ Dial = Callable[..., Caller]  # makes a caller: caller() or caller(number="+84..
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
     return make_app(twilio_auth_token="secret-token", operator_numbers="+842903821022,+842903821023")
-
-
-@pytest.fixture
-def office(db: Session) -> int:
-    office = make_office(db, keypad_number=5, name="Trung tâm Phục vụ hành chính công xã Năm Căn",
-                         name_en="Nam Can Commune Service Centre", morning=20, afternoon=10)
-    db.commit()
-    return office.id
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from config import Settings
 from hotline import create_app
 from hotline.simulator import AppTransport, CallSimulator, SimulatorError, call_group, parse_script
 from notifications.models import MessageKind, OutboxMessage
-from tests.factories import NOW, make_office
+from tests.factories import NOW
+from tests.ivr_caller import office as office
 
 TOKEN = "secret-token"
 Invoke = Callable[..., Result]
@@ -46,14 +47,6 @@ def app(engine: Engine, tmp_path: Path) -> Iterator[Flask]:
     app = _app(engine, tmp_path / "instance")
     yield app
     app.extensions["hotline"].engine.dispose()
-
-
-@pytest.fixture
-def office(db: Session) -> int:
-    office = make_office(db, keypad_number=5, name="Trung tâm Phục vụ hành chính công xã Năm Căn",
-                         name_en="Nam Can Commune Service Centre", morning=20, afternoon=10)
-    db.commit()
-    return office.id
 
 
 @pytest.fixture

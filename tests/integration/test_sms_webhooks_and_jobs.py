@@ -42,6 +42,7 @@ from notifications.senders import TwilioSender
 from tests.outbox import fetch, fetch_all
 from tests.factories import NOW, OPERATOR, POLICY, at, make_office, phone
 from tests.ivr_caller import Caller
+from tests.ivr_caller import office as office
 from tests.twilio_standin import (
     ACCOUNT_SID, AUTH_TOKEN, UNAVAILABLE, TwilioStandIn, load_openapi, openapi_problems,
 )
@@ -92,14 +93,6 @@ def app(make_app: Callable[..., Flask], twilio: TwilioStandIn, clock: Clock) -> 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-@pytest.fixture
-def office(db: Session) -> int:
-    office = make_office(db, keypad_number=5, name="Trung tâm Phục vụ hành chính công xã Năm Căn",
-                         name_en="Nam Can Commune Service Centre", morning=20, afternoon=10)
-    db.commit()
-    return office.id
 
 
 def signed_post(client: FlaskClient, path: str, params: dict[str, str], *, token: str = AUTH_TOKEN,
