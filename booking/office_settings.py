@@ -106,7 +106,9 @@ def set_session_for_date(session: Session, *, office_id: int, day: date, code: s
         _check_hours(override.start_time, override.end_time)
     row = _materialized(session, office_id, day, code)
     if row is not None:
-        if (start is not None or end is not None) and (row.booked or row.held or row.cooling):
+        # Cancelled bookings count too: they keep their row and arrival window for the record.
+        if (start is not None or end is not None) and (row.held or session.scalar(
+                select(Booking.id).where(Booking.session_id == row.id).limit(1)) is not None):
             raise InvalidSettings(detail="the hours of a session with bookings cannot change; move them first")
         if start is not None or end is not None:
             # Nobody is in it yet: let the next booking open it afresh with the new windows.
@@ -114,6 +116,7 @@ def set_session_for_date(session: Session, *, office_id: int, day: date, code: s
         else:
             if capacity is not None:
                 row.capacity = capacity
+                seats.fit_reserves(session, row)
             _respread(session, office, row)
     session.flush()
     # A session the override brings back opens again, unless a closure or the calendar still holds it shut.

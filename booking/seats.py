@@ -101,6 +101,28 @@ def ensure_session(session: Session, office: Office, planned: PlannedSession, *,
     return new_id
 
 
+def fit_reserves(session: Session, row: OfficeSession) -> None:
+    """Shrink the locked session's unused channel reserves to what its capacity still leaves free.
+
+    Lowering a session's capacity must not leave seats kept for a channel beyond it: they would
+    either be booked past capacity or keep the session looking full after people cancel.
+    """
+    excess = row.booked + row.held + row.cooling + row.reserve_left - row.capacity
+    if excess <= 0 or row.reserve_left <= 0:
+        return
+    cut_total = 0
+    for reserve in session.scalars(select(SessionReserve).where(
+            SessionReserve.session_id == row.id, SessionReserve.released.is_(False),
+            SessionReserve.seats > SessionReserve.used).order_by(SessionReserve.id.desc())):
+        cut = min(excess - cut_total, reserve.seats - reserve.used)
+        reserve.seats -= cut
+        cut_total += cut
+        if cut_total == excess:
+            break
+    row.reserve_left -= cut_total
+    session.flush()
+
+
 def lock_session(session: Session, session_id: int) -> OfficeSession:
     """Lock the session row for the rest of the transaction and return its current counters."""
     row = session.execute(
@@ -143,12 +165,14 @@ def _take_from_pool(session: Session, row: OfficeSession, channel: Channel,
                SessionReserve.released.is_(False), SessionReserve.used < SessionReserve.seats)
         .values(used=SessionReserve.used + 1).returning(SessionReserve.id)
     ).scalar_one_or_none() if row.reserve_left > 0 else None
+    taken = OfficeSession.booked + OfficeSession.held + OfficeSession.cooling + OfficeSession.reserve_left
     if reserve_id is not None:
+        # A reserved seat is already counted in `taken`; capacity still bounds it, in case it was lowered.
         values[OfficeSession.reserve_left] = OfficeSession.reserve_left - 1
-        condition = OfficeSession.reserve_left > 0
+        condition = (OfficeSession.reserve_left > 0) & (taken <= OfficeSession.capacity)
     else:
-        taken = OfficeSession.booked + OfficeSession.held + OfficeSession.cooling + OfficeSession.reserve_left
-        condition = (taken < OfficeSession.capacity) & OfficeSession.closed.is_(False)
+        condition = taken < OfficeSession.capacity
+    condition &= OfficeSession.closed.is_(False)
     queue = session.execute(
         update(OfficeSession).where(OfficeSession.id == row.id, condition).values(values)
         .returning(OfficeSession.next_queue)

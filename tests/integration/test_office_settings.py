@@ -33,6 +33,38 @@ def test_lowering_capacity_below_bookings_keeps_them_and_takes_no_more(db: Sessi
     assert (day.sessions[0].capacity, day.sessions[0].booked, day.sessions[0].remaining) == (2, 3, 0)
 
 
+def test_lowering_capacity_cuts_the_seats_kept_for_a_channel(db: Session) -> None:
+    """Seats kept for operators are taken from capacity: lowering it cannot let them book past it."""
+    office = make_office(db, morning=10, crowd_limit=10)
+    office_settings.set_channel_reserve(db, office_id=office.id, session_code="S", channel=Channel.OPERATOR,
+                                        seats_kept=4, release_minutes_before=60)
+    for n in range(6):  # the six seats open to every channel
+        bookings.book(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(n), actor=IVR, now=NOW,
+                      policy=POLICY)
+    office_settings.set_session_for_date(db, office_id=office.id, day=TUESDAY, code="S", capacity=8)
+    _book(db, office.id, 10)  # an operator: two seats are left below the new capacity
+    _book(db, office.id, 11)
+    with pytest.raises(SessionFull):
+        _book(db, office.id, 12)
+    row = db.scalars(select(OfficeSession).where(OfficeSession.date == TUESDAY, OfficeSession.code == "S")).one()
+    db.refresh(row)
+    assert (row.capacity, row.booked, row.reserve_left) == (8, 8, 0)
+    bookings.cancel(db, booking_id=bookings.bookings_for_phone(db, phone(0))[0].id, actor=OPERATOR, now=NOW,
+                    policy=POLICY)
+    _book(db, office.id, 13)  # a freed seat is bookable again: no phantom reserve keeps the session full
+
+
+def test_hours_of_a_session_whose_only_booking_was_cancelled_cannot_change(db: Session) -> None:
+    """The cancelled booking keeps its session and window for the record: refused, not a database error."""
+    office = make_office(db)
+    booking = _book(db, office.id, 1)
+    bookings.cancel(db, booking_id=booking.id, actor=OPERATOR, now=NOW, policy=POLICY)  # type: ignore[attr-defined]
+    with pytest.raises(InvalidSettings):
+        office_settings.set_session_for_date(db, office_id=office.id, day=TUESDAY, code="S", start=time(8, 0))
+    row = db.scalars(select(OfficeSession).where(OfficeSession.date == TUESDAY, OfficeSession.code == "S")).one()
+    assert row.start_time == time(7, 30)
+
+
 def test_raising_capacity_of_an_open_session_respreads_its_windows(db: Session) -> None:
     office = make_office(db, morning=8, crowd_limit=10)  # 8 windows of 1
     _book(db, office.id, 1)
