@@ -118,7 +118,7 @@ def _open_for_booking(session: Session, *, office_id: int, day: date, code: str,
             raise OfficeClosed(date=day.strftime("%d/%m/%Y"))
         _check_cutoff(office, day, row.start_time, now)
     else:
-        office = _office(session, office_id)
+        office = _office_for_planning(session, office_id)
         _check_date(office, day, now)
         planned = _planned(session, office, day, code)
         _check_cutoff(office, day, planned.start_time, now)
@@ -158,6 +158,19 @@ def _procedure(session: Session, office: Office, procedure_id: int | None) -> Pr
 
 def _office(session: Session, office_id: int) -> Office:
     office = session.get(Office, office_id)
+    if office is None:
+        raise NotFound()
+    return office
+
+
+def _office_for_planning(session: Session, office_id: int) -> Office:
+    """The office, under a shared lock held while its day is planned and a new session row inserted.
+
+    Bookings share the lock with each other; a settings change takes it exclusively
+    (`office_settings.lock_plans`), so a plan change and a session opening never miss each other.
+    """
+    office = session.scalar(select(Office).where(Office.id == office_id).with_for_update(read=True)
+                            .execution_options(populate_existing=True))
     if office is None:
         raise NotFound()
     return office
@@ -332,7 +345,7 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
         raise NotFound()
     _require(booking, {BookingStatus.BOOKED}, NotMovable)
     lock_citizen(session, booking.phone, now=now)
-    office = _office(session, office_id)
+    office = _office_for_planning(session, office_id)
     _check_date(office, day, now)
     new_id = session.scalar(select(OfficeSession.id).where(
         OfficeSession.office_id == office.id, OfficeSession.date == day, OfficeSession.code == code))

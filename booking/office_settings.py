@@ -22,10 +22,27 @@ from booking.schedule import plan_days
 
 
 def _office(session: Session, office_id: int) -> Office:
+    """The office, locked against bookings that would open a new session meanwhile (see `lock_plans`)."""
+    lock_plans(session, office_id)
     office = session.get(Office, office_id)
     if office is None:
         raise NotFound()
     return office
+
+
+def lock_plans(session: Session, office_id: int | None) -> None:
+    """Lock the office's row (None: every office's, in id order) before changing or re-reading its plan.
+
+    A booking into a session nobody has opened yet plans the day and inserts the session's row
+    under a shared lock on the office (`bookings._office_for_planning`). Without this exclusive
+    lock, a closure committed meanwhile would neither be seen by that booking's plan nor find its
+    new row to close, and the closed day would keep taking bookings. On SQLite, writers are
+    serialised anyway and FOR UPDATE is not emitted.
+    """
+    query = select(Office.id).order_by(Office.id).with_for_update()
+    if office_id is not None:
+        query = query.where(Office.id == office_id)
+    session.execute(query).all()
 
 
 def _check_hours(start: time, end: time) -> None:
@@ -190,6 +207,8 @@ def close(session: Session, *, office_id: int | None, start: date, end: date, re
         raise InvalidSettings(detail="a closure needs a reason")
     if office_id is not None:
         _office(session, office_id)
+    else:
+        lock_plans(session, None)
     closure = Closure(office_id=office_id, start_date=start, end_date=end, reason=reason.strip(), created_at=now,
                       created_by=actor)
     session.add(closure)
@@ -243,6 +262,7 @@ def _follow_plan(session: Session, start: date, end: date, office_id: int | None
     Booking reads an open session's row without planning the day again, so every change to the
     plan (closures, the calendar) is carried over to the rows here.
     """
+    lock_plans(session, office_id)
     query = select(OfficeSession).where(OfficeSession.date.between(start, end)).order_by(OfficeSession.id)
     if office_id is not None:
         query = query.where(OfficeSession.office_id == office_id)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking import bookings
+from booking import bookings, office_settings
 from booking.db import make_engine, make_session_factory
 from booking.errors import AlreadyBookedForSession, BookingError, SessionFull, TooManyBookings, WindowFull
 from booking.models import ArrivalWindow, Booking, BookingStatus, Channel, Hold, OfficeSession
@@ -169,3 +169,82 @@ def test_worker_processes_race_for_the_last_seats(engine: Engine, db: Session) -
     outcomes = Counter(results.get(timeout=5) for _ in processes)
     assert outcomes == Counter({"ok": 3, SessionFull.__name__: 5})
     assert _consistent(db, office.id).booked == 3
+
+
+def _book_in_thread(sessions: sessionmaker[Session], office_id: int) -> tuple[threading.Thread, list[str]]:
+    """Start booking Tuesday morning (a session nobody has opened yet) in a transaction of its own."""
+    outcome: list[str] = []
+
+    def client() -> None:
+        try:
+            with sessions.begin() as session:
+                bookings.book(session, office_id=office_id, day=TUESDAY, code="S", phone=phone(1), actor=OPERATOR,
+                              now=NOW, policy=POLICY)
+            outcome.append("ok")
+        except BookingError as exc:
+            outcome.append(type(exc).__name__)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_closure_and_a_booking_opening_the_day_never_miss_each_other(
+        sessions: sessionmaker[Session], db: Session) -> None:
+    """Closure first, still uncommitted: the booking waits for it and is then refused.
+
+    Without the lock on the office, the booking plans the day without the closure it cannot see,
+    opens the session, and the closure finds no row to close: the closed day keeps taking bookings.
+    """
+    office = make_office(db)
+    db.commit()
+    with sessions.begin() as closing:
+        office_settings.close(closing, office_id=office.id, start=TUESDAY, end=TUESDAY, reason="Bão", now=NOW,
+                              actor="user:hoa")
+        thread, outcome = _book_in_thread(sessions, office.id)
+        thread.join(timeout=0.5)  # the booking is blocked on the office (or has not started): both are fine
+    thread.join(timeout=60)
+    assert outcome == ["OfficeClosed"]
+    db.rollback()
+    assert db.scalars(select(Booking)).all() == []
+    assert all(row.closed for row in db.scalars(select(OfficeSession)))
+
+
+def test_a_booking_opening_the_day_is_seen_by_a_closure_that_comes_after_it(
+        sessions: sessionmaker[Session], db: Session) -> None:
+    """Booking first, still uncommitted: the closure waits for it, then closes its session and names it."""
+    office = make_office(db)
+    db.commit()
+    ready, go = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def client() -> None:
+        with sessions.begin() as session:
+            bookings.book(session, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), actor=OPERATOR,
+                          now=NOW, policy=POLICY)
+            ready.set()
+            go.wait(timeout=60)
+        outcome.append("ok")
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    assert ready.wait(timeout=60)
+    affected: list[str] = []
+
+    def closer() -> None:
+        with sessions.begin() as closing:
+            _closure, live = office_settings.close(closing, office_id=office.id, start=TUESDAY, end=TUESDAY,
+                                                   reason="Bão", now=NOW, actor="user:hoa")
+            affected.extend(b.code for b in live)
+
+    closing_thread = threading.Thread(target=closer)
+    closing_thread.start()
+    closing_thread.join(timeout=0.5)  # waits for the booking's transaction (on SQLite, for its write lock)
+    go.set()
+    thread.join(timeout=60)
+    closing_thread.join(timeout=60)
+    assert outcome == ["ok"]
+    db.rollback()
+    (booking,) = db.scalars(select(Booking)).all()
+    assert affected == [booking.code]
+    assert all(row.closed for row in db.scalars(select(OfficeSession)))
