@@ -251,10 +251,14 @@ def confirm_hold(session: Session, *, hold_id: int, actor: Actor, now: datetime,
     hold = session.get(Hold, hold_id)
     if hold is None:
         raise HoldExpired()
+    # The citizen before the session, as every other service locks them, so that two channels
+    # acting for one phone cannot deadlock.
+    lock_citizen(session, hold.phone, now=now, name=name)
     row = seats.lock_session(session, hold.session_id)
     office = _office(session, row.office_id)
+    if not office.active:  # deactivated while the caller was deciding; a hold taken before the cut-off stands
+        raise OfficeInactive()
     procedure = _procedure(session, office, procedure_id)
-    lock_citizen(session, hold.phone, now=now, name=name)
     # Deleting the hold is the confirmation's claim on it: a hang-up or the expiry job that got
     # there first leaves nothing to delete.
     claimed = session.execute(
@@ -294,6 +298,19 @@ def find_booking(session: Session, code: str) -> Booking:
     return booking
 
 
+def _locked(session: Session, booking_id: int) -> Booking:
+    """The booking's row, locked and read afresh: every change of status decides on the latest one.
+
+    Without the lock a check-in and a cancellation (or the no-show job) racing on PostgreSQL
+    could each see BOOKED, and the later write would undo the earlier one's seat accounting.
+    """
+    booking = session.scalar(select(Booking).where(Booking.id == booking_id).with_for_update()
+                             .execution_options(populate_existing=True))
+    if booking is None:
+        raise NotFound()
+    return booking
+
+
 def _require(booking: Booking, allowed: set[BookingStatus], error: type[InvalidTransition]) -> None:
     if booking.status not in allowed:
         raise error()
@@ -316,7 +333,7 @@ def cancel(session: Session, *, booking_id: int, actor: Actor, now: datetime, po
     if booking is None:
         raise NotFound()
     row = seats.lock_session(session, booking.session_id)
-    session.refresh(booking)
+    booking = _locked(session, booking_id)
     _require(booking, {BookingStatus.BOOKED}, NotCancellable)
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
@@ -353,7 +370,7 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
         new_id = seats.ensure_session(session, office, _planned(session, office, day, code), now=now)
     # Both sessions are locked in id order, so two bookings moving past each other never deadlock.
     locked = seats.lock_sessions(session, [new_id, booking.session_id])
-    session.refresh(booking)
+    booking = _locked(session, booking_id)
     _require(booking, {BookingStatus.BOOKED}, NotMovable)
     new_row, old_row = locked[new_id], locked[booking.session_id]
     if new_row.closed:
@@ -392,6 +409,7 @@ def check_in(session: Session, *, code: str, actor: Actor, now: datetime, office
     booking = find_booking(session, code)
     if office_id is not None and booking.office_id != office_id:
         raise NotFound()
+    booking = _locked(session, booking.id)
     _require(booking, {BookingStatus.BOOKED, BookingStatus.NO_SHOW}, CheckInNotAllowed)
     if local_now(booking.office, now).date() != booking.date:
         raise CheckInNotAllowed()
@@ -404,9 +422,7 @@ def check_in(session: Session, *, code: str, actor: Actor, now: datetime, office
 
 @atomic
 def mark_served(session: Session, *, booking_id: int, actor: Actor, now: datetime) -> Booking:
-    booking = session.get(Booking, booking_id)
-    if booking is None:
-        raise NotFound()
+    booking = _locked(session, booking_id)
     _require(booking, {BookingStatus.CHECKED_IN}, NotServable)
     booking.status = BookingStatus.SERVED
     booking.served_at = now
@@ -442,15 +458,19 @@ def mark_no_shows(session: Session, *, now: datetime, actor: Actor, policy: Book
     count = 0
     candidates = session.scalars(
         select(Booking).join(OfficeSession, OfficeSession.id == Booking.session_id)
-        .where(Booking.status == BookingStatus.BOOKED, Booking.date <= now.date() + timedelta(days=1))
+        .where(Booking.status == BookingStatus.BOOKED, Booking.date <= now.date() + timedelta(days=1),
+               OfficeSession.closed.is_(False))  # nobody could come to a session that was not held
         .order_by(Booking.id)
-    )
+    ).all()
     for booking in candidates:
         tz = ZoneInfo(booking.office.timezone)
         session_row = session.get(OfficeSession, booking.session_id)
         assert session_row is not None
         ended = datetime.combine(booking.date, session_row.end_time, tz) <= now
         if ended and now >= arrival_deadline(booking, policy):
+            booking = _locked(session, booking.id)
+            if booking.status is not BookingStatus.BOOKED:
+                continue  # checked in or cancelled since the candidates were read
             booking.status = BookingStatus.NO_SHOW
             booking.no_show_at = now
             _event(session, booking, action="no_show", actor=actor, now=now)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from booking import bookings
+from booking import bookings, office_settings
 from booking.availability import office_availability
 from booking.errors import (
     AlreadyBookedForSession, HoldExpired, InvalidPhone, InvalidTransition, NoSuchSession, OfficeClosed, OfficeInactive,
@@ -429,6 +429,26 @@ def test_check_in_on_the_day_and_no_show_after_the_grace(db: Session) -> None:
     assert bookings.mark_no_shows(db, now=at(2027, 3, 2, 11, 0), actor=OPERATOR, policy=POLICY) == 0
     assert bookings.mark_no_shows(db, now=at(2027, 3, 2, 11, 31), actor=OPERATOR, policy=POLICY) == 1
     assert absent.status is BookingStatus.NO_SHOW
+
+
+def test_nobody_is_marked_absent_from_a_session_that_was_not_held(db: Session) -> None:
+    office = make_office(db)
+    booking = bookings.book(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), actor=OPERATOR,
+                            now=NOW, policy=POLICY)
+    office_settings.set_calendar_day(db, day=TUESDAY, kind=CalendarDayKind.DAY_OFF, note="Nghỉ bù")
+    assert bookings.mark_no_shows(db, now=at(2027, 3, 2, 11, 31), actor=OPERATOR, policy=POLICY) == 0
+    assert booking.status is BookingStatus.BOOKED
+
+
+def test_a_hold_at_an_office_deactivated_meanwhile_is_not_confirmed(db: Session) -> None:
+    office = make_office(db)
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+                              now=NOW, policy=POLICY)
+    office.active = False
+    db.flush()
+    with pytest.raises(OfficeInactive):
+        bookings.confirm_hold(db, hold_id=hold.id, actor=IVR, now=NOW, policy=POLICY)
+    assert db.scalar(select(func.count()).select_from(Booking)) == 0
 
 
 def test_procedure_must_be_offered_at_the_office_level(db: Session) -> None:

@@ -248,3 +248,35 @@ def test_a_booking_opening_the_day_is_seen_by_a_closure_that_comes_after_it(
     (booking,) = db.scalars(select(Booking)).all()
     assert affected == [booking.code]
     assert all(row.closed for row in db.scalars(select(OfficeSession)))
+
+
+def test_a_check_in_waits_for_a_cancellation_in_progress_and_is_refused(
+        sessions: sessionmaker[Session], db: Session) -> None:
+    """Without a lock on the booking, the check-in read BOOKED, waited on the row, and then wrote
+    CHECKED_IN over the cancellation whose seat was already back on sale."""
+    office = make_office(db)
+    code = bookings.book(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), actor=OPERATOR, now=NOW,
+                         policy=POLICY).code
+    db.commit()
+    booking_id = db.scalars(select(Booking.id)).one()
+    db.rollback()
+    on_the_day = NOW + (date(2027, 3, 2) - date(2027, 3, 1))  # Tuesday 09:00
+    outcome: list[str] = []
+
+    def check_in() -> None:
+        try:
+            with sessions.begin() as session:
+                bookings.check_in(session, code=code, actor=OPERATOR, now=on_the_day)
+            outcome.append("ok")
+        except BookingError as exc:
+            outcome.append(type(exc).__name__)
+
+    with sessions.begin() as cancelling:
+        bookings.cancel(cancelling, booking_id=booking_id, actor=OPERATOR, now=NOW, policy=POLICY)
+        thread = threading.Thread(target=check_in)
+        thread.start()
+        thread.join(timeout=0.5)  # the check-in is blocked on the booking (or has not started): both are fine
+    thread.join(timeout=60)
+    assert outcome == ["CheckInNotAllowed"]
+    db.rollback()
+    assert db.scalars(select(Booking.status)).one() is BookingStatus.CANCELLED
