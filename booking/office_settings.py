@@ -270,7 +270,9 @@ def _follow_plan(session: Session, start: date, end: date, office_id: int | None
     if not rows:
         return
     offices = list(session.scalars(select(Office).where(Office.id.in_({row.office_id for row in rows}))))
-    planned = {(s.office_id, s.date, s.code) for days in plan_days(session, offices, start, end).values()
+    # Only the dates that have rows are planned: a closure "until further notice" may span centuries.
+    first, last = min(row.date for row in rows), max(row.date for row in rows)
+    planned = {(s.office_id, s.date, s.code) for days in plan_days(session, offices, first, last).values()
                for day in days for s in day.sessions}
     closing = []
     for row in rows:

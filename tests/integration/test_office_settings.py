@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -225,3 +226,25 @@ def test_removing_a_weekday_session_stops_bookings_on_dates_already_open(db: Ses
         _book(db, office.id, 2)
     assert kept.status is BookingStatus.BOOKED  # type: ignore[attr-defined]
     _book(db, office.id, 3, day=date(2027, 3, 3))  # Wednesday's morning is still in the plan
+
+
+def test_reopening_a_closure_until_further_notice_plans_only_the_open_sessions(
+        db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reopening planned every day of the closure: a closure to 9999 took the better part of a minute."""
+    office = make_office(db)
+    _book(db, office.id, 1)
+    closure, _ = office_settings.close(db, office_id=office.id, start=TUESDAY, end=date(9999, 12, 31),
+                                       reason="Đến khi có thông báo mới", actor="user:hoa", now=NOW)
+    planned: list[int] = []
+    real_plan_days = office_settings.plan_days
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        result = real_plan_days(*args, **kwargs)
+        planned.append(sum(len(days) for days in result.values()))
+        return result
+
+    monkeypatch.setattr(office_settings, "plan_days", counting)
+    office_settings.reopen(db, closure_id=closure.id)
+    assert planned == [1]  # Tuesday, the one date with an open session in the range
+    row = db.scalars(select(OfficeSession).where(OfficeSession.date == TUESDAY, OfficeSession.code == "S")).one()
+    assert not row.closed
