@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from booking import bookings
 from booking.availability import next_sessions_with_room, office_availability
 from booking.bookings import Actor
+from booking.calendar import ProvinceCalendar
 from booking.citizens import set_broadcast_opt_out
 from booking.errors import (
     AlreadyBookedForSession, BookingError, InvalidBookingCode, InvalidPhone, NotAMobile, NotFound,
@@ -281,7 +282,9 @@ class Effects:
         opens, closes = settings.operator_window
         context["operator_hours"] = {"opens": opens.isoformat("minutes"), "closes": closes.isoformat("minutes")}
         local = self.now.astimezone(settings.tz)
-        working = local.weekday() < 5 and opens <= local.time() < closes
+        # Tết and bridge days are off, a make-up Saturday works as the weekday it stands in for.
+        weekday = ProvinceCalendar.load(self.db, local.date(), local.date()).rule(local.date()).template_weekday
+        working = weekday is not None and weekday < 5 and opens <= local.time() < closes
         return "open" if settings.operators and working else "closed"
 
     def record_callback(self, context: dict[str, Any]) -> str:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from booking.models import Booking, BookingStatus, CallbackRequest, Citizen, Hold, OfficeSession
+from booking.models import (
+    Booking, BookingStatus, CalendarDay, CalendarDayKind, CallbackRequest, Citizen, Hold, OfficeSession,
+)
 from notifications.models import MessageKind, OutboxMessage
-from tests.factories import make_office, make_procedure
+from tests.factories import at, make_office, make_procedure
 from tests.ivr_caller import Caller
 from tests.ivr_caller import office as office
 
@@ -127,6 +130,25 @@ def test_unanswered_transfer_offers_a_call_back(app: Flask, caller: Dial, db: Se
     assert request.phone == "+84912345678" and request.done_at is None
     assert call.hung_up
     assert db.scalars(select(OutboxMessage.kind)).all() == [MessageKind.CALLBACK_ACK]
+
+
+@pytest.mark.parametrize(("moment", "answered"), [
+    (at(2027, 2, 8, 9, 0), False),  # Monday of Tết
+    (at(2027, 3, 6, 9, 0), True),  # a Saturday the province made a working day
+    (at(2027, 3, 13, 9, 0), False),  # an ordinary Saturday
+])
+def test_operators_answer_on_the_provinces_working_days(app: Flask, caller: Dial, db: Session, office: int,
+                                                        moment: datetime, answered: bool) -> None:
+    db.add(CalendarDay(date=date(2027, 3, 6), kind=CalendarDayKind.WORKING_DAY, works_as_weekday=0,
+                       note="Làm bù"))
+    db.commit()
+    app.extensions["hotline"].clock = lambda: moment
+    call = caller()
+    call.ring()
+    call.press("0")
+    dialled = call.last is not None and call.last.find("Dial") is not None
+    assert dialled is answered
+    assert ("Tổng đài viên làm việc từ" in call.spoken()) is not answered
 
 
 def test_a_landline_callers_call_back_is_queued_without_an_sms(app: Flask, caller: Dial, db: Session,
