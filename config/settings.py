@@ -16,6 +16,7 @@ from datetime import time
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -66,11 +67,11 @@ ENV_VARS: list[tuple[str, str, Any, str]] = [
     ("rebook_delay_seconds", "BOOKING_REBOOK_DELAY_SECONDS", int, "how long a cancelled seat stays off sale, against seat trading (0)"),
     ("no_show_grace_minutes", "BOOKING_NO_SHOW_GRACE_MINUTES", int, "minutes after the arrival window before a booking may be marked no-show (30)"),
     ("instance_path", "HOTLINE_INSTANCE_PATH", Path, "folder for the SQLite file and compiled translations (`instance/`)"),
-    ("public_base_url", "PUBLIC_BASE_URL", str, "the URL Twilio calls, e.g. `https://hotline.example.gov.vn` (signatures are checked against it); default: the request's own URL"),
+    ("public_base_url", "PUBLIC_BASE_URL", str, "the URL Twilio calls, e.g. `https://hotline.example.gov.vn` (signatures are checked against it); default: the request's own URL, right only when Twilio reaches the app directly or through HOTLINE_TRUSTED_PROXIES"),
     ("trusted_proxies", "HOTLINE_TRUSTED_PROXIES", int, "how many reverse proxies set X-Forwarded-* in front of the app (0)"),
     ("twilio_account_sid", "TWILIO_ACCOUNT_SID", str, "Twilio account SID"),
     ("twilio_auth_token", "TWILIO_AUTH_TOKEN", str, "Twilio auth token; signs webhooks. Required in production; in development one is made and kept in the instance folder for the call simulator"),
-    ("validate_signatures", "TWILIO_VALIDATE_SIGNATURES", bool, "check `X-Twilio-Signature` on every webhook (on); turn off only for local experiments"),
+    ("validate_signatures", "TWILIO_VALIDATE_SIGNATURES", bool, "check `X-Twilio-Signature` on every webhook (on); turn off only for local experiments: production refuses to start without it"),
     ("ivr_voice_vi", "IVR_VOICE_VI", str, "voice for Vietnamese prompts (`Google.vi-VN-Standard-A`; Wavenet and Chirp3-HD voices also work)"),
     ("ivr_voice_en", "IVR_VOICE_EN", str, "voice for English prompts (`Google.en-US-Standard-C`)"),
     ("ivr_speech", "IVR_SPEECH", bool, "also accept spoken answers where the flow lists words (off: keypad only)"),
@@ -174,6 +175,15 @@ class Settings:
             if self.is_production:
                 raise SettingsError("TWILIO_AUTH_TOKEN must be set when HOTLINE_ENV=production")
             object.__setattr__(self, "twilio_auth_token", _development_token(Path(self.instance_path)))
+        if self.is_production and not self.validate_signatures:
+            # Without the check anyone who finds the webhook URL can book, cancel and send SMS as a caller.
+            raise SettingsError("TWILIO_VALIDATE_SIGNATURES cannot be off when HOTLINE_ENV=production")
+        if self.public_base_url:
+            url = urlsplit(self.public_base_url)
+            if url.scheme not in {"http", "https"} or not url.netloc or url.query or url.fragment:
+                # Twilio signs the whole URL: a base without its scheme would fail every webhook, silently.
+                raise SettingsError(f"PUBLIC_BASE_URL must look like https://hotline.example.gov.vn, "
+                                    f"not {self.public_base_url!r}")
         if not _HOURS.match(self.operator_hours):
             raise SettingsError(f"IVR_OPERATOR_HOURS must look like 07:00-17:00, not {self.operator_hours!r}")
         if not _HOURS.match(self.sms_quiet_hours):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, abort, g, request
 from flask_login import LoginManager, UserMixin, current_user
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from booking.audit import token_for
 from booking.models import LoginAttempt, Role, User
@@ -34,6 +37,7 @@ class Principal(UserMixin):  # type: ignore[misc]
     role: Role
     office_ids: frozenset[int]
     display_name: str = ""
+    password_fingerprint: str = field(default="", repr=False, compare=False)
 
     @property
     def actor(self) -> str:
@@ -48,12 +52,20 @@ class Principal(UserMixin):  # type: ignore[misc]
         return self.role is not Role.MANAGER or office_id in self.office_ids
 
     def get_id(self) -> str:
-        return self.id
+        """What the session keeps: the id and the password's fingerprint, so a new password ends old sessions."""
+        return f"{self.id}:{self.password_fingerprint}" if self.password_fingerprint else self.id
+
+
+def _fingerprint(password_hash: str) -> str:
+    """A short keyed digest of the password hash: it changes with the password, and the session cookie,
+    which anyone holding it can read, tells nothing about the hash."""
+    key = runtime().settings.secret_key.encode()
+    return hmac.new(key, b"session-password:" + password_hash.encode(), hashlib.sha256).hexdigest()[:20]
 
 
 def _principal(user: User) -> Principal:
     return Principal(f"user:{user.username}", user.username, user.role, frozenset(o.id for o in user.offices),
-                     user.display_name)
+                     user.display_name, _fingerprint(user.password_hash))
 
 
 login_manager = LoginManager()
@@ -63,37 +75,76 @@ login_manager.session_protection = "strong"
 
 @login_manager.user_loader
 def _load(user_id: str) -> Principal | None:
+    """The session's user, unless deactivated or given a new password since the session began."""
     if not user_id.startswith("user:"):
         return None
+    # User names have no ':' (see booking.accounts), so the fingerprint is what follows the last one.
+    username, _, fingerprint = user_id[5:].rpartition(":")
+    if not username or not fingerprint:
+        return None
     with runtime().reading() as db:
-        user = db.scalar(select(User).where(User.username == user_id[5:], User.active.is_(True))
+        user = db.scalar(select(User).where(User.username == username, User.active.is_(True))
                          .options(selectinload(User.offices)))
-        return _principal(user) if user is not None else None
+        if user is None:
+            return None
+        principal = _principal(user)
+    return principal if hmac.compare_digest(principal.password_fingerprint, fingerprint) else None
 
 
 def init_auth(app: Flask) -> None:
     login_manager.init_app(app)
 
 
+@functools.cache
+def _stand_in_hash() -> str:
+    """A hash of nobody's password, made as real ones are, to check an unknown name against."""
+    return generate_password_hash(secrets.token_urlsafe(24))
+
+
 def check_password(username: str, password: str, ip: str) -> Principal | None:
-    """The user if the password is right; None otherwise. Raises 429 while throttled."""
+    """The user if the password is right; None otherwise. Raises 429 while throttled.
+
+    Failures are counted per user name from this address (so that guessing from one place cannot
+    lock the owner out everywhere) and per address (so that one place cannot try every name).
+    The attempt is recorded, and committed, before the counts are read, so concurrent attempts
+    count each other: however many arrive at once, no more than the limit check a password (a
+    burst may even be refused whole; the next attempt finds the burst's rows gone).
+    """
     rt = runtime()
     now = rt.now()
     username = username.strip().lower()[:64]
     with rt.transaction() as db:
-        since = now - THROTTLE_WINDOW
+        attempt = LoginAttempt(username=username, ip=ip, at=now)
+        db.add(attempt)
+        db.flush()
+        attempt_id = attempt.id
+    since = now - THROTTLE_WINDOW
+    with rt.reading() as db:
         by_user = db.scalar(select(func.count()).select_from(LoginAttempt).where(
-            LoginAttempt.username == username, LoginAttempt.at >= since)) or 0
+            LoginAttempt.username == username, LoginAttempt.ip == ip, LoginAttempt.at >= since)) or 0
         by_ip = db.scalar(select(func.count()).select_from(LoginAttempt).where(
             LoginAttempt.ip == ip, LoginAttempt.at >= since)) or 0
-        if by_user >= MAX_FAILURES_PER_USER or by_ip >= MAX_FAILURES_PER_ADDRESS:
-            abort(429)
         user = db.scalar(select(User).where(User.username == username, User.active.is_(True))
                          .options(selectinload(User.offices)))
-        if user is None or not check_password_hash(user.password_hash, password):
-            db.add(LoginAttempt(username=username, ip=ip, at=now))
-            return None
-        return _principal(user)
+        principal = _principal(user) if user is not None else None
+        password_hash = user.password_hash if user is not None else _stand_in_hash()
+    # Both counts include this attempt. One refused here is not kept: it checked no password, and
+    # the wait ends a window after the last real failure however often the guesser knocks meanwhile.
+    if by_user > MAX_FAILURES_PER_USER or by_ip > MAX_FAILURES_PER_ADDRESS:
+        _forget(attempt_id)
+        abort(429)
+    # Checked outside any transaction (hashing is slow on purpose), and for an unknown name too,
+    # so that the time of the answer does not tell which names exist.
+    if check_password_hash(password_hash, password) and principal is not None:
+        _forget(attempt_id)
+        return principal
+    return None
+
+
+def _forget(attempt_id: int) -> None:
+    """Drop an attempt that turned out not to be a failure (it succeeded, or was never tried)."""
+    with runtime().transaction() as db:
+        db.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
 
 
 def api_principal() -> Principal | None:

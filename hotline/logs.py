@@ -23,6 +23,8 @@ from typing import Any
 from flask import Flask, Response, g, has_request_context, request
 from gunicorn.glogging import Logger as _GunicornLogger
 
+from booking.codes import is_valid_code
+
 # Everything a line may carry besides its message, in the order it is written.
 CONTEXT_FIELDS = ("request_id", "call_sid", "message_sid", "booking_code", "office_id", "user")
 
@@ -35,9 +37,17 @@ _CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 _MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 
 # A run of 9 to 15 digits, optionally after "+", not inside a word or a longer number; and a
-# Vietnamese number written in groups ("0912 345 678", "+84 290.3821.022").
+# Vietnamese number after its country code or trunk 0, written in groups or after a bracketed or
+# spaced country code ("0912 345 678", "+84 290.3821.022", "84 912 345 678", "(+84) 912345678",
+# "+84 (0) 912 345 678").
 _NUMBER = re.compile(r"(?<![\w+])\+?\d{9,15}(?![\w])")
-_GROUPED = re.compile(r"(?<![\w+])(?:\+84[ .-]?|0)\d{2,3}(?:[ .-]\d{2,4}){2,3}(?![\w])")
+_COUNTRY = r"(?:\(\s*(?:\+|00)?84\s*\)|(?:\+|00)84|84(?=[ .-]))"
+_GROUPED = re.compile(rf"(?<![\w+])(?:{_COUNTRY}[ .-]?(?:\(0\)[ .-]?)?|0)"
+                      r"(?:\d{2,3}(?:[ .-]\d{2,4}){2,3}|\d{9,10})(?![\w])")
+# First digits of a Vietnamese mobile number once its trunk 0 is dropped (03x, 05x, 07x, 08x, 09x).
+_MOBILE_FIRST_DIGITS = frozenset("35789")
+# First digits of any Vietnamese subscriber number after the country code: landlines (02x) and mobiles.
+_NATIONAL_FIRST_DIGITS = frozenset("235789")
 # Keys whose values never reach a log line, whatever they hold.
 _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|authori[sz]ation|signature|cookie|csrf|api[_-]?key",
                          re.IGNORECASE)
@@ -72,23 +82,32 @@ def mask_phone(value: str) -> str:
 
 
 def _looks_like_phone(number: str) -> bool:
-    """E.164, or a Vietnamese number written nationally (0 + 9 or 10 digits) or without its '+'.
+    """E.164; a Vietnamese number after 0, 84 or 0084; any number after the international prefix 00;
+    and nine digits that would be a mobile with its trunk 0 left off ("912345678").
 
-    Booking codes (nine digits, never a leading 0), ids and Unix times are left alone.
+    Those nine digits are also the shape of a booking code, which the logs must keep readable
+    (it is how a line is traced to a booking). A code carries a Damm check digit and a mobile
+    number does not, so nine digits that check out are taken for a code: one mobile written
+    without its 0 in ten stays readable, and no code is ever masked. Ids, counts and Unix times
+    (which start with 1, or are longer) are left alone.
     """
     digits = number.lstrip("+")
     if number.startswith("+"):
         return True
+    if digits.startswith("00"):
+        return len(digits) >= 11
     if digits.startswith("0"):
         return len(digits) in (10, 11)
-    return digits.startswith("84") and len(digits) in (11, 12)
+    if digits.startswith("84") and len(digits) in (11, 12):
+        return digits[2] in _NATIONAL_FIRST_DIGITS
+    return len(digits) == 9 and digits[0] in _MOBILE_FIRST_DIGITS and not is_valid_code(digits)
 
 
 def scrub(text: str) -> str:
     """`text` with every phone number in it masked."""
-    text = _NUMBER.sub(lambda m: mask_phone(m.group()) if _looks_like_phone(m.group()) else m.group(), text)
-    return _GROUPED.sub(lambda m: mask_phone(m.group()) if _looks_like_phone(re.sub(r"[ .-]", "", m.group()))
+    text = _GROUPED.sub(lambda m: mask_phone(m.group()) if _looks_like_phone(re.sub(r"[^\d+]", "", m.group()))
                         else m.group(), text)
+    return _NUMBER.sub(lambda m: mask_phone(m.group()) if _looks_like_phone(m.group()) else m.group(), text)
 
 
 def clean(key: str, value: Any) -> Any:

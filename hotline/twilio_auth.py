@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import abort, request
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from hotline.runtime import runtime
+
+log = logging.getLogger(__name__)
+FORWARDING_HEADERS = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded")
 
 
 def signed_url() -> str:
@@ -26,5 +31,11 @@ def verified_form() -> MultiDict[str, str]:
         signature = request.headers.get("X-Twilio-Signature", "")
         validator = RequestValidator(settings.twilio_auth_token)
         if not signature or not validator.validate(signed_url(), form.to_dict(flat=True), signature):
+            if (signature and not settings.public_base_url and not settings.trusted_proxies
+                    and any(h in request.headers for h in FORWARDING_HEADERS)):
+                # Every webhook would fail this way: say why once per request, not just 403.
+                log.error("a proxy relayed this Twilio webhook and its signature does not match %s; set "
+                          "PUBLIC_BASE_URL (or HOTLINE_TRUSTED_PROXIES) to the address Twilio calls",
+                          request.url, extra={"event": "twilio.signature_behind_proxy"})
             abort(403)
     return form

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -9,6 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
 
 from booking.models import (
     Booking, BookingStatus, CalendarDay, CalendarDayKind, CallbackRequest, Citizen, Hold, OfficeSession,
@@ -185,6 +187,18 @@ def test_forged_signature_is_refused(app: Flask, caller: Dial, office: int) -> N
     assert response.status_code == 403
     assert app.test_client().post("/ivr/voice", data=call._params()).status_code == 403
     assert app.test_client().post("/ivr/status", data=call._params(CallStatus="completed")).status_code == 403
+
+
+def test_a_webhook_relayed_by_an_unconfigured_proxy_is_refused_and_says_why(
+        app: Flask, caller: Dial, office: int, caplog: pytest.LogCaptureFixture) -> None:
+    """Twilio signed https://hotline.example/ivr/voice; the app, behind TLS offload, sees http://localhost/."""
+    call = caller()
+    signature = RequestValidator("secret-token").compute_signature("https://hotline.example/ivr/voice", call._params())
+    with caplog.at_level(logging.ERROR, logger="hotline.twilio_auth"):
+        response = app.test_client().post("/ivr/voice", data=call._params(), headers={
+            "X-Twilio-Signature": signature, "X-Forwarded-Proto": "https"})
+    assert response.status_code == 403
+    assert any("PUBLIC_BASE_URL" in r.getMessage() for r in caplog.records)
 
 
 def test_withheld_caller_id_is_asked_for_a_mobile_number(app: Flask, caller: Dial, db: Session, office: int) -> None:

@@ -48,6 +48,37 @@ def test_signature_checks_are_off_only_when_explicitly_set(tmp_path: Path) -> No
     assert off.validate_signatures is False
 
 
+PRODUCTION = {"HOTLINE_ENV": "production", "SECRET_KEY": "k" * 40, "TWILIO_AUTH_TOKEN": "t" * 32}
+
+
+def test_production_refuses_to_start_with_signature_checks_off(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="TWILIO_VALIDATE_SIGNATURES"):
+        Settings.from_env({**PRODUCTION, "TWILIO_VALIDATE_SIGNATURES": "false"})
+    assert Settings.from_env({**PRODUCTION, "TWILIO_VALIDATE_SIGNATURES": "on"}).validate_signatures
+    # Development keeps the switch, for local experiments.
+    assert not Settings.from_env({"HOTLINE_INSTANCE_PATH": str(tmp_path),
+                                  "TWILIO_VALIDATE_SIGNATURES": "false"}).validate_signatures
+
+
+def test_production_starts_without_a_public_url_since_a_direct_request_carries_its_own() -> None:
+    """Behind a proxy it takes PUBLIC_BASE_URL or HOTLINE_TRUSTED_PROXIES; served directly, neither."""
+    assert Settings.from_env(PRODUCTION).public_base_url == ""
+    assert Settings.from_env({**PRODUCTION, "HOTLINE_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
+
+
+@pytest.mark.parametrize("url", ["hotline.example.gov.vn", "ftp://hotline.example.gov.vn", "https://",
+                                 "https://hotline.example.gov.vn/?x=1", "https://hotline.example.gov.vn/#ivr"])
+def test_a_public_url_that_no_signature_could_match_is_refused(url: str) -> None:
+    with pytest.raises(SettingsError, match="PUBLIC_BASE_URL"):
+        Settings.from_env({**PRODUCTION, "PUBLIC_BASE_URL": url})
+
+
+@pytest.mark.parametrize("url", ["https://hotline.example.gov.vn", "https://hotline.example.gov.vn/",
+                                 "http://localhost:8000", "https://example.gov.vn/hotline"])
+def test_a_public_url_with_scheme_and_host_is_taken(url: str) -> None:
+    assert Settings.from_env({**PRODUCTION, "PUBLIC_BASE_URL": url}).public_base_url == url
+
+
 def test_development_secret_key_is_random_never_fixed() -> None:
     assert Settings.from_env({}).secret_key != Settings.from_env({}).secret_key
 
