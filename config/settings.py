@@ -205,6 +205,11 @@ class Settings:
         for name in ("max_future_bookings", "hold_seconds", "rebook_delay_seconds", "no_show_grace_minutes"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative")
+        if self.sms_rate > 0 and self.sms_lease_seconds < 2 * self.sms_batch / self.sms_rate:
+            # A claim that lapses while its batch is still being sent hands the rest to another dispatcher.
+            raise SettingsError(f"SMS_LEASE_SECONDS ({self.sms_lease_seconds}) must be at least twice the time a "
+                                f"batch takes at SMS_RATE ({self.sms_batch / self.sms_rate:.0f} s for "
+                                f"SMS_BATCH={self.sms_batch})")
         if self.leader_poll_seconds < 1 or self.ready_heartbeat_seconds <= self.leader_poll_seconds:
             # Heartbeats come once a poll: a shorter limit would fail /readyz between two beats.
             raise SettingsError("LEADER_POLL_SECONDS must be at least 1 and READY_HEARTBEAT_SECONDS longer")

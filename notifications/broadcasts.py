@@ -145,7 +145,9 @@ def enqueue(session: Session, broadcast: Broadcast, *, now: datetime, policy: Sm
         ["kind", "recipient", "body", "language", "encoding", "segments", "urgent", "status", "due_at", "attempts",
          "broadcast_id", "dedupe_key", "created_at", "updated_at"], wanted))
     queued = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else counted.recipients
-    broadcast.status, broadcast.recipients = BroadcastStatus.SENDING, queued
+    # With nobody to send to, no dispatch would ever find it finished: it is done now.
+    broadcast.status = BroadcastStatus.SENDING if queued else BroadcastStatus.DONE
+    broadcast.recipients = queued
     broadcast.skipped_opted_out, broadcast.skipped_not_mobile = counted.skipped_opted_out, counted.skipped_not_mobile
     broadcast.updated_at = now
     return queued
@@ -171,8 +173,15 @@ def pause(session: Session, broadcast: Broadcast, *, now: datetime) -> int:
 def resume(session: Session, broadcast: Broadcast, *, now: datetime) -> int:
     if broadcast.status is not BroadcastStatus.PAUSED:
         raise InvalidSettings(detail="only a paused broadcast can be resumed")
-    broadcast.status, broadcast.updated_at = BroadcastStatus.SENDING, now
-    return _move(session, broadcast.id, MessageStatus.HELD, MessageStatus.QUEUED, now)
+    moved = _move(session, broadcast.id, MessageStatus.HELD, MessageStatus.QUEUED, now)
+    # Its last messages may have been settled while it was paused (sent from a claim that pausing
+    # could not reach): then no dispatch will ever find it finished.
+    waiting = moved or session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.broadcast_id == broadcast.id,
+        OutboxMessage.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING])).limit(1)) is not None
+    broadcast.status = BroadcastStatus.SENDING if waiting else BroadcastStatus.DONE
+    broadcast.updated_at = now
+    return moved
 
 
 def cancel(session: Session, broadcast: Broadcast, *, now: datetime) -> int:

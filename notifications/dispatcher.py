@@ -20,13 +20,14 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from booking.models import Booking, BookingStatus, Citizen
+from booking.models import Booking, BookingStatus, Citizen, OfficeSession
 from booking.phones import PhoneKind, parse_phone
 from booking.errors import InvalidPhone
-from notifications.models import Broadcast, MessageKind, MessageStatus, OutboxMessage
+from notifications import reminders
+from notifications.models import Broadcast, BroadcastStatus, MessageKind, MessageStatus, OutboxMessage
 from notifications.policy import SmsPolicy
 from notifications.senders import Outgoing, Sender, SendResult
 
@@ -81,34 +82,78 @@ def claim(session: Session, *, now: datetime, policy: SmsPolicy, limit: int, wor
 
 
 def _refuse(session: Session, messages: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
-    """Settle what must not be sent at all; return the rest.
+    """Settle what must not be sent at all, or not yet; return the rest.
 
     SMS reaches mobiles only; a broadcast that is not urgent skips people who opted out after it
-    was queued (their own confirmations and urgent notices still go); a reminder of a booking
-    cancelled since it was queued is dropped.
+    was queued (their own confirmations and urgent notices still go); a message of a broadcast
+    paused or cancelled since it was queued waits or ends with it, even one whose claim was taken
+    back after its lease. A reminder is dropped when its booking was cancelled, has moved (the
+    text tells of the old appointment, whichever way the move was made), is in a session closed
+    since, or when its arrival time has come and it can no longer help.
     """
     notices = [m.recipient for m in messages if m.kind is MessageKind.BROADCAST and not m.urgent]
     opted_out = set(session.scalars(select(Citizen.phone).where(
         Citizen.phone.in_(notices), Citizen.broadcast_opt_out.is_(True)))) if notices else set()
+    stopped = _stopped(session, {m.broadcast_id for m in messages if m.broadcast_id is not None})
     reminded = [m.booking_id for m in messages if m.kind is MessageKind.REMINDER and m.booking_id is not None]
-    live = set(session.scalars(select(Booking.id).where(
-        Booking.id.in_(reminded), Booking.status == BookingStatus.BOOKED))) if reminded else set()
+    live = {booking.id: (booking, closed) for booking, closed in session.execute(
+        select(Booking, OfficeSession.closed).join(OfficeSession, OfficeSession.id == Booking.session_id)
+        .where(Booking.id.in_(reminded), Booking.status == BookingStatus.BOOKED)
+        .options(joinedload(Booking.office)))} if reminded else {}
     sendable = []
     for message in messages:
         try:
             mobile = parse_phone(message.recipient).kind is PhoneKind.MOBILE
         except InvalidPhone:
             mobile = False
+        stop = stopped.get(message.broadcast_id or 0)
         if not mobile:
             _settle(message, MessageStatus.FAILED, now, "not_mobile", "SMS goes to mobile numbers only")
         elif message.kind is MessageKind.BROADCAST and not message.urgent and message.recipient in opted_out:
             _settle(message, MessageStatus.CANCELLED, now, "opted_out", "the recipient opted out of notices")
-        elif message.kind is MessageKind.REMINDER and message.booking_id is not None \
-                and message.booking_id not in live:
-            _settle(message, MessageStatus.CANCELLED, now, "booking_gone", "the booking is no longer booked")
-        else:
+        elif stop is BroadcastStatus.CANCELLED:
+            _settle(message, MessageStatus.CANCELLED, now, "cancelled", "the broadcast was cancelled")
+        elif stop is BroadcastStatus.PAUSED:
+            _settle(message, MessageStatus.HELD, now, None, None)
+            message.attempts -= 1  # claimed, not tried
+        elif message.kind is not MessageKind.REMINDER or message.booking_id is None \
+                or _remind(message, live.get(message.booking_id), now):
             sendable.append(message)
     return sendable
+
+
+def _remind(message: OutboxMessage, live: tuple[Booking, bool] | None, now: datetime) -> bool:
+    """Whether a reminder may go; if not, it is settled here.
+
+    One dropped because its appointment moved or its session closed gives its key back: should the
+    booking come back to that appointment, or the session open again, the reminder job may queue
+    it anew.
+    """
+    booking, closed = live or (None, False)
+    if booking is None:
+        problem = ("booking_gone", "the booking is no longer booked")
+    elif not reminders.is_current(message.dedupe_key, booking):
+        problem = reminders.MOVED_AWAY
+    elif closed:
+        problem = ("session_closed", "the session has been closed")
+    elif now >= reminders.arrival(booking):
+        problem = ("too_late", "the arrival time has come")
+    else:
+        return True
+    _settle(message, MessageStatus.CANCELLED, now, *problem)
+    if problem[0] in (reminders.MOVED_AWAY[0], "session_closed"):
+        message.dedupe_key = None
+    return False
+
+
+def _stopped(session: Session, broadcast_ids: set[int]) -> dict[int, BroadcastStatus]:
+    """The broadcasts among these that are paused or cancelled."""
+    if not broadcast_ids:
+        return {}
+    return {broadcast_id: status for broadcast_id, status in session.execute(
+        select(Broadcast.id, Broadcast.status).where(
+            Broadcast.id.in_(broadcast_ids),
+            Broadcast.status.in_([BroadcastStatus.PAUSED, BroadcastStatus.CANCELLED])))}
 
 
 def _settle(message: OutboxMessage, status: MessageStatus, now: datetime, code: str | None, reason: str | None) -> None:
@@ -123,23 +168,26 @@ def _record_all(session: Session, results: list[tuple[int, SendResult]], now: da
     accepted = [(message_id, result) for message_id, result in results if result.outcome == "accepted"]
     if accepted:
         table = OutboxMessage.__table__
-        # A status callback may already have moved the message on; only a claim becomes 'sent'.
+        # The provider has it, whatever became of our claim: taken back after its lease (queued,
+        # held or cancelled with its broadcast) or even claimed again by another dispatcher, the
+        # message is sent, and saying so stops a further send (the other dispatcher's failure is
+        # then no reason to retry). Only what the provider itself reported (a status callback may
+        # come first) is left as it is; and the first send recorded keeps its sid, which the
+        # callbacks are matched on.
+        unsent = or_(*[table.c.status == s.value for s in (MessageStatus.QUEUED, MessageStatus.HELD,
+                                                            MessageStatus.SENDING, MessageStatus.CANCELLED)])
         session.execute(
             table.update().where(table.c.id == bindparam("message_id")).values(
-                provider_sid=bindparam("sid"), sent_at=now, updated_at=now, claimed_at=None, claimed_by=None,
-                error_code=None, error_message=None,
-                status=case((table.c.status == MessageStatus.SENDING.value, MessageStatus.SENT.value),
-                            else_=table.c.status)),
+                provider_sid=func.coalesce(table.c.provider_sid, bindparam("sid")), sent_at=now, updated_at=now,
+                claimed_at=None, claimed_by=None, error_code=None, error_message=None,
+                status=case((unsent, MessageStatus.SENT.value), else_=table.c.status)),
             [{"message_id": message_id, "sid": result.provider_sid} for message_id, result in accepted])
         counts["sent"] = len(accepted)
     failed = {message_id: result for message_id, result in results if result.outcome != "accepted"}
     if not failed:
         return counts
     messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(failed))))
-    broadcast_ids = {m.broadcast_id for m in messages if m.broadcast_id is not None}
-    stopped = {broadcast_id: status.value for broadcast_id, status in session.execute(
-        select(Broadcast.id, Broadcast.status).where(
-            Broadcast.id.in_(broadcast_ids), Broadcast.status.in_(["paused", "cancelled"])))} if broadcast_ids else {}
+    stopped = _stopped(session, {m.broadcast_id for m in messages if m.broadcast_id is not None})
     for message in messages:
         result = failed[message.id]
         if message.status is not MessageStatus.SENDING:
@@ -147,8 +195,8 @@ def _record_all(session: Session, results: list[tuple[int, SendResult]], now: da
         elif result.outcome == "transient" and message.attempts < config.max_attempts:
             delay = min(config.backoff_cap, config.backoff * (2 ** (message.attempts - 1)))
             # A retry of a broadcast paused or cancelled meanwhile waits with it, or ends with it.
-            state = {"paused": MessageStatus.HELD, "cancelled": MessageStatus.CANCELLED}.get(
-                stopped.get(message.broadcast_id, ""), MessageStatus.QUEUED)
+            state = {BroadcastStatus.PAUSED: MessageStatus.HELD, BroadcastStatus.CANCELLED: MessageStatus.CANCELLED}.get(
+                stopped.get(message.broadcast_id or 0), MessageStatus.QUEUED)
             _settle(message, state, now, result.error_code, result.error_message)
             message.due_at = now + delay
             counts["retry"] += 1
@@ -216,11 +264,19 @@ def _finish_broadcasts(session: Session, message_ids: set[int], now: datetime) -
 
 
 def recover_stale_claims(session: Session, *, now: datetime, lease: timedelta) -> int:
-    """Claims older than the lease belong to a dispatcher that died: put them back in the queue."""
+    """Claims older than the lease belong to a dispatcher that died: put them back in the queue.
+
+    A message of a broadcast paused or cancelled meanwhile (pausing and cancelling leave claimed
+    messages alone) is held or cancelled with it instead.
+    """
+    broadcast = select(Broadcast.status).where(Broadcast.id == OutboxMessage.broadcast_id).scalar_subquery()
+    status = case((broadcast == BroadcastStatus.PAUSED.value, MessageStatus.HELD.value),
+                  (broadcast == BroadcastStatus.CANCELLED.value, MessageStatus.CANCELLED.value),
+                  else_=MessageStatus.QUEUED.value)
     return len(session.execute(
         update(OutboxMessage).where(OutboxMessage.status == MessageStatus.SENDING,
                                     OutboxMessage.claimed_at < now - lease)
-        .values(status=MessageStatus.QUEUED, due_at=now, claimed_at=None, claimed_by=None, updated_at=now)
+        .values(status=status, due_at=now, claimed_at=None, claimed_by=None, updated_at=now)
         .returning(OutboxMessage.id)).all())
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from booking.models import Booking, Office
 from booking.phones import PhoneKind, parse_phone
-from notifications import texts
+from notifications import reminders, texts
 from notifications.broadcasts import create, schedule
 from notifications.broadcasts import enqueue as enqueue_broadcast
 from notifications.models import AudienceKind, Broadcast, MessageKind, OutboxMessage
@@ -61,6 +61,7 @@ def moved(session: Session, booking: Booking, *, now: datetime, policy: SmsPolic
                        date=loc.date(booking.date), part=texts.part_of_day(booking.session_code, loc),
                        start=loc.time(booking.arrival_start), end=loc.time(booking.arrival_end),
                        queue=booking.queue_label)
+    reminders.drop_stale(session, booking, now=now)
     # A booking may move more than once: each move is its own message.
     return _queue(session, booking, MessageKind.MOVE, body, now=now, policy=policy,
                   key=f"move:{booking.id}:{booking.updated_at.isoformat()}")

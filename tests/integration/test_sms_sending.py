@@ -15,7 +15,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
 from notifications.senders import Outgoing, Sender, TwilioSender
 from notifications.sms import size_of, without_diacritics
-from tests.outbox import fetch, fetch_all
+from tests.outbox import PlainLocalizer, fetch, fetch_all
 from tests.factories import NOW, OPERATOR, POLICY, at, make_office, phone
 from tests.twilio_standin import (
     ACCOUNT_SID, AUTH_TOKEN, BAD_GATEWAY_PAGE, BODY_TOO_LONG, DROP, INVALID_TO, QUEUE_OVERFLOW, SERVER_ERROR,
@@ -92,21 +92,6 @@ class Clock:
     def advance(self, **delta: float) -> Clock:
         self.now += timedelta(**delta)
         return self
-
-
-class PlainLocalizer:
-    """The English texts with their parameters filled in, without Flask."""
-
-    language = "en"
-
-    def gettext(self, message: str, **params: Any) -> str:
-        return message % params if params else message
-
-    def date(self, value: date) -> str:
-        return value.strftime("%d/%m/%Y")
-
-    def time(self, value: time) -> str:
-        return value.strftime("%H:%M")
 
 
 def twilio_sender(standin: TwilioStandIn, **options: Any) -> TwilioSender:

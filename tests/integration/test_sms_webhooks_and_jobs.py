@@ -442,31 +442,35 @@ def reminders(sessions: sessionmaker[Session]) -> list[OutboxMessage]:
 
 
 def test_reminders_the_evening_before_and_two_hours_before(
-        app: Flask, db: Session, sessions: sessionmaker[Session], office: int) -> None:
+        app: Flask, db: Session, sessions: sessionmaker[Session], twilio: TwilioStandIn, office: int) -> None:
     booking = book(db, office, 1, code="C")  # Tuesday afternoon, 13:30; booked on Monday morning
     assert run_reminders(app, sessions, at(2027, 3, 1, 18, 59)) == 0
     assert run_reminders(app, sessions, at(2027, 3, 1, 19, 0)) == 1
     assert run_reminders(app, sessions, at(2027, 3, 1, 19, 0)) == 0  # run twice, queued once
     assert run_reminders(app, sessions, at(2027, 3, 1, 20, 30)) == 0
     (evening,) = reminders(sessions)
+    # Keyed by the appointment (office, day, session, arrival window, queue number), not only the booking.
+    appointment = f"{booking.id}:{office}:2027-03-02:C:1330:1"
     assert (evening.recipient, evening.booking_id, evening.dedupe_key) == (phone(1), booking.id,
-                                                                          f"reminder:evening:{booking.id}:2027-03-02:C")
+                                                                          f"reminder:evening:{appointment}")
     assert evening.due_at == at(2027, 3, 1, 19, 0) and not evening.urgent
     assert booking.code in evening.body and "C-001" in evening.body and "Nhắc lịch hẹn" in evening.body
+    assert dispatch(sessions, twilio_sender(twilio), at(2027, 3, 1, 19, 0)) == Counter(sent=1)
     assert run_reminders(app, sessions, at(2027, 3, 2, 11, 29)) == 0
     assert run_reminders(app, sessions, at(2027, 3, 2, 11, 30)) == 1
     assert run_reminders(app, sessions, at(2027, 3, 2, 12, 0)) == 0
     assert run_reminders(app, sessions, at(2027, 3, 2, 13, 30)) == 0  # the session has begun
-    assert [m.dedupe_key for m in reminders(sessions)] == [f"reminder:evening:{booking.id}:2027-03-02:C",
-                                                           f"reminder:before:{booking.id}:2027-03-02:C"]
+    assert [m.dedupe_key for m in reminders(sessions)] == [f"reminder:evening:{appointment}",
+                                                           f"reminder:before:{appointment}"]
     assert reminders(sessions)[1].due_at == at(2027, 3, 2, 11, 30)
 
 
 def test_a_morning_reminder_falling_in_quiet_hours_waits_until_seven(
         app: Flask, db: Session, sessions: sessionmaker[Session], office: int) -> None:
-    book(db, office, 1, code="S")  # 07:30: two hours before is 05:30
-    assert run_reminders(app, sessions, at(2027, 3, 2, 5, 30)) == 2  # the evening one is still owed, too
-    assert {m.due_at for m in reminders(sessions)} == {at(2027, 3, 2, 7, 0)}
+    booking = book(db, office, 1, code="S")  # 07:30: two hours before is 05:30
+    assert run_reminders(app, sessions, at(2027, 3, 2, 5, 30)) == 1  # not the evening one as well: only the latest
+    assert [(m.dedupe_key, m.due_at) for m in reminders(sessions)] == [
+        (f"reminder:before:{booking.id}:{office}:2027-03-02:S:0730:1", at(2027, 3, 2, 7, 0))]
 
 
 def test_no_reminder_for_a_booking_made_after_its_reminder_time(
@@ -475,7 +479,7 @@ def test_no_reminder_for_a_booking_made_after_its_reminder_time(
     last_minute = book(db, office, 2, code="C", now=at(2027, 3, 2, 12, 0))  # after Tuesday 11:30
     for moment in (at(2027, 3, 1, 20, 0), at(2027, 3, 1, 23, 0), at(2027, 3, 2, 11, 30), at(2027, 3, 2, 12, 15)):
         run_reminders(app, sessions, moment)
-    assert [m.dedupe_key for m in reminders(sessions)] == [f"reminder:before:{late.id}:2027-03-02:C"]
+    assert [m.dedupe_key for m in reminders(sessions)] == [f"reminder:before:{late.id}:{office}:2027-03-02:C:1330:1"]
     assert last_minute.id not in {m.booking_id for m in reminders(sessions)}
 
 

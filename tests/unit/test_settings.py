@@ -99,3 +99,11 @@ def test_readme_documents_every_setting() -> None:
     readme = README.read_text(encoding="utf-8")
     undocumented = [var for _, var, _, _ in ENV_VARS if f"`{var}`" not in readme]
     assert undocumented == []
+
+
+def test_a_claim_must_outlast_the_batch_it_covers(tmp_path: Path) -> None:
+    """50 messages at 1 a second take 50 s: a 60 s lease would lapse mid-batch under any delay."""
+    base = {"HOTLINE_INSTANCE_PATH": str(tmp_path), "SMS_BATCH": "50", "SMS_RATE": "1"}
+    with pytest.raises(SettingsError, match="SMS_LEASE_SECONDS"):
+        Settings.from_env({**base, "SMS_LEASE_SECONDS": "60"})
+    assert Settings.from_env({**base, "SMS_LEASE_SECONDS": "100"}).sms_lease_seconds == 100
