@@ -17,6 +17,11 @@ from sqlalchemy.orm import Session
 from booking.models import CalendarDay, CalendarDayKind
 
 
+# The dates anyone may ask about: the holiday calendar's sane range, and bounded, so that no
+# request can make the services plan or scan millennia.
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+
+
 @lru_cache(maxsize=8)
 def _national_holidays(year: int, language: str) -> dict[date, str]:
     lang = "vi" if language == "vi" else "en_US"

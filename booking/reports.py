@@ -17,13 +17,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from booking.calendar import EARLIEST, LATEST
 from booking.errors import BookingError
 from booking.i18n import N_
 from booking.models import Booking, BookingStatus, Channel, Office, OfficeSession
 from booking.schedule import plan_days
 
 MAX_PERIOD_DAYS = 366  # one (leap) year: enough for any yearly report, small enough for one page
-FIRST_YEAR, LAST_YEAR = 2000, 2100
+FIRST_YEAR, LAST_YEAR = EARLIEST.year, LATEST.year
 
 
 class InvalidPeriod(BookingError):

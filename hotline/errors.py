@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, abort, jsonify, render_template, request
 from flask_babel import gettext
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from booking import errors as domain
+from booking.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,11 @@ STATUS = {
 }
 
 
+# Twilio's webhooks: a forged request must get the answer it would get anyway, so their signature is checked first.
+TWILIO_BLUEPRINTS = ("ivr", "sms")
+NUL_REFUSED = N_("The text sent contains a character that cannot be stored (NUL). Please type it again.")
+
+
 def status_for(error: domain.BookingError) -> int:
     return next((code for cls, code in STATUS.items() if isinstance(error, cls)), 422)
 
@@ -33,7 +40,60 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+def _nul_in_json(value: Any, path: str) -> str | None:
+    """Where in a JSON document a string (or a key) holds a NUL: "name", "extra.notes[1]"; None if nowhere."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        items = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+    for where, item in items:
+        found = where if "\x00" in where else _nul_in_json(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+def nul_field() -> str | None:
+    """The field, query argument or JSON path of the request that holds a NUL character ("path" for the URL).
+
+    PostgreSQL cannot store NUL in text and fails the whole statement, so such input is refused
+    before any view sees it, rather than turning into a 500 wherever it reaches the database.
+    """
+    if "\x00" in request.path:
+        return "path"
+    for source in (request.args, request.form):
+        for key, value in source.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                return key
+    for key, upload in request.files.items(multi=True):
+        if "\x00" in key or "\x00" in (upload.filename or ""):
+            return key
+    return _nul_in_json(request.get_json(silent=True), "") if request.is_json else None
+
+
+def _refuse_nul() -> tuple[Response, int] | None:
+    field = nul_field()
+    if field is None:
+        return None
+    if request.path.startswith("/api/"):
+        from hotline.api.errors import error_response
+        from hotline.api.views import INVALID
+
+        return error_response(422, "invalid_input", INVALID, {"detail": f"{field} must not contain a NUL character"},
+                              field)
+    if request.method == "POST" and request.blueprint in TWILIO_BLUEPRINTS:
+        from hotline.twilio_auth import verified_form
+
+        verified_form()  # 403 for a forged request, as the webhook itself would answer
+    abort(400, description=gettext(NUL_REFUSED))
+
+
 def register(app: Flask) -> None:
+    app.before_request(_refuse_nul)
+
     @app.errorhandler(domain.BookingError)
     def booking_error(error: domain.BookingError) -> tuple[Response | str, int]:
         message = error.render(gettext)

@@ -122,6 +122,8 @@ def document() -> dict[str, Any]:
                                          "content": {"application/json": {"schema": _ref("NewBooking")}}},
                          "responses": {"201": booking_out, **_errors(401, 403, 404, 409, 415, 422)}},
                 "get": {"operationId": "findBookings",
+                        "description": "A caller's bookings by phone number; an office manager gets only those "
+                                       "at the offices they manage.",
                         "parameters": [{"name": "phone", "in": "query", "required": True, "schema": _TEXT}],
                         "responses": {"200": _json(_wrapped("bookings", {"type": "array",
                                                                           "items": _ref("Booking")}), "Bookings"),

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from booking import bookings, office_settings
 from booking.audit import record, snapshot
+from booking.calendar import EARLIEST, LATEST
 from booking.availability import DayRoom, next_sessions_with_room, office_availability
 from booking.bookings import Actor
 from booking.errors import BookingError, NotFound
@@ -98,7 +99,6 @@ def _body() -> dict[str, Any]:
     return data
 
 
-EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # the holiday calendar's sane range
 
 
 def _date(value: Any, field: str) -> date:
@@ -113,9 +113,13 @@ def _date(value: Any, field: str) -> date:
 
 def _time(value: Any, field: str) -> time:
     try:
-        return time.fromisoformat(str(value))
+        parsed = time.fromisoformat(str(value))
     except ValueError as exc:
         raise _invalid(field, f"{field} must be a time HH:MM") from exc
+    if parsed.tzinfo is not None:
+        # Session hours are the office's wall clock; an offset ("07:00+07:00", "07:00Z") says something else.
+        raise _invalid(field, f"{field} must be a local time HH:MM without a UTC offset")
+    return parsed
 
 
 def _int(value: Any, field: str, *, low: int = 0, high: int = 10**9) -> int:
@@ -260,12 +264,14 @@ def create_booking() -> tuple[Response, int]:
 
 @blueprint.get("/bookings")
 def find_bookings() -> Response:
-    _caller(Role.OPERATOR, Role.MANAGER)
+    """A caller's bookings: for a manager, only those at offices they handle (the rest are not theirs to see)."""
+    principal = _caller(Role.OPERATOR, Role.MANAGER)
     phone = request.args.get("phone", "")
     if not phone:
         raise _invalid("phone", "phone is required")
     with runtime().reading() as db:
-        return jsonify(bookings=[_booking_json(b) for b in bookings.bookings_for_phone(db, phone)])
+        return jsonify(bookings=[_booking_json(b) for b in bookings.bookings_for_phone(db, phone)
+                                 if principal.may_handle(b.office_id)])
 
 
 @blueprint.get("/bookings/<code>")

@@ -218,7 +218,7 @@ def admin_office_new() -> str | BaseResponse:
     return _save(form, create) or render_template("console/admin_office.html", form=form, office=None)
 
 
-@blueprint.route("/admin/offices/<int:office_id>", methods=["GET", "POST"])
+@blueprint.route("/admin/offices/<id:office_id>", methods=["GET", "POST"])
 @roles_required()
 def admin_office_edit(office_id: int) -> str | BaseResponse:
     with runtime().reading() as db:
@@ -290,7 +290,7 @@ def _user_page(user_id: int, password: PasswordForm) -> str:
                            action=ButtonForm(), me_name=me().name)
 
 
-@blueprint.get("/admin/users/<int:user_id>")
+@blueprint.get("/admin/users/<id:user_id>")
 @roles_required()
 def admin_user_edit(user_id: int) -> str:
     return _user_page(user_id, PasswordForm())
@@ -312,19 +312,19 @@ def _set_active(user_id: int, active: bool) -> BaseResponse:
     return apply_change(change, url_for("console.admin_users"))
 
 
-@blueprint.post("/admin/users/<int:user_id>/deactivate")
+@blueprint.post("/admin/users/<id:user_id>/deactivate")
 @roles_required()
 def admin_user_deactivate(user_id: int) -> BaseResponse:
     return _set_active(user_id, False)
 
 
-@blueprint.post("/admin/users/<int:user_id>/reactivate")
+@blueprint.post("/admin/users/<id:user_id>/reactivate")
 @roles_required()
 def admin_user_reactivate(user_id: int) -> BaseResponse:
     return _set_active(user_id, True)
 
 
-@blueprint.post("/admin/users/<int:user_id>/password")
+@blueprint.post("/admin/users/<id:user_id>/password")
 @roles_required()
 def admin_user_password(user_id: int) -> tuple[str, int] | BaseResponse:
     form = PasswordForm()
@@ -343,7 +343,7 @@ def admin_user_password(user_id: int) -> tuple[str, int] | BaseResponse:
     return apply_change(change, url_for("console.admin_user_edit", user_id=user_id))
 
 
-@blueprint.post("/admin/users/<int:user_id>/offices")
+@blueprint.post("/admin/users/<id:user_id>/offices")
 @roles_required()
 def admin_user_offices(user_id: int) -> BaseResponse:
     form = UserOfficesForm()
@@ -392,7 +392,7 @@ def admin_procedure_new() -> str | BaseResponse:
     return _save(form, create) or render_template("console/admin_procedure.html", form=form, procedure=None)
 
 
-@blueprint.route("/admin/procedures/<int:procedure_id>", methods=["GET", "POST"])
+@blueprint.route("/admin/procedures/<id:procedure_id>", methods=["GET", "POST"])
 @roles_required()
 def admin_procedure_edit(procedure_id: int) -> str | BaseResponse:
     with runtime().reading() as db:
@@ -448,7 +448,7 @@ def admin_token_create() -> Response:
     return _tokens_page(TokenForm(formdata=None), secret=secret)
 
 
-@blueprint.post("/admin/tokens/<int:token_id>/revoke")
+@blueprint.post("/admin/tokens/<id:token_id>/revoke")
 @roles_required()
 def admin_token_revoke(token_id: int) -> BaseResponse:
     if not ButtonForm().validate_on_submit():

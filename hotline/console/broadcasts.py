@@ -29,7 +29,8 @@ from booking.errors import BookingError
 from booking.models import Office, Role
 from hotline.auth import roles_required
 from hotline.console.common import (apply_change, audit_change, blueprint, flash_error, flash_field_errors, me,
-                                    requested_office)
+                                    requested_office, valid_id)
+from hotline.console.forms import in_range
 from hotline.console.labels import MESSAGE_STATES, SESSION_CHOICES
 from hotline.runtime import runtime
 from notifications import broadcasts
@@ -61,8 +62,8 @@ class ComposeForm(FlaskForm):
     ])
     # Checked by hand against what the user manages, so that another office is a 403, not a form error.
     office = SelectField(_l("Office"), choices=[], validate_choice=False)
-    start = DateField(_l("From"), validators=[Optional()])
-    end = DateField(_l("To (leave empty for one day)"), validators=[Optional()])
+    start = DateField(_l("From"), validators=[Optional(), in_range])
+    end = DateField(_l("To (leave empty for one day)"), validators=[Optional(), in_range])
     session = SelectField(_l("Session"), default="", choices=[
         SelectChoice("", _l("All")), *SESSION_CHOICES])
     days = IntegerField(_l("Booked in the last N days"), validators=[Optional(), NumberRange(min=1, max=366)])
@@ -78,7 +79,7 @@ class UploadForm(FlaskForm):
 
 class ScheduleForm(FlaskForm):
     # InputRequired, not DataRequired: the latter would hide "not a valid date" behind "required".
-    send_at = DateTimeLocalField(_l("Send at (Vietnam time)"), validators=[InputRequired()],
+    send_at = DateTimeLocalField(_l("Send at (Vietnam time)"), validators=[InputRequired(), in_range],
                                  format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
 
 
@@ -101,7 +102,7 @@ def _audience_offices(broadcast: Broadcast) -> set[int] | None:
     return {broadcast.office_id} if broadcast.office_id is not None else None  # a list belongs to its owner
 
 
-def _may_see(broadcast: Broadcast) -> bool:
+def may_see(broadcast: Broadcast) -> bool:
     """Administrators see everything; a manager, what reaches only people of their offices.
 
     A broadcast made from the shell has no owning office, yet one to the people booked at one
@@ -120,7 +121,7 @@ def _visible(db: Session, broadcast_id: int, *, lock: bool = False) -> Broadcast
     broadcast = db.scalar(query.with_for_update() if lock else query)
     if broadcast is None:
         abort(404)
-    if not _may_see(broadcast):
+    if not may_see(broadcast):
         abort(403)
     return broadcast
 
@@ -170,7 +171,7 @@ def progress_rows(counts: dict[str, int]) -> list[tuple[str, int]]:
 @roles_required(Role.MANAGER)
 def broadcast_list() -> str:
     rt = runtime()
-    before = request.args.get("before", type=int)
+    before = valid_id(request.args.get("before", type=int))  # a cursor no id can be: the newest page
     with rt.reading() as db:
         shown, more = _visible_page(db, before)
         offices = _office_names(db)
@@ -193,7 +194,7 @@ def _visible_page(db: Session, before: int | None) -> tuple[list[Broadcast], boo
     while True:
         chunk = list(db.scalars((query.where(Broadcast.id < before) if before else query).limit(PAGE + 1)))
         for broadcast in chunk[:PAGE]:
-            if _may_see(broadcast):
+            if may_see(broadcast):
                 if len(shown) == PAGE:
                     return shown, True
                 shown.append(broadcast)
@@ -353,7 +354,7 @@ def _compose_preview(form: ComposeForm, kind: AudienceKind, spec: dict[str, Any]
 
 # -- one broadcast -----------------------------------------------------------------------------------
 
-@blueprint.get("/broadcasts/<int:broadcast_id>")
+@blueprint.get("/broadcasts/<id:broadcast_id>")
 @roles_required(Role.MANAGER)
 def broadcast_detail(broadcast_id: int) -> str:
     rt = runtime()
@@ -399,7 +400,7 @@ def _steer_form() -> None:
         abort(400)
 
 
-@blueprint.post("/broadcasts/<int:broadcast_id>/schedule")
+@blueprint.post("/broadcasts/<id:broadcast_id>/schedule")
 @roles_required(Role.MANAGER)
 def broadcast_schedule(broadcast_id: int) -> BaseResponse:
     form = ScheduleForm()
@@ -419,7 +420,7 @@ def broadcast_schedule(broadcast_id: int) -> BaseResponse:
     return _change(broadcast_id, "schedule", work, gettext("Scheduled."))
 
 
-@blueprint.post("/broadcasts/<int:broadcast_id>/send")
+@blueprint.post("/broadcasts/<id:broadcast_id>/send")
 @roles_required(Role.MANAGER)
 def broadcast_send(broadcast_id: int) -> BaseResponse:
     _steer_form()
@@ -440,9 +441,9 @@ STEERING = {
 }
 
 
-@blueprint.post("/broadcasts/<int:broadcast_id>/pause", endpoint="broadcast_pause", defaults={"action": "pause"})
-@blueprint.post("/broadcasts/<int:broadcast_id>/resume", endpoint="broadcast_resume", defaults={"action": "resume"})
-@blueprint.post("/broadcasts/<int:broadcast_id>/cancel", endpoint="broadcast_cancel", defaults={"action": "cancel"})
+@blueprint.post("/broadcasts/<id:broadcast_id>/pause", endpoint="broadcast_pause", defaults={"action": "pause"})
+@blueprint.post("/broadcasts/<id:broadcast_id>/resume", endpoint="broadcast_resume", defaults={"action": "resume"})
+@blueprint.post("/broadcasts/<id:broadcast_id>/cancel", endpoint="broadcast_cancel", defaults={"action": "cancel"})
 @roles_required(Role.MANAGER)
 def broadcast_steer(broadcast_id: int, action: str) -> BaseResponse:
     _steer_form()
@@ -450,7 +451,7 @@ def broadcast_steer(broadcast_id: int, action: str) -> BaseResponse:
     return _change(broadcast_id, action, lambda db, b, now: service(db, b, now=now), str(done))
 
 
-@blueprint.post("/broadcasts/<int:broadcast_id>/numbers")
+@blueprint.post("/broadcasts/<id:broadcast_id>/numbers")
 @roles_required(Role.MANAGER)
 def broadcast_numbers(broadcast_id: int) -> BaseResponse:
     form = UploadForm()

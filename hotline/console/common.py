@@ -10,12 +10,15 @@ from datetime import date
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, abort, flash, redirect, request
+from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
+from booking.calendar import EARLIEST, LATEST
 from booking.audit import record
 from booking.bookings import Actor
 from booking.errors import BookingError
@@ -26,6 +29,29 @@ from hotline.runtime import runtime
 blueprint = Blueprint("console", __name__, url_prefix="/console")
 
 ANY_STAFF = (Role.OPERATOR, Role.MANAGER)
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL: a larger number names no row, and would not bind
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>`: a row's id in a URL. Anything from 1 to MAX_ID, else the URL matches no route (404)
+    before the view asks the database, which would fail on a number it cannot store."""
+
+    def __init__(self, map: Map) -> None:
+        super().__init__(map, min=1, max=MAX_ID)
+
+
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["id"] = IdConverter
+
+
+# Recorded before any route of the blueprint, so that the converter is there when their rules are built.
+blueprint.record_once(_register_converter)
+
+
+def valid_id(value: int | None) -> int | None:
+    """`value` when it can be a row's id, else None (a query string's number is checked before any query)."""
+    return value if value is not None and 1 <= value <= MAX_ID else None
+
 
 T = TypeVar("T")
 
@@ -48,6 +74,21 @@ def local_today() -> date:
     """Today's date in the time zone the offices keep (the settings'), whatever the server's."""
     rt = runtime()
     return rt.now().astimezone(rt.settings.tz).date()
+
+
+def in_calendar(day: date) -> bool:
+    """Whether the hotline deals in `day` at all: the API's range. Services walk a range day by day, so a
+    closure until the year 9999 would take minutes to lift."""
+    return EARLIEST <= day <= LATEST
+
+
+def calendar_date(raw: str) -> date | None:
+    """The date a URL or a query string gives as YYYY-MM-DD, None for anything else or outside the range."""
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return day if in_calendar(day) else None
 
 
 def flash_error(error: BookingError) -> None:
@@ -86,6 +127,8 @@ def apply_change(work: Callable[[Session], str | None], back: str) -> BaseRespon
 
 
 def managed_office(office_id: int) -> Office:
+    if valid_id(office_id) is None:
+        abort(404)
     if not me().may_manage(office_id):
         abort(403)
     with runtime().reading() as db:
@@ -96,7 +139,8 @@ def managed_office(office_id: int) -> Office:
 
 
 def requested_office(raw: str) -> Office:
-    """The office a form or a query string names by its id: 400 for anything but a number, then as `managed_office`."""
+    """The office a form or a query string names by its id: 400 for anything but a number, 404 for a number
+    no id can be, then as `managed_office`."""
     try:
         office_id = int(raw)
     except ValueError:
@@ -105,13 +149,14 @@ def requested_office(raw: str) -> Office:
 
 
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list: spreadsheets skip a leading tab or CR
 
 
 def spreadsheet_cell(value: object) -> object:
-    """Spreadsheets run a cell that starts like a formula (=, +, -, @): a leading apostrophe keeps it
-    text. Names come from callers, so every exported text cell goes through here; a bare number such
-    as an E.164 phone is left as it is (nothing in it can run)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _PLAIN_NUMBER.fullmatch(value):
+    """Spreadsheets run a cell that starts like a formula (=, +, -, @, or those after a tab or a carriage
+    return): a leading apostrophe keeps it text. Names come from callers, so every exported text cell goes
+    through here; a bare number such as an E.164 phone is left as it is (nothing in it can run)."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 

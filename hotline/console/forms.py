@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime
+
+from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, DateField, Field, IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from booking.calendar import EARLIEST, LATEST
+from hotline.console.common import MAX_ID, in_calendar
 from hotline.console.labels import SESSION_CHOICES
+
+
+def stripped(value: str | None) -> str | None:
+    """A name as the caller gave it, without the spaces around it (the API strips them too)."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def in_range(form: FlaskForm, field: Field) -> None:
+    """Every console date (or date-time) field: a date the hotline deals in (`in_calendar`)."""
+    day = field.data.date() if isinstance(field.data, datetime) else field.data
+    if isinstance(day, date) and not in_calendar(day):
+        raise ValidationError(gettext("Choose a date from %(first)s to %(last)s.",
+                                      first=format_date(EARLIEST, "dd/MM/yyyy"),
+                                      last=format_date(LATEST, "dd/MM/yyyy")))
+
+
+def not_before(other: str) -> Callable[[FlaskForm, Field], None]:
+    """The last date of a range, which may be its first but not earlier."""
+
+    def check(form: FlaskForm, field: Field) -> None:
+        first = form[other].data
+        if isinstance(first, date) and isinstance(field.data, date) and field.data < first:
+            raise ValidationError(gettext("The last date is before the first."))
+
+    return check
 
 
 class LoginForm(FlaskForm):
@@ -25,10 +56,10 @@ class LookupForm(FlaskForm):
 
 class BookForm(FlaskForm):
     office_id = IntegerField(validators=[DataRequired()])
-    day = DateField(validators=[DataRequired()])
+    day = DateField(validators=[DataRequired(), in_range])
     session = StringField(validators=[DataRequired(), Length(min=1, max=1)])
     phone = StringField(_l("Caller's phone"), validators=[DataRequired(), Length(max=40)])
-    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
+    name = StringField(_l("Name"), filters=[stripped], validators=[Optional(), Length(max=200)])
     procedure_id = SelectField(_l("Procedure"), coerce=int, validators=[Optional()], choices=[])
     language = SelectField(_l("Language of the SMS"),
                            choices=[SelectChoice("vi", "Tiếng Việt"), SelectChoice("en", "English")])
@@ -43,8 +74,8 @@ class CheckInForm(FlaskForm):
 
 
 class ClosureForm(FlaskForm):
-    start = DateField(_l("From"), validators=[DataRequired()])
-    end = DateField(_l("To"), validators=[DataRequired()])
+    start = DateField(_l("From"), validators=[DataRequired(), in_range])
+    end = DateField(_l("To"), validators=[DataRequired(), in_range, not_before("start")])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=300)])
     notify = BooleanField(_l("Cancel the appointments and send everyone affected an SMS"))
     move = BooleanField(_l("Move them instead to the soonest session with room, each with an SMS (anyone who "
@@ -52,7 +83,7 @@ class ClosureForm(FlaskForm):
 
 
 class CapacityForm(FlaskForm):
-    day = DateField(_l("Date"), validators=[DataRequired()])
+    day = DateField(_l("Date"), validators=[DataRequired(), in_range])
     session = SelectField(_l("Session"), choices=list(SESSION_CHOICES))
     capacity = IntegerField(_l("Capacity"), validators=[DataRequired(), NumberRange(min=0, max=10_000)])
 
@@ -60,6 +91,6 @@ class CapacityForm(FlaskForm):
 class MoveForm(FlaskForm):
     """The session a booking moves to; each offered session is a form of its own with these hidden fields."""
 
-    office_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=2**31 - 1)])
-    day = DateField(validators=[DataRequired()])
+    office_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=MAX_ID)])
+    day = DateField(validators=[DataRequired(), in_range])
     session = StringField(validators=[DataRequired(), Length(min=1, max=1)])

@@ -37,9 +37,9 @@ from booking.models import (
 from booking.schedule import plan_session
 from hotline.auth import roles_required
 from hotline.console import views
-from hotline.console.common import (apply_change, audit_change, blueprint, console_actor, flash_field_errors,
-                                    local_today, managed_office, me)
-from hotline.console.forms import ActionForm, ClosureForm
+from hotline.console.common import (apply_change, audit_change, blueprint, calendar_date, console_actor,
+                                    flash_field_errors, local_today, managed_office, me)
+from hotline.console.forms import ActionForm, ClosureForm, in_range
 from hotline.console.labels import CHANNELS, SESSION_CHOICES
 from hotline.localization import BabelLocalizer
 from hotline.runtime import runtime
@@ -87,7 +87,7 @@ class RemoveTemplateForm(FlaskForm):
 class SessionDateForm(FlaskForm):
     """One date's session: other capacity and/or hours; all empty holds a cancelled session again."""
 
-    day = DateField(_l("Date"), validators=[InputRequired()])
+    day = DateField(_l("Date"), validators=[InputRequired(), in_range])
     code = SelectField(_l("Session"), choices=list(SESSION_CHOICES))
     capacity = IntegerField(_l("Capacity"), validators=[Optional(), NumberRange(max=MAX_NUMBER)])
     start = TimeField(_l("Starts"), format=TIME_FORMATS, validators=[Optional()])
@@ -96,7 +96,7 @@ class SessionDateForm(FlaskForm):
 
 
 class CancelDateForm(FlaskForm):
-    day = DateField(_l("Date"), validators=[InputRequired()])
+    day = DateField(_l("Date"), validators=[InputRequired(), in_range])
     code = SelectField(_l("Session"), choices=list(SESSION_CHOICES))
     note = StringField(_l("Reason"), validators=[Optional(), Length(max=300)])
     notify = BooleanField(_l("Cancel the appointments and send everyone affected an SMS"))
@@ -117,7 +117,7 @@ class ReserveForm(FlaskForm):
 
 
 class CalendarDayForm(FlaskForm):
-    day = DateField(_l("Date"), validators=[InputRequired()])
+    day = DateField(_l("Date"), validators=[InputRequired(), in_range])
     kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, name) for k, name in KIND_NAMES.items()])
     works_as = SelectField(_l("Follows the sessions of"), coerce=_optional_weekday, choices=[],
                            validators=[Optional()])
@@ -153,7 +153,7 @@ def _office_setting(path: str, endpoint: str, form_class: type[F], *,
     made by `_apply`, and the answer goes back to the section `anchor` of the settings page.
     """
     def register(change: Callable[..., str | None]) -> Callable[..., str | None]:
-        @blueprint.post(f"/offices/<int:office_id>/settings/{path}", endpoint=endpoint)
+        @blueprint.post(f"/offices/<id:office_id>/settings/{path}", endpoint=endpoint)
         @roles_required(Role.MANAGER)
         @functools.wraps(change)
         def view(office_id: int, **rest: Any) -> BaseResponse:
@@ -194,7 +194,7 @@ def _template_state(template: SessionTemplate | None) -> dict[str, Any] | None:
 
 # -- the settings page ------------------------------------------------------------------------------
 
-@blueprint.get("/offices/<int:office_id>/settings", endpoint="office_settings")
+@blueprint.get("/offices/<id:office_id>/settings", endpoint="office_settings")
 @roles_required(Role.MANAGER)
 def settings_page(office_id: int) -> str:
     managed_office(office_id)
@@ -350,7 +350,7 @@ def reserve(db: Session, form: ReserveForm, office_id: int) -> None:
 
 # -- closures ---------------------------------------------------------------------------------------
 
-@blueprint.post("/offices/<int:office_id>/settings/closures", endpoint="office_close")
+@blueprint.post("/offices/<id:office_id>/settings/closures", endpoint="office_close")
 @roles_required(Role.MANAGER)
 def close(office_id: int) -> BaseResponse:
     """The roster's closure (cancelling, notifying and auditing there), coming back to this page."""
@@ -363,7 +363,7 @@ def close(office_id: int) -> BaseResponse:
     return redirect(_back(office_id, "closures"))
 
 
-@_office_setting("closures/<int:closure_id>/reopen", "office_reopen", ActionForm, anchor="closures")
+@_office_setting("closures/<id:closure_id>/reopen", "office_reopen", ActionForm, anchor="closures")
 def reopen(db: Session, form: ActionForm, office_id: int, closure_id: int) -> str:
     closure = db.get(Closure, closure_id)
     # A province-wide closure concerns every office: only an administrator lifts it.
@@ -416,10 +416,7 @@ def calendar_set() -> BaseResponse:
 @blueprint.post("/calendar/<day>/remove", endpoint="calendar_day_remove")
 @roles_required()
 def calendar_remove(day: str) -> BaseResponse:
-    try:
-        when = date.fromisoformat(day)
-    except ValueError:
-        abort(404)
+    when = calendar_date(day) or abort(404)
     form = ActionForm()
 
     def change(db: Session) -> str:

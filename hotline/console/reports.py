@@ -27,6 +27,7 @@ from booking.reports import (FIRST_YEAR, LAST_YEAR, BookingReport, InvalidPeriod
 from hotline import charts
 from hotline.auth import roles_required
 from hotline.console.common import blueprint, csv_response, local_today, me, requested_office
+from hotline.console.forms import in_range
 from hotline.console.labels import CHANNELS, MESSAGE_KINDS
 from hotline.runtime import runtime
 from notifications.reports import SmsCounts, SmsReport, sms_report
@@ -46,8 +47,8 @@ class PeriodForm(FlaskForm):
     class Meta:
         csrf = False  # a GET report changes nothing
 
-    start = DateField(_l("From"), validators=[Optional()])
-    end = DateField(_l("To"), validators=[Optional()])
+    start = DateField(_l("From"), validators=[Optional(), in_range])
+    end = DateField(_l("To"), validators=[Optional(), in_range])
     office_id = SelectField(_l("Office"), choices=[], validate_choice=False)
 
 

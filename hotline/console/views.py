@@ -12,7 +12,7 @@ from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
@@ -26,12 +26,13 @@ from hotline.auth import check_password, roles_required
 from hotline.console.forms import (ActionForm, BookForm, CapacityForm, CheckInForm, ClosureForm, LoginForm, LookupForm,
                                    MoveForm)
 from hotline.localization import BabelLocalizer
-from hotline.console.common import (ANY_STAFF, apply_change, attempt, audit_change, blueprint, console_actor,
-                                    csv_response,
-                                    flash_error, local_today, managed_office, me)
+from hotline.console.broadcasts import may_see
+from hotline.console.common import (ANY_STAFF, apply_change, attempt, audit_change, blueprint, calendar_date,
+                                    console_actor, csv_response, flash_error, flash_field_errors, in_calendar,
+                                    local_today, managed_office, me)
 from hotline.runtime import runtime
 from notifications import notices
-from notifications.models import OutboxMessage
+from notifications.models import Broadcast, OutboxMessage
 
 STATUS_LABELS = {
     BookingStatus.BOOKED: _l("Booked"),
@@ -118,12 +119,29 @@ def lookup() -> str:
             flash_error(exc)
         else:
             with runtime().reading() as db:
-                found = list(db.scalars(select(Booking).where(Booking.phone == phone)
-                                        .options(selectinload(Booking.office)).order_by(Booking.date.desc())))
-                messages = list(db.scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone)
-                                           .order_by(OutboxMessage.id.desc()).limit(50)))
+                found = [b for b in db.scalars(select(Booking).where(Booking.phone == phone)
+                                               .options(selectinload(Booking.office)).order_by(Booking.date.desc()))
+                         if me().may_handle(b.office_id)]
+                messages = _texts_to(db, phone, found)
     return render_template("console/lookup.html", form=form, phone=phone, bookings=found, messages=messages,
                            action=ActionForm())
+
+
+def _texts_to(db: Session, phone: str, shown: list[Booking]) -> list[OutboxMessage]:
+    """The latest texts sent to `phone` that the signed-in user may read.
+
+    Operators and administrators serve any caller and read them all. A manager reads those about the
+    bookings `shown` (the ones at offices they handle) and the notices whose whole audience lies within
+    their offices, as on the broadcast pages; a text tied to neither, such as a call-back's
+    acknowledgement, belongs to no office and so to no manager.
+    """
+    query = select(OutboxMessage).where(OutboxMessage.recipient == phone)
+    if me().role is Role.MANAGER:
+        notices = db.scalars(select(Broadcast).where(Broadcast.id.in_(
+            select(OutboxMessage.broadcast_id).where(OutboxMessage.recipient == phone))))
+        query = query.where(or_(OutboxMessage.booking_id.in_([b.id for b in shown]),
+                                OutboxMessage.broadcast_id.in_([b.id for b in notices if may_see(b)])))
+    return list(db.scalars(query.order_by(OutboxMessage.id.desc()).limit(50)))
 
 
 @blueprint.get("/grid")
@@ -149,14 +167,11 @@ def grid() -> str:
                            dates=[today + timedelta(days=i) for i in range(7)])
 
 
-@blueprint.route("/book/<int:office_id>/<day>/<session>", methods=["GET", "POST"])
+@blueprint.route("/book/<id:office_id>/<day>/<session>", methods=["GET", "POST"])
 @roles_required(*ANY_STAFF)
 def book(office_id: int, day: str, session: str) -> str | BaseResponse:
     rt = runtime()
-    try:
-        when = date.fromisoformat(day)
-    except ValueError:
-        abort(404)
+    when = calendar_date(day) or abort(404)
     if not me().may_handle(office_id):
         abort(403)
     with rt.reading() as db:
@@ -315,7 +330,7 @@ def callbacks() -> str:
     return render_template("console/callbacks.html", requests=waiting, action=ActionForm())
 
 
-@blueprint.post("/callbacks/<int:request_id>/done")
+@blueprint.post("/callbacks/<id:request_id>/done")
 @roles_required(*ANY_STAFF)
 def callback_done(request_id: int) -> BaseResponse:
     if not ActionForm().validate_on_submit():
@@ -342,14 +357,11 @@ def _roster_rows(office_id: int, day: date, session: str | None) -> list[Booking
                                .order_by(Booking.session_code.desc(), Booking.queue_number)))
 
 
-@blueprint.get("/offices/<int:office_id>/roster")
+@blueprint.get("/offices/<id:office_id>/roster")
 @roles_required(Role.MANAGER)
 def roster(office_id: int) -> str | Response:
     office = managed_office(office_id)
-    try:
-        day = date.fromisoformat(request.args.get("date") or local_today().isoformat())
-    except ValueError:
-        abort(400)
+    day = calendar_date(request.args.get("date") or local_today().isoformat()) or abort(400)
     session = request.args.get("session") or None
     rows = _roster_rows(office_id, day, session)
     if request.args.get("format") == "csv":
@@ -367,7 +379,7 @@ def roster(office_id: int) -> str | Response:
                            action=ActionForm())
 
 
-@blueprint.post("/offices/<int:office_id>/checkin")
+@blueprint.post("/offices/<id:office_id>/checkin")
 @roles_required(Role.MANAGER)
 def checkin(office_id: int) -> BaseResponse:
     managed_office(office_id)
@@ -386,12 +398,13 @@ def checkin(office_id: int) -> BaseResponse:
     return redirect(back)
 
 
-@blueprint.post("/offices/<int:office_id>/capacity")
+@blueprint.post("/offices/<id:office_id>/capacity")
 @roles_required(Role.MANAGER)
 def capacity(office_id: int) -> BaseResponse:
     managed_office(office_id)
     form = CapacityForm()
-    back = url_for("console.roster", office_id=office_id, date=form.day.data)
+    shown = form.day.data if form.day.data is not None and in_calendar(form.day.data) else None
+    back = url_for("console.roster", office_id=office_id, date=shown)
     if form.validate_on_submit() and form.day.data is not None:
         day = form.day.data
 
@@ -402,10 +415,11 @@ def capacity(office_id: int) -> BaseResponse:
                          after={"date": day, "session": form.session.data, "capacity": form.capacity.data})
 
         return apply_change(change, back)
+    flash_field_errors(form)
     return redirect(back)
 
 
-@blueprint.post("/offices/<int:office_id>/closures")
+@blueprint.post("/offices/<id:office_id>/closures")
 @roles_required(Role.MANAGER)
 def close(office_id: int) -> BaseResponse:
     office = managed_office(office_id)
@@ -443,6 +457,7 @@ def close(office_id: int) -> BaseResponse:
             return gettext("Closed; %(n)s appointments affected.", n=len(affected))
 
         return apply_change(change, back)
+    flash_field_errors(form)
     return redirect(back)
 
 

@@ -43,7 +43,7 @@ def _admin_rules(app: Flask) -> list[tuple[str, str]]:
     found = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("console.admin_"):
-            url = re.sub(r"<(?:int:)?(\w+)>", "1", rule.rule)
+            url = re.sub(r"<(?:\w+:)?(\w+)>", "1", rule.rule)
             found += [(method, url) for method in sorted(rule.methods or ()) if method in ("GET", "POST")]
     return found
 

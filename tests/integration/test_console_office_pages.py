@@ -328,7 +328,7 @@ INVALID_SETTINGS: list[tuple[str, dict[str, object], str]] = [
     ("crowd", {"crowd_limit": 5, "window_minutes": 1000}, "an arrival window lasts 5 to 240 minutes"),
     ("reserve", {"code": "S", "channel": "pigeon", "seats": 1, "release_minutes": 60}, "Channel"),
     ("reserve", {"code": "S", "channel": "ivr", "seats": -1, "release_minutes": 60}, "0 or more"),
-    ("closures", {"start": "2027-03-05", "end": "2027-03-03", "reason": "Bão"}, "the closure ends before it starts"),
+    ("closures", {"start": "2027-03-05", "end": "2027-03-03", "reason": "Bão"}, "The last date is before the first."),
     ("closures", {"start": "2027-03-03", "end": "2027-03-05", "reason": ""}, "Reason"),
 ]
 

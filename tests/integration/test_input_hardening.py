@@ -1,0 +1,292 @@
+"""Input the console, the API and the webhooks must refuse cleanly, never with a 500, on either engine;
+and what a manager may see of other offices' callers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+from werkzeug.routing import IntegerConverter
+
+from booking import bookings
+from booking.audit import issue_token
+from booking.models import Booking, CalendarDay, Closure, Role, SessionOverride
+from hotline.console.common import spreadsheet_cell
+from notifications import broadcasts
+from notifications.models import AudienceKind, Broadcast, MessageKind
+from notifications.outbox import enqueue
+from notifications.policy import SmsPolicy
+from tests.console import PASSWORD, csrf, signed_in
+from tests.console import app as app, client as client, offices as offices
+from tests.factories import NOW, OPERATOR, POLICY, at, phone
+
+TUESDAY = "2027-03-02"
+HUGE = (2**31, 2**63)  # PostgreSQL's integer ends below the first, SQLite's below the second
+OUT_OF_RANGE = "Choose a date from 01/01/2000 to 31/12/2099."
+SMS = SmsPolicy()
+
+PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+SAMPLE_VALUES = {"day": TUESDAY, "date": TUESDAY, "session": "S"}
+
+
+def _numbered_routes(app: Flask) -> list[tuple[str, str]]:
+    """(method, URL rule) of every console route with a number in its path."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        numbered = any(conv and issubclass(app.url_map.converters[conv], IntegerConverter)
+                       for conv, _ in PARAMETER.findall(rule.rule))
+        if rule.rule.startswith("/console/") and numbered:
+            routes.extend((method, rule.rule) for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
+    return routes
+
+
+def _url(app: Flask, rule: str, number: int) -> str:
+    def value(match: re.Match[str]) -> str:
+        conv, name = match.groups()
+        if conv and issubclass(app.url_map.converters[conv], IntegerConverter):
+            return str(number)
+        return SAMPLE_VALUES[name]
+
+    return PARAMETER.sub(value, rule)
+
+
+def _api_token(db: Session, role: Role) -> dict[str, str]:
+    _, text = issue_token(db, name=f"portal-{role.value}", role=role, created_by="test", now=NOW)
+    db.commit()
+    return {"Authorization": f"Bearer {text}"}
+
+
+# -- ids beyond what the database stores --------------------------------------------------------------
+
+@pytest.mark.parametrize("number", HUGE)
+def test_ids_beyond_32_bits_in_any_console_url_are_not_found(app: Flask, client: FlaskClient,
+                                                             offices: tuple[int, int], number: int) -> None:
+    signed_in(client, "admin")  # an administrator passes every role check and reaches every lookup
+    token = csrf(client, "/console/lookup")
+    routes = _numbered_routes(app)
+    assert len(routes) >= 25, routes
+    answers = {}
+    for method, rule in routes:
+        url = _url(app, rule, number)
+        response = client.get(url) if method == "GET" else client.post(url, data={"csrf_token": token})
+        answers[f"{method} {url}"] = response.status_code
+    assert {request: status for request, status in answers.items() if status != 404} == {}
+
+
+def test_out_of_range_ids_in_query_strings_and_forms_are_refused_cleanly(client: FlaskClient,
+                                                                        offices: tuple[int, int]) -> None:
+    signed_in(client, "admin")
+    for number in HUGE:
+        assert client.get(f"/console/broadcasts?before={number}").status_code == 200  # no cursor: the newest
+        assert client.get(f"/console/reports?office_id={number}").status_code == 404
+        assert client.get(f"/console/reports/quarterly.csv?year=2027&quarter=1&office_id={number}").status_code == 404
+        token = csrf(client, "/console/broadcasts/new")
+        assert client.post("/console/broadcasts/new", data={
+            "csrf_token": token, "body": "Thông báo", "audience": "office_dates", "office": str(number),
+            "start": TUESDAY}).status_code == 404
+
+
+# -- NUL bytes --------------------------------------------------------------------------------------
+
+def test_a_nul_byte_in_a_console_form_or_query_is_refused_with_400(client: FlaskClient, offices: tuple[int, int],
+                                                                   db: Session) -> None:
+    mine, _ = offices
+    token = csrf(client, "/console/login")
+    response = client.post("/console/login", data={"username": "admin\x00", "password": PASSWORD,
+                                                   "csrf_token": token})
+    assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
+    signed_in(client, "hoa")
+    assert client.get("/console/lookup?phone=0912%00345678").status_code == 400
+    token = csrf(client, f"/console/book/{mine}/{TUESDAY}/S")
+    assert client.post(f"/console/book/{mine}/{TUESDAY}/S", data={
+        "csrf_token": token, "office_id": mine, "day": TUESDAY, "session": "S", "phone": "0912 345 678",
+        "name": "Phạm\x00Dung", "procedure_id": "0", "language": "vi"}).status_code == 400
+    assert client.post(f"/console/offices/{mine}/closures", data={
+        "csrf_token": token, "start": TUESDAY, "end": TUESDAY, "reason": "Bão\x00"}).status_code == 400
+    assert client.get(f"/console/book/{mine}/{TUESDAY}/%00").status_code == 400
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Booking)) == 0
+    assert db.scalar(select(func.count()).select_from(Closure)) == 0
+
+
+def test_a_nul_byte_in_an_api_request_is_refused_naming_the_field(client: FlaskClient, offices: tuple[int, int],
+                                                                  db: Session) -> None:
+    mine, _ = offices
+    headers = _api_token(db, Role.OPERATOR)
+    booking = {"office_id": mine, "date": TUESDAY, "session": "S", "phone": "0912 345 678"}
+    response = client.post("/api/v1/bookings", headers=headers, json=booking | {"name": "a\u0000b"})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_input" and error["field"] == "name" and "NUL" in error["message"]["en"]
+    response = client.post("/api/v1/bookings", headers=headers, json=booking | {"extra": {"notes": ["", "\u0000"]}})
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "extra.notes[1]"
+    response = client.get("/api/v1/bookings?phone=0912%00345678", headers=headers)
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "phone"
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Booking)) == 0
+
+
+def test_a_nul_byte_in_a_twilio_webhook_is_refused_only_once_its_signature_holds(
+        client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
+    message = enqueue(db, kind=MessageKind.CALLBACK_ACK, recipient=phone(1), body="Chúng tôi sẽ gọi lại.",
+                      language="vi", now=NOW, policy=SMS)
+    assert message is not None
+    db.commit()
+    url = f"http://localhost/sms/status?m={message.id}"
+    params = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "failed", "ErrorCode": "300\x0005"}
+    signature = RequestValidator("x" * 32).compute_signature(url, params)  # the test settings' auth token
+    # Unsigned or signed by someone else: the same 403 as any forged request, NUL or not.
+    assert client.post(url, data=params).status_code == 403
+    forged = RequestValidator("y" * 32).compute_signature(url, params)
+    assert client.post(url, data=params, headers={"X-Twilio-Signature": forged}).status_code == 403
+    assert client.post(url, data=params, headers={"X-Twilio-Signature": signature}).status_code == 400
+    clean = params | {"ErrorCode": "30005"}
+    signature = RequestValidator("x" * 32).compute_signature(url, clean)
+    assert client.post(url, data=clean, headers={"X-Twilio-Signature": signature}).status_code == 204
+
+
+# -- dates ------------------------------------------------------------------------------------------
+
+def _refused(client: FlaskClient, path: str, data: dict[str, str], message: str = OUT_OF_RANGE) -> None:
+    data = {"csrf_token": csrf(client, "/console/lookup")} | data
+    page = client.post(path, data=data, follow_redirects=True).get_data(as_text=True)
+    assert message in page, page
+
+
+def test_console_dates_outside_2000_to_2099_are_refused_with_a_message(client: FlaskClient,
+                                                                       offices: tuple[int, int], db: Session) -> None:
+    mine, _ = offices
+    signed_in(client, "admin")
+    for closures in (f"/console/offices/{mine}/closures", f"/console/offices/{mine}/settings/closures"):
+        _refused(client, closures, {"start": TUESDAY, "end": "9999-12-31", "reason": "Bão"})
+        _refused(client, closures, {"start": "1999-12-31", "end": TUESDAY, "reason": "Bão"})
+        _refused(client, closures, {"start": "2027-03-03", "end": TUESDAY, "reason": "Bão"},
+                 "The last date is before the first.")
+    _refused(client, f"/console/offices/{mine}/capacity", {"day": "9999-12-31", "session": "S", "capacity": "5"})
+    _refused(client, f"/console/offices/{mine}/settings/date", {"day": "2100-01-01", "code": "S", "capacity": "5"})
+    _refused(client, f"/console/offices/{mine}/settings/date/cancel", {"day": "1999-12-31", "code": "S"})
+    _refused(client, "/console/calendar", {"day": "9999-12-31", "kind": "day_off"})
+    token = csrf(client, "/console/broadcasts/new")
+    response = client.post("/console/broadcasts/new", data={
+        "csrf_token": token, "body": "Thông báo", "audience": "office_dates", "office": str(mine),
+        "start": "9999-12-30", "end": "9999-12-31"})
+    assert response.status_code == 422 and OUT_OF_RANGE in response.get_data(as_text=True)
+    response = client.get(f"/console/reports?office_id={mine}&start=2100-01-01&end=2100-01-31")
+    assert response.status_code == 400 and OUT_OF_RANGE in response.get_data(as_text=True)
+    assert client.get(f"/console/offices/{mine}/roster?date=9999-12-31").status_code == 400
+    assert client.get(f"/console/book/{mine}/9999-12-31/S").status_code == 404
+    db.rollback()
+    for table in (Closure, SessionOverride, CalendarDay, Broadcast):
+        assert db.scalar(select(func.count()).select_from(table)) == 0, table
+    db.rollback()
+    # The bounds themselves are dates like any other.
+    _refused(client, f"/console/offices/{mine}/capacity", {"day": "2099-12-31", "session": "S", "capacity": "5"},
+             "Saved.")
+
+
+# -- API times --------------------------------------------------------------------------------------
+
+def test_an_api_session_time_with_a_utc_offset_is_refused_naming_the_field(client: FlaskClient,
+                                                                           offices: tuple[int, int],
+                                                                           db: Session) -> None:
+    mine, _ = offices
+    headers = _api_token(db, Role.ADMIN)
+    for start, end in (("07:00+07:00", "11:00"), ("07:00", "11:00Z")):
+        response = client.put(f"/api/v1/offices/{mine}/sessions/{TUESDAY}/S", headers=headers,
+                              json={"start": start, "end": end})
+        assert response.status_code == 422, response.get_data(as_text=True)
+        error = response.get_json()["error"]
+        assert error["field"] == ("start" if start != "07:00" else "end")
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(SessionOverride)) == 0
+
+
+# -- spreadsheets and names -------------------------------------------------------------------------
+
+def test_exported_cells_starting_with_a_tab_or_carriage_return_stay_text(client: FlaskClient,
+                                                                         offices: tuple[int, int],
+                                                                         db: Session) -> None:
+    assert spreadsheet_cell("\t=cmd|' /C calc'!A0") == "'\t=cmd|' /C calc'!A0"
+    assert spreadsheet_cell("\r=1+2") == "'\r=1+2"
+    assert spreadsheet_cell("+84912345678") == "+84912345678"
+    mine, _ = offices
+    for n, name in ((1, "\t=HYPERLINK(\"http://x\")"), (2, "\r@SUM(A1)")):
+        bookings.book(db, office_id=mine, day=at(2027, 3, 2).date(), code="S", phone=phone(n), actor=OPERATOR,
+                      now=NOW, policy=POLICY, name=name)
+    db.commit()
+    signed_in(client, "hoa")
+    response = client.get(f"/console/offices/{mine}/roster?date={TUESDAY}&format=csv")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert sorted(row["name"] for row in rows) == ["'\t=HYPERLINK(\"http://x\")", "'\r@SUM(A1)"]
+
+
+def test_the_console_booking_form_trims_the_name(client: FlaskClient, offices: tuple[int, int],
+                                                 db: Session) -> None:
+    mine, _ = offices
+    signed_in(client, "lan")
+    token = csrf(client, f"/console/book/{mine}/{TUESDAY}/S")
+    response = client.post(f"/console/book/{mine}/{TUESDAY}/S", data={
+        "csrf_token": token, "office_id": mine, "day": TUESDAY, "session": "S", "phone": "0912 345 678",
+        "name": "  Phạm Thị Dung \t", "procedure_id": "0", "language": "vi"})
+    assert response.status_code == 302
+    db.rollback()
+    assert db.scalars(select(Booking.name)).one() == "Phạm Thị Dung"
+
+
+# -- what a manager sees of a caller ------------------------------------------------------------------
+
+@pytest.fixture
+def caller(offices: tuple[int, int], db: Session) -> dict[str, str]:
+    """One caller booked at Năm Căn (hoa's) and at Đầm Dơi, each with a confirmation; texted by a Năm Căn
+    notice and by a province-wide one, and sent a call-back acknowledgement that concerns no office."""
+    mine, other = offices
+    booked = {}
+    for office_id, name in ((mine, "mine"), (other, "other")):
+        booking = bookings.book(db, office_id=office_id, day=at(2027, 3, 2).date(), code="S", phone=phone(1),
+                                actor=OPERATOR, now=NOW, policy=POLICY)
+        enqueue(db, kind=MessageKind.CONFIRMATION, recipient=phone(1), body=f"Xác nhận {name} {booking.code}",
+                language="vi", now=NOW, policy=SMS, booking_id=booking.id)
+        booked[name] = booking.code
+    for office_id, body in ((mine, "Thông báo Năm Căn"), (None, "Thông báo toàn tỉnh")):
+        spec = ({"office_id": mine, "start": TUESDAY, "end": TUESDAY} if office_id else
+                {"office_ids": [mine, other], "days": 30})
+        notice = broadcasts.create(db, body=body, audience=AudienceKind.OFFICE_DATES if office_id else
+                                   AudienceKind.RECENT_BOOKERS, spec=spec, created_by="test", now=NOW,
+                                   office_id=office_id)
+        broadcasts.schedule(db, notice, send_at=NOW, now=NOW)
+        assert broadcasts.enqueue(db, notice, now=NOW, policy=SMS) == 1
+    enqueue(db, kind=MessageKind.CALLBACK_ACK, recipient=phone(1), body="Chúng tôi sẽ gọi lại", language="vi",
+            now=NOW, policy=SMS)
+    db.commit()
+    return booked
+
+
+def test_a_manager_looking_up_a_caller_sees_only_their_offices_bookings_and_texts(
+        app: Flask, client: FlaskClient, caller: dict[str, str]) -> None:
+    signed_in(client, "hoa")
+    page = client.get(f"/console/lookup?phone={phone(1)}").get_data(as_text=True)
+    assert caller["mine"] in page and "Thông báo Năm Căn" in page
+    for hidden in (caller["other"], "Xác nhận other", "Thông báo toàn tỉnh", "Chúng tôi sẽ gọi lại"):
+        assert hidden not in page, hidden
+    operator = signed_in(app.test_client(), "lan")  # an operator serves any caller: everything
+    page = operator.get(f"/console/lookup?phone={phone(1)}").get_data(as_text=True)
+    for shown in (*caller.values(), "Xác nhận other", "Thông báo toàn tỉnh",
+                  "Chúng tôi sẽ gọi lại"):
+        assert shown in page, shown
+
+
+def test_a_manager_finding_bookings_through_the_api_gets_only_their_offices(
+        client: FlaskClient, caller: dict[str, str], db: Session) -> None:
+    signed_in(client, "hoa")
+    found = client.get(f"/api/v1/bookings?phone={phone(1)}").get_json()["bookings"]
+    assert [b["code"] for b in found] == [caller["mine"]]
+    headers = _api_token(db, Role.OPERATOR)
+    every = client.get(f"/api/v1/bookings?phone={phone(1)}", headers=headers).get_json()["bookings"]
+    assert sorted(b["code"] for b in every) == sorted(caller.values())
