@@ -292,6 +292,23 @@ def _drop_holds(session: Session, session_ids: list[int]) -> None:
         session.delete(hold)
 
 
+def stranded_bookings(session: Session, *, start: date, end: date, office_id: int | None = None,
+                      code: str | None = None) -> list[Booking]:
+    """People still booked in sessions that no longer take place (a day off, a removed weekly session).
+
+    A plan change closes the sessions but leaves their bookings alone, since cancelling people is the
+    manager's decision; this is what the console tells them is left to decide.
+    """
+    query = (select(Booking).join(OfficeSession, OfficeSession.id == Booking.session_id)
+             .where(OfficeSession.closed.is_(True), Booking.status == BookingStatus.BOOKED,
+                    Booking.date.between(start, end)))
+    if office_id is not None:
+        query = query.where(Booking.office_id == office_id)
+    if code is not None:
+        query = query.where(Booking.session_code == code)
+    return list(session.scalars(query.order_by(Booking.office_id, Booking.date, Booking.queue_number)))
+
+
 def _live_bookings(session: Session, office_ids: list[int], start: date, end: date,
                    code: str | None = None) -> list[Booking]:
     query = select(Booking).where(Booking.office_id.in_(office_ids), Booking.date.between(start, end),

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from babel.dates import get_day_names
 from flask import abort, redirect, render_template, request, url_for
-from flask_babel import get_locale, gettext
+from flask_babel import format_decimal, get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
@@ -28,7 +28,7 @@ from booking import bookings
 from booking import office_settings as services
 from booking.audit import snapshot
 from booking.availability import office_availability
-from booking.calendar import national_holiday
+from booking.calendar import LATEST, national_holiday
 from booking.errors import NotFound
 from booking.models import (
     Booking, CalendarDay, CalendarDayKind, Channel, ChannelReserve, Closure, Office, OfficeSession, Role,
@@ -269,7 +269,14 @@ def template_remove(db: Session, form: RemoveTemplateForm, office_id: int) -> st
     before = _template_state(template)
     services.remove_template(db, office_id=office_id, weekday=weekday or 0, code=code)
     audit_change(db, "template.remove", "office", office_id, office_id=office_id, before=before, after=None)
-    return gettext("Removed; dates already open for booking keep their session.")
+    stranded = [b for b in services.stranded_bookings(db, start=local_today(), end=LATEST, office_id=office_id,
+                                                       code=code) if b.date.weekday() == weekday]
+    if stranded:
+        return ngettext("Removed. %(num)s person booked on those dates keeps the appointment until you cancel "
+                        "and notify or move them: close the office on that date to do so.",
+                        "Removed. %(num)s people booked on those dates keep their appointments until you cancel "
+                        "and notify or move them: close the office on those dates to do so.", len(stranded))
+    return gettext("Removed.")
 
 
 # -- one date ---------------------------------------------------------------------------------------
@@ -403,12 +410,20 @@ def _calendar_state(entry: CalendarDay | None) -> dict[str, Any] | None:
 def calendar_set() -> BaseResponse:
     form = CalendarDayForm()
 
-    def change(db: Session) -> None:
+    def change(db: Session) -> str | None:
         day = form.day.data or date.min
         before = _calendar_state(db.get(CalendarDay, day))
         entry = services.set_calendar_day(db, day=day, kind=CalendarDayKind(form.kind.data),
                                           works_as_weekday=form.works_as.data, note=form.note.data or "")
         audit_change(db, "calendar.set", "calendar_day", day.isoformat(), before=before, after=_calendar_state(entry))
+        stranded = services.stranded_bookings(db, start=day, end=day)
+        if stranded:
+            return ngettext("Saved. %(num)s person is booked on this day: close the office for the day to cancel "
+                            "and notify or move them.",
+                            "Saved. %(num)s people are booked on this day (at %(offices)s offices): close those "
+                            "offices for the day to cancel and notify or move them.", len(stranded),
+                            offices=format_decimal(len({b.office_id for b in stranded})))
+        return None
 
     return _apply(form, change, url_for("console.calendar_days"))
 

@@ -358,3 +358,25 @@ def test_invalid_calendar_days_are_flashed(client: FlaskClient, offices: tuple[i
     assert status == 302 and "Not found." in page
     db.rollback()
     assert db.scalars(select(CalendarDay)).all() == [] and db.scalars(select(AuditEntry)).all() == []
+
+
+def test_a_day_off_or_a_removed_weekly_session_says_who_is_still_booked(
+        client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
+    """Their sessions close, their bookings stay: the page says how many people are left to cancel or move."""
+    mine, other = offices
+    for office_id, n in ((mine, 1), (mine, 2), (other, 3)):
+        bookings.book(db, office_id=office_id, day=TUESDAY, code="S", phone=f"+8491234567{n}", actor=OPERATOR,
+                      now=NOW, policy=POLICY)
+    db.commit()
+    token = _sign_in(client, "admin")
+    status, page = _post(client, db, "/console/calendar", token, day=TUESDAY.isoformat(), kind="day_off",
+                         note="Nghỉ bù")
+    assert status == 302 and "Saved. 3 people are booked on this day (at 2 offices)" in page
+    _post(client, db, f"/console/calendar/{TUESDAY.isoformat()}/remove", token)
+
+    status, page = _post(client, db, f"/console/offices/{mine}/settings/template/remove", token, weekday=1, code="S")
+    assert status == 302 and "Removed. 2 people booked on those dates keep their appointments" in page
+    db.rollback()
+    assert [b.status for b in db.scalars(select(Booking))] == [BookingStatus.BOOKED] * 3
+    status, page = _post(client, db, f"/console/offices/{mine}/settings/template/remove", token, weekday=2, code="S")
+    assert "Removed." in page and "people booked" not in page  # nobody booked on Wednesdays
