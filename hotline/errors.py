@@ -27,7 +27,7 @@ STATUS = {
 }
 
 
-# Twilio's webhooks: a forged request must get the answer it would get anyway, so their signature is checked first.
+# Twilio's webhooks answer every signed request as a call or an SMS would expect; `verified_form` drops NULs.
 TWILIO_BLUEPRINTS = ("ivr", "sms")
 NUL_REFUSED = N_("The text sent contains a character that cannot be stored (NUL). Please type it again.")
 
@@ -40,19 +40,25 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def _nul_in_json(value: Any, path: str) -> str | None:
-    """Where in a JSON document a string (or a key) holds a NUL: "name", "extra.notes[1]"; None if nowhere."""
-    if isinstance(value, str):
-        return (path or "body") if "\x00" in value else None
-    items: list[tuple[str, Any]] = []
-    if isinstance(value, dict):
-        items = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
-    elif isinstance(value, list):
-        items = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
-    for where, item in items:
-        found = where if "\x00" in where else _nul_in_json(item, where)
-        if found is not None:
-            return found
+def _nul_in_json(document: Any) -> str | None:
+    """Where in a JSON document a string (or a key) holds a NUL: "name", "extra.notes[1]"; None if nowhere.
+
+    Walked with a stack, not recursion: the document comes from anyone, nested as deep as they like.
+    """
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if "\x00" in where:
+                    return where
+                stack.append((where, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
     return None
 
 
@@ -71,10 +77,18 @@ def nul_field() -> str | None:
     for key, upload in request.files.items(multi=True):
         if "\x00" in key or "\x00" in (upload.filename or ""):
             return key
-    return _nul_in_json(request.get_json(silent=True), "") if request.is_json else None
+    if not request.is_json:
+        return None
+    try:
+        document = request.get_json(silent=True)
+    except RecursionError:
+        abort(400)  # nested deeper than the JSON parser goes: no real request is
+    return _nul_in_json(document)
 
 
 def _refuse_nul() -> tuple[Response, int] | None:
+    if request.blueprint in TWILIO_BLUEPRINTS:
+        return None
     field = nul_field()
     if field is None:
         return None
@@ -84,10 +98,6 @@ def _refuse_nul() -> tuple[Response, int] | None:
 
         return error_response(422, "invalid_input", INVALID, {"detail": f"{field} must not contain a NUL character"},
                               field)
-    if request.method == "POST" and request.blueprint in TWILIO_BLUEPRINTS:
-        from hotline.twilio_auth import verified_form
-
-        verified_form()  # 403 for a forged request, as the webhook itself would answer
     abort(400, description=gettext(NUL_REFUSED))
 
 

@@ -38,4 +38,8 @@ def verified_form() -> MultiDict[str, str]:
                           "PUBLIC_BASE_URL (or HOTLINE_TRUSTED_PROXIES) to the address Twilio calls",
                           request.url, extra={"event": "twilio.signature_behind_proxy"})
             abort(403)
+    if any("\x00" in value for value in form.values()):
+        # Nothing Twilio sends means a NUL (a caller's keys, an SMS's text), and PostgreSQL cannot
+        # store one: drop it here, once the signature over what was sent has been checked.
+        form = MultiDict([(key, value.replace("\x00", "")) for key, value in form.items(multi=True)])
     return form
