@@ -168,6 +168,8 @@ def _office_for_planning(session: Session, office_id: int) -> Office:
 
     Bookings share the lock with each other; a settings change takes it exclusively
     (`office_settings.lock_plans`), so a plan change and a session opening never miss each other.
+    Every service takes it before any other lock (citizen, session): a settings change holds it
+    while it locks sessions and, when it moves people, their citizen rows.
     """
     office = session.scalar(select(Office).where(Office.id == office_id).with_for_update(read=True)
                             .execution_options(populate_existing=True))
@@ -188,6 +190,11 @@ def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: 
               now: datetime, policy: BookingPolicy, window_position: int | None = None) -> Hold:
     """Keep a seat for a caller who is still confirming; it lapses after `policy.hold_ttl`."""
     phone = parse_contact(phone).number
+    # Choosing again lets go of the previous hold, perhaps at another office: its plan is locked too.
+    held_at = session.scalars(select(OfficeSession.office_id).join(Hold, Hold.session_id == OfficeSession.id)
+                              .where(Hold.phone == phone))
+    for locked_office in sorted({office_id, *held_at}):
+        _office_for_planning(session, locked_office)
     lock_citizen(session, phone, now=now)
     _release_holds_of(session, phone)
     office, row = _open_for_booking(session, office_id=office_id, day=day, code=code, now=now, policy=policy)
@@ -251,8 +258,9 @@ def confirm_hold(session: Session, *, hold_id: int, actor: Actor, now: datetime,
     hold = session.get(Hold, hold_id)
     if hold is None:
         raise HoldExpired()
-    # The citizen before the session, as every other service locks them, so that two channels
-    # acting for one phone cannot deadlock.
+    # The office, the citizen, then the session, as every other service locks them.
+    _office_for_planning(session, session.scalar(select(OfficeSession.office_id)
+                                                 .where(OfficeSession.id == hold.session_id)) or 0)
     lock_citizen(session, hold.phone, now=now, name=name)
     row = seats.lock_session(session, hold.session_id)
     office = _office(session, row.office_id)
@@ -281,6 +289,7 @@ def book(session: Session, *, office_id: int, day: date, code: str, phone: str, 
          window_position: int | None = None, language: str = "vi") -> Booking:
     """Book a seat in one step (operators, the API): the same rules as hold and confirm."""
     phone = parse_contact(phone).number
+    _office_for_planning(session, office_id)
     lock_citizen(session, phone, now=now, name=name)
     office, row = _open_for_booking(session, office_id=office_id, day=day, code=code, now=now, policy=policy)
     procedure = _procedure(session, office, procedure_id)
@@ -334,6 +343,9 @@ def cancel(session: Session, *, booking_id: int, actor: Actor, now: datetime, po
         raise NotFound()
     row = seats.lock_session(session, booking.session_id)
     booking = _locked(session, booking_id)
+    while booking.session_id != row.id:  # moved before the session's lock was ours: count in its new one
+        row = seats.lock_session(session, booking.session_id)
+        booking = _locked(session, booking_id)
     _require(booking, {BookingStatus.BOOKED}, NotCancellable)
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
@@ -361,6 +373,9 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
     if booking is None:
         raise NotFound()
     _require(booking, {BookingStatus.BOOKED}, NotMovable)
+    # Both offices' plans, in id order, before the citizen and the sessions (see `_office_for_planning`).
+    for locked_office in sorted({office_id, booking.office_id}):
+        _office_for_planning(session, locked_office)
     lock_citizen(session, booking.phone, now=now)
     office = _office_for_planning(session, office_id)
     _check_date(office, day, now)
@@ -371,6 +386,9 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
     # Both sessions are locked in id order, so two bookings moving past each other never deadlock.
     locked = seats.lock_sessions(session, [new_id, booking.session_id])
     booking = _locked(session, booking_id)
+    while booking.session_id not in locked:  # moved by someone else before the locks were taken
+        locked |= seats.lock_sessions(session, [booking.session_id])
+        booking = _locked(session, booking_id)
     _require(booking, {BookingStatus.BOOKED}, NotMovable)
     new_row, old_row = locked[new_id], locked[booking.session_id]
     if new_row.closed:

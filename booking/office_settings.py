@@ -39,7 +39,9 @@ def lock_plans(session: Session, office_id: int | None) -> None:
     new row to close, and the closed day would keep taking bookings. On SQLite, writers are
     serialised anyway and FOR UPDATE is not emitted.
     """
-    query = select(Office.id).order_by(Office.id).with_for_update()
+    # NO KEY UPDATE: it conflicts with the bookings' shared lock but not with the key-share lock
+    # PostgreSQL takes on the office for every row inserted that points at it.
+    query = select(Office.id).order_by(Office.id).with_for_update(key_share=True)
     if office_id is not None:
         query = query.where(Office.id == office_id)
     session.execute(query).all()

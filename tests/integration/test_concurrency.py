@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking import bookings, office_settings
+from booking import bookings, office_settings, rehousing
 from booking.db import make_engine, make_session_factory
 from booking.errors import AlreadyBookedForSession, BookingError, SessionFull, TooManyBookings, WindowFull
-from booking.models import ArrivalWindow, Booking, BookingStatus, Channel, Hold, OfficeSession
+from booking.models import ArrivalWindow, Booking, BookingStatus, CalendarDayKind, Channel, Hold, OfficeSession
 from tests.factories import IVR, NOW, OPERATOR, POLICY, make_office, phone
 
 TUESDAY = date(2027, 3, 2)
@@ -280,3 +280,135 @@ def test_a_check_in_waits_for_a_cancellation_in_progress_and_is_refused(
     assert outcome == ["CheckInNotAllowed"]
     db.rollback()
     assert db.scalars(select(Booking.status)).one() is BookingStatus.CANCELLED
+
+
+TUE, WED, THU = date(2027, 3, 2), date(2027, 3, 3), date(2027, 3, 4)
+
+
+def _book(session: Session, office_id: int, day: date, code: str, n: int) -> object:
+    return bookings.book(session, office_id=office_id, day=day, code=code, phone=phone(n), actor=OPERATOR, now=NOW,
+                         policy=POLICY)
+
+
+def _close_tuesday(session: Session, office_id: int) -> object:
+    return office_settings.close(session, office_id=office_id, start=TUE, end=TUE, reason="Bão", actor="user:hoa",
+                                 now=NOW)
+
+
+def _close_tuesday_and_move(session: Session, office_id: int) -> object:
+    _closure, affected = office_settings.close(session, office_id=office_id, start=TUE, end=TUE, reason="Bão",
+                                               actor="user:hoa", now=NOW)
+    return rehousing.move_to_soonest(session, affected, actor=OPERATOR, now=NOW, policy=POLICY)
+
+
+INTERLEAVINGS = {
+    # A booking into Tuesday's open session, paused after its checks, while Tuesday closes.
+    "booking vs closure": (lambda s, o: _book(s, o, TUE, "S", 1), lambda s, o: _book(s, o, TUE, "S", 2),
+                           _close_tuesday, "_check_phone"),
+    # A caller holding Tuesday chooses Wednesday (not opened yet), paused after letting Tuesday go.
+    "new choice vs closure": (
+        lambda s, o: bookings.hold_seat(s, office_id=o, day=TUE, code="S", phone=phone(1), channel=Channel.IVR,
+                                        now=NOW, policy=POLICY),
+        lambda s, o: bookings.hold_seat(s, office_id=o, day=WED, code="S", phone=phone(1), channel=Channel.IVR,
+                                        now=NOW, policy=POLICY),
+        _close_tuesday, "_release_holds_of"),
+    # The same person books Thursday while the closure moves their Tuesday booking.
+    "booking vs closure that moves": (lambda s, o: _book(s, o, TUE, "S", 1), lambda s, o: _book(s, o, THU, "C", 1),
+                                      _close_tuesday_and_move, "lock_citizen"),
+    # A booking into Tuesday's open session while the province makes Tuesday a day off.
+    "booking vs day off": (lambda s, o: _book(s, o, TUE, "S", 1), lambda s, o: _book(s, o, TUE, "S", 2),
+                           lambda s, o: office_settings.set_calendar_day(s, day=TUE, kind=CalendarDayKind.DAY_OFF,
+                                                                         note="Nghỉ bù"),
+                           "_check_phone"),
+}
+
+
+@pytest.mark.parametrize("name", list(INTERLEAVINGS))
+def test_bookings_and_settings_changes_never_deadlock(name: str, sessions: sessionmaker[Session], db: Session,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service takes the office's plan lock before citizens and sessions, so these end in some order.
+
+    The booking pauses inside the service, holding whatever it has locked, while the settings change
+    starts; before the lock order was one, PostgreSQL aborted one side with a deadlock.
+    """
+    arrange, client, change, pause_in = INTERLEAVINGS[name]
+    office = make_office(db)
+    arrange(db, office.id)
+    db.commit()
+    paused = threading.Event()
+    real = getattr(bookings, pause_in)
+
+    def pausing(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)
+        if threading.current_thread().name == "client" and not paused.is_set():
+            paused.set()
+            threading.Event().wait(0.5)  # hold the locks taken so far while the change starts
+        return result
+
+    monkeypatch.setattr(bookings, pause_in, pausing)
+    outcome: dict[str, str] = {}
+
+    def run(label: str, work: Callable[[Session, int], object]) -> None:
+        try:
+            with sessions.begin() as session:
+                work(session, office.id)
+            outcome[label] = "ok"
+        except BookingError as exc:
+            outcome[label] = type(exc).__name__
+        except Exception as exc:  # a deadlock, or anything else, is what the assertion must show
+            outcome[label] = f"crash:{type(exc).__name__}"
+
+    def changer() -> None:
+        paused.wait(timeout=30)
+        run("change", change)
+
+    threads = [threading.Thread(target=run, args=("client", client), name="client"), threading.Thread(target=changer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert outcome["change"] == "ok", outcome
+    assert not outcome["client"].startswith("crash"), outcome
+
+
+def test_a_cancellation_waiting_on_a_move_gives_back_the_seat_it_moved_to(
+        sessions: sessionmaker[Session], db: Session) -> None:
+    """The cancellation read Tuesday, waited for the move to Wednesday, and used to count the seat back on Tuesday."""
+    office = make_office(db)
+    _book(db, office.id, TUE, "S", 9)
+    booking_id = _book(db, office.id, TUE, "S", 1).id  # type: ignore[attr-defined]
+    db.commit()
+    moved, go = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def mover() -> None:
+        with sessions.begin() as session:
+            bookings.move(session, booking_id=booking_id, office_id=office.id, day=WED, code="S", actor=OPERATOR,
+                          now=NOW, policy=POLICY)
+            moved.set()
+            go.wait(timeout=60)
+
+    def canceller() -> None:
+        moved.wait(timeout=60)
+        try:
+            with sessions.begin() as session:
+                bookings.cancel(session, booking_id=booking_id, actor=OPERATOR, now=NOW, policy=POLICY)
+            outcome.append("ok")
+        except Exception as exc:
+            outcome.append(f"crash:{type(exc).__name__}")
+
+    threads = [threading.Thread(target=mover), threading.Thread(target=canceller)]
+    for thread in threads:
+        thread.start()
+    assert moved.wait(timeout=60)
+    threads[1].join(timeout=0.5)  # the cancellation waits on a session the move holds (or has not started)
+    go.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert outcome == ["ok"]
+    db.rollback()
+    booking = db.get(Booking, booking_id)
+    assert booking is not None and (booking.status, booking.date) == (BookingStatus.CANCELLED, WED)
+    counts = {row.date: (row.booked, row.cooling) for row in db.scalars(select(OfficeSession))}
+    taken = {TUE: (1, 0), WED: (0, 1) if POLICY.rebook_delay else (0, 0)}
+    assert counts == taken
