@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ def check_password(username: str, password: str, ip: str) -> Principal | None:
     rt = runtime()
     now = rt.now()
     username = username.strip().lower()[:64]
+    ip = _source(ip)
     with rt.transaction() as db:
         attempt = LoginAttempt(username=username, ip=ip, at=now)
         db.add(attempt)
@@ -139,6 +141,18 @@ def check_password(username: str, password: str, ip: str) -> Principal | None:
         _forget(attempt_id)
         return principal
     return None
+
+
+def _source(ip: str) -> str:
+    """Where attempts come from, for counting: an IPv6 client's /64, which it can fill with addresses
+    at will (counted one by one, it would have billions of tries); an IPv4 address as it is."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return ip
 
 
 def _forget(attempt_id: int) -> None:

@@ -107,8 +107,14 @@ def queue_reminders(session: Session, *, now: datetime, policy: SmsPolicy, eveni
             wanted[reminder_key(max(owed)[1], booking)] = booking
     if not wanted:
         return 0
-    done = set(session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(wanted))))
-    fresh = {booking.id: (key, booking) for key, booking in wanted.items() if key not in done}
+    # Reminders sent before the key named the whole appointment (`reminder:evening:42:2027-03-02:S`)
+    # count as sent too: without this, the day of the upgrade would send each one again.
+    legacy = {key: f"reminder:{key.split(':')[1]}:{booking.id}:{booking.date.isoformat()}:{booking.session_code}"
+              for key, booking in wanted.items()}
+    done = set(session.scalars(select(OutboxMessage.dedupe_key).where(
+        OutboxMessage.dedupe_key.in_([*wanted, *legacy.values()]))))
+    fresh = {booking.id: (key, booking) for key, booking in wanted.items()
+             if key not in done and legacy[key] not in done}
     if not fresh:
         return 0
     waiting = {booking_id for booking_id, key in session.execute(

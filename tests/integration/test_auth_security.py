@@ -65,6 +65,15 @@ def test_failures_from_one_address_do_not_lock_the_account_out_elsewhere(
     assert owner.get("/console/grid").status_code == 200
 
 
+def test_an_ipv6_guesser_cannot_escape_the_count_by_changing_address_within_its_64(
+        app: Flask, db: Session, offices: tuple[int, int]) -> None:
+    db.rollback()
+    for n in range(MAX_FAILURES_PER_USER):
+        assert login(_from(app, f"2001:db8:1:2::{n + 1:x}"), "admin", WRONG) == 200
+    assert login(_from(app, "2001:db8:1:2:ffff::1"), "admin") == 429  # the same /64
+    assert login(_from(app, "2001:db8:1:3::1"), "admin") == 302  # the next network is somebody else
+
+
 def test_an_address_guessing_many_names_is_throttled_for_every_name(
         app: Flask, db: Session, offices: tuple[int, int]) -> None:
     db.rollback()

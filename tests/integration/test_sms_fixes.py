@@ -24,6 +24,7 @@ from booking.models import Booking, CalendarDayKind, Office
 from notifications import broadcasts, notices
 from notifications.dispatcher import DispatchConfig, claim, dispatch_once, recover_stale_claims
 from notifications.models import AudienceKind, Broadcast, BroadcastStatus, MessageKind, MessageStatus, OutboxMessage
+from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
 from notifications.reminders import queue_reminders
 from notifications.senders import Outgoing, SendResult
@@ -117,6 +118,22 @@ def test_a_reminder_held_for_the_morning_is_not_sent_once_the_closure_rehouses_i
     assert run_reminders(sessions, at(2027, 3, 2, 19, 0)) == 1
     assert dispatch(sessions, sender, at(2027, 3, 2, 19, 0)) == Counter(sent=1)
     assert sender.sent == [reminders(sessions)[-1].body] and "03/03/2027 (morning), arrive 07:30" in sender.sent[0]
+
+
+def test_a_reminder_sent_under_the_old_key_format_is_not_sent_again(db: Session,
+                                                                     sessions: sessionmaker[Session]) -> None:
+    """Before the key named the whole appointment it read reminder:evening:<booking>:<date>:<session>."""
+    office = make_office(db)
+    db.commit()
+    booking = book(db, office, 1)
+    sent = enqueue(db, kind=MessageKind.REMINDER, recipient=booking.phone, body="Nhắc lịch", language="vi",
+                   now=at(2027, 3, 1, 19, 0), policy=SMS, booking_id=booking.id,
+                   dedupe_key=f"reminder:evening:{booking.id}:{TUESDAY.isoformat()}:S")
+    assert sent is not None
+    sent.status = MessageStatus.DELIVERED
+    db.commit()
+    assert run_reminders(sessions, at(2027, 3, 1, 19, 5)) == 0
+    assert [m.id for m in reminders(sessions)] == [sent.id]
 
 
 def test_a_move_cancels_the_waiting_reminder_and_the_new_appointment_is_reminded_even_in_the_same_session(
