@@ -163,13 +163,23 @@ def _office(session: Session, office_id: int) -> Office:
     return office
 
 
+def _lock_plans(session: Session, *office_ids: int) -> None:
+    """Share-lock the offices' plans, in id order: the first lock every booking service takes.
+
+    A settings change holds the same rows exclusively while it locks sessions and, when it moves
+    people, their citizen rows; taking this before any citizen or session lock keeps one order.
+    Only the ids are read: the service loads the office where it needs it.
+    """
+    session.execute(select(Office.id).where(Office.id.in_(sorted(set(office_ids)))).order_by(Office.id)
+                    .with_for_update(read=True)).all()
+
+
 def _office_for_planning(session: Session, office_id: int) -> Office:
     """The office, under a shared lock held while its day is planned and a new session row inserted.
 
     Bookings share the lock with each other; a settings change takes it exclusively
     (`office_settings.lock_plans`), so a plan change and a session opening never miss each other.
-    Every service takes it before any other lock (citizen, session): a settings change holds it
-    while it locks sessions and, when it moves people, their citizen rows.
+    The services have taken it already (`_lock_plans`); this reads the office it guards.
     """
     office = session.scalar(select(Office).where(Office.id == office_id).with_for_update(read=True)
                             .execution_options(populate_existing=True))
@@ -193,8 +203,7 @@ def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: 
     # Choosing again lets go of the previous hold, perhaps at another office: its plan is locked too.
     held_at = session.scalars(select(OfficeSession.office_id).join(Hold, Hold.session_id == OfficeSession.id)
                               .where(Hold.phone == phone))
-    for locked_office in sorted({office_id, *held_at}):
-        _office_for_planning(session, locked_office)
+    _lock_plans(session, office_id, *held_at)
     lock_citizen(session, phone, now=now)
     _release_holds_of(session, phone)
     office, row = _open_for_booking(session, office_id=office_id, day=day, code=code, now=now, policy=policy)
@@ -259,8 +268,8 @@ def confirm_hold(session: Session, *, hold_id: int, actor: Actor, now: datetime,
     if hold is None:
         raise HoldExpired()
     # The office, the citizen, then the session, as every other service locks them.
-    _office_for_planning(session, session.scalar(select(OfficeSession.office_id)
-                                                 .where(OfficeSession.id == hold.session_id)) or 0)
+    _lock_plans(session, session.scalar(select(OfficeSession.office_id).where(OfficeSession.id == hold.session_id))
+                or 0)
     lock_citizen(session, hold.phone, now=now, name=name)
     row = seats.lock_session(session, hold.session_id)
     office = _office(session, row.office_id)
@@ -289,7 +298,7 @@ def book(session: Session, *, office_id: int, day: date, code: str, phone: str, 
          window_position: int | None = None, language: str = "vi") -> Booking:
     """Book a seat in one step (operators, the API): the same rules as hold and confirm."""
     phone = parse_contact(phone).number
-    _office_for_planning(session, office_id)
+    _lock_plans(session, office_id)
     lock_citizen(session, phone, now=now, name=name)
     office, row = _open_for_booking(session, office_id=office_id, day=day, code=code, now=now, policy=policy)
     procedure = _procedure(session, office, procedure_id)
@@ -373,9 +382,7 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
     if booking is None:
         raise NotFound()
     _require(booking, {BookingStatus.BOOKED}, NotMovable)
-    # Both offices' plans, in id order, before the citizen and the sessions (see `_office_for_planning`).
-    for locked_office in sorted({office_id, booking.office_id}):
-        _office_for_planning(session, locked_office)
+    _lock_plans(session, office_id, booking.office_id)  # both offices' plans, before the citizen and sessions
     lock_citizen(session, booking.phone, now=now)
     office = _office_for_planning(session, office_id)
     _check_date(office, day, now)
