@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -163,14 +163,16 @@ def _office(session: Session, office_id: int) -> Office:
     return office
 
 
-def _lock_plans(session: Session, *office_ids: int) -> None:
+def _lock_plans(session: Session, *office_ids: int, also: ColumnElement[bool] | None = None) -> None:
     """Share-lock the offices' plans, in id order: the first lock every booking service takes.
 
     A settings change holds the same rows exclusively while it locks sessions and, when it moves
     people, their citizen rows; taking this before any citizen or session lock keeps one order.
-    Only the ids are read: the service loads the office where it needs it.
+    Only the ids are read (the service loads the office where it needs it), and offices found by
+    a condition (`also`) come in the same statement: this runs on every booking.
     """
-    session.execute(select(Office.id).where(Office.id.in_(sorted(set(office_ids)))).order_by(Office.id)
+    which = Office.id.in_(sorted(set(office_ids)))
+    session.execute(select(Office.id).where(which if also is None else which | also).order_by(Office.id)
                     .with_for_update(read=True)).all()
 
 
@@ -201,9 +203,8 @@ def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: 
     """Keep a seat for a caller who is still confirming; it lapses after `policy.hold_ttl`."""
     phone = parse_contact(phone).number
     # Choosing again lets go of the previous hold, perhaps at another office: its plan is locked too.
-    held_at = session.scalars(select(OfficeSession.office_id).join(Hold, Hold.session_id == OfficeSession.id)
-                              .where(Hold.phone == phone))
-    _lock_plans(session, office_id, *held_at)
+    _lock_plans(session, office_id, also=Office.id.in_(
+        select(OfficeSession.office_id).join(Hold, Hold.session_id == OfficeSession.id).where(Hold.phone == phone)))
     lock_citizen(session, phone, now=now)
     _release_holds_of(session, phone)
     office, row = _open_for_booking(session, office_id=office_id, day=day, code=code, now=now, policy=policy)
@@ -268,8 +269,8 @@ def confirm_hold(session: Session, *, hold_id: int, actor: Actor, now: datetime,
     if hold is None:
         raise HoldExpired()
     # The office, the citizen, then the session, as every other service locks them.
-    _lock_plans(session, session.scalar(select(OfficeSession.office_id).where(OfficeSession.id == hold.session_id))
-                or 0)
+    _lock_plans(session, also=Office.id == select(OfficeSession.office_id).where(OfficeSession.id == hold.session_id)
+                .scalar_subquery())
     lock_citizen(session, hold.phone, now=now, name=name)
     row = seats.lock_session(session, hold.session_id)
     office = _office(session, row.office_id)
