@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from booking.db import get_or_not_found
 from booking.errors import InvalidSettings, NotFound
 from booking.models import Office, Role, User
 
@@ -41,10 +42,7 @@ def _offices(session: Session, codes: tuple[str, ...]) -> list[Office]:
 
 
 def _user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound()
-    return user
+    return get_or_not_found(session, User, user_id)
 
 
 def set_active(session: Session, *, user_id: int, active: bool, by_username: str) -> User:

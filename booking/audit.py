@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking.errors import InvalidSettings, NotFound
+from booking.db import get_or_not_found
+from booking.errors import InvalidSettings
 from booking.models import ApiToken, AuditEntry, Role
 
 
@@ -70,9 +71,7 @@ def token_for(session: Session, presented: str, *, now: datetime) -> ApiToken | 
 
 def revoke_token(session: Session, *, token_id: int, now: datetime) -> ApiToken:
     """Stop a token at once; the row stays, so the audit log and the list still name it."""
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        raise NotFound()
+    token = get_or_not_found(session, ApiToken, token_id)
     if token.revoked_at is None:
         token.revoked_at = now
         session.flush()

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from booking import seats
+from booking.db import get_or_not_found
 from booking.citizens import lock_citizen
 from booking.codes import new_code, normalise_code
 from booking.phones import parse_contact
@@ -100,8 +101,8 @@ def _open_for_booking(session: Session, *, office_id: int, day: date, code: str,
                       policy: BookingPolicy) -> tuple[Office, OfficeSession]:
     """The locked session a new seat would come from, if the rules allow booking into it now.
 
-    A session already open for booking is read and locked together with its office in one
-    statement: the settings services keep open rows in step with closures, per-date changes and
+    The caller has taken the office's plan lock (`_lock_plans`). A session already open for
+    booking is read and locked together with its office in one statement: the settings services keep open rows in step with closures, per-date changes and
     the calendar, so the day need not be planned again on every booking. A session nobody has
     booked yet is planned from the office's templates and opened.
     """
@@ -118,7 +119,8 @@ def _open_for_booking(session: Session, *, office_id: int, day: date, code: str,
             raise OfficeClosed(date=day.strftime("%d/%m/%Y"))
         _check_cutoff(office, day, row.start_time, now)
     else:
-        office = _office_for_planning(session, office_id)
+        # The caller holds the office's plan lock (`_lock_plans`): read it afresh under that lock.
+        office = get_or_not_found(session, Office, office_id, populate_existing=True)
         _check_date(office, day, now)
         planned = _planned(session, office, day, code)
         _check_cutoff(office, day, planned.start_time, now)
@@ -156,13 +158,6 @@ def _procedure(session: Session, office: Office, procedure_id: int | None) -> Pr
     return procedure
 
 
-def _office(session: Session, office_id: int) -> Office:
-    office = session.get(Office, office_id)
-    if office is None:
-        raise NotFound()
-    return office
-
-
 def _lock_plans(session: Session, *office_ids: int, also: ColumnElement[bool] | None = None) -> None:
     """Share-lock the offices' plans, in id order: the first lock every booking service takes.
 
@@ -174,20 +169,6 @@ def _lock_plans(session: Session, *office_ids: int, also: ColumnElement[bool] | 
     which = Office.id.in_(sorted(set(office_ids)))
     session.execute(select(Office.id).where(which if also is None else which | also).order_by(Office.id)
                     .with_for_update(read=True)).all()
-
-
-def _office_for_planning(session: Session, office_id: int) -> Office:
-    """The office, under a shared lock held while its day is planned and a new session row inserted.
-
-    Bookings share the lock with each other; a settings change takes it exclusively
-    (`office_settings.lock_plans`), so a plan change and a session opening never miss each other.
-    The services have taken it already (`_lock_plans`); this reads the office it guards.
-    """
-    office = session.scalar(select(Office).where(Office.id == office_id).with_for_update(read=True)
-                            .execution_options(populate_existing=True))
-    if office is None:
-        raise NotFound()
-    return office
 
 
 def _release_holds_of(session: Session, phone: str, *, keep_session: int | None = None) -> None:
@@ -273,7 +254,7 @@ def confirm_hold(session: Session, *, hold_id: int, actor: Actor, now: datetime,
                 .scalar_subquery())
     lock_citizen(session, hold.phone, now=now, name=name)
     row = seats.lock_session(session, hold.session_id)
-    office = _office(session, row.office_id)
+    office = get_or_not_found(session, Office, row.office_id)
     if not office.active:  # deactivated while the caller was deciding; a hold taken before the cut-off stands
         raise OfficeInactive()
     procedure = _procedure(session, office, procedure_id)
@@ -348,9 +329,7 @@ def _event(session: Session, booking: Booking, *, action: str, actor: Actor, now
 def cancel(session: Session, *, booking_id: int, actor: Actor, now: datetime, policy: BookingPolicy,
            reason: str = "") -> Booking:
     """Cancel a booking; its seat goes back on sale after `policy.rebook_delay`."""
-    booking = session.get(Booking, booking_id)
-    if booking is None:
-        raise NotFound()
+    booking = get_or_not_found(session, Booking, booking_id)
     row = seats.lock_session(session, booking.session_id)
     booking = _locked(session, booking_id)
     while booking.session_id != row.id:  # moved before the session's lock was ours: count in its new one
@@ -379,13 +358,11 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
     The new seat is taken before the old one is given back, in one transaction: if the new
     session is full the error rolls everything back and the booking stays where it was.
     """
-    booking = session.get(Booking, booking_id)
-    if booking is None:
-        raise NotFound()
+    booking = get_or_not_found(session, Booking, booking_id)
     _require(booking, {BookingStatus.BOOKED}, NotMovable)
     _lock_plans(session, office_id, booking.office_id)  # both offices' plans, before the citizen and sessions
     lock_citizen(session, booking.phone, now=now)
-    office = _office_for_planning(session, office_id)
+    office = get_or_not_found(session, Office, office_id, populate_existing=True)
     _check_date(office, day, now)
     new_id = session.scalar(select(OfficeSession.id).where(
         OfficeSession.office_id == office.id, OfficeSession.date == day, OfficeSession.code == code))
@@ -465,9 +442,7 @@ def arrival_deadline(booking: Booking, policy: BookingPolicy) -> datetime:
 
 @atomic
 def mark_no_show(session: Session, *, booking_id: int, actor: Actor, now: datetime, policy: BookingPolicy) -> Booking:
-    booking = session.get(Booking, booking_id)
-    if booking is None:
-        raise NotFound()
+    booking = get_or_not_found(session, Booking, booking_id)
     _require(booking, {BookingStatus.BOOKED}, InvalidTransition)
     if now < arrival_deadline(booking, policy):
         raise NoShowTooEarly()

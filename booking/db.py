@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -111,3 +113,13 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def get_or_not_found(session: Session, model: type[T], key: Any, **options: Any) -> T:
+    """The row with this primary key; `booking.errors.NotFound` (a 404 at every edge) when there is none."""
+    from booking.errors import NotFound
+
+    row = session.get(model, key, **options)
+    if row is None:
+        raise NotFound()
+    return row

@@ -13,7 +13,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from booking import seats
-from booking.errors import InvalidSettings, NotFound
+from booking.db import get_or_not_found
+from booking.errors import InvalidSettings
 from booking.models import (
     ArrivalWindow, Booking, BookingStatus, CalendarDay, CalendarDayKind, Channel, ChannelReserve, Closure, Hold,
     Office, OfficeSession, SessionOverride, SessionTemplate,
@@ -24,17 +25,14 @@ from booking.schedule import plan_days
 def _office(session: Session, office_id: int) -> Office:
     """The office, locked against bookings that would open a new session meanwhile (see `lock_plans`)."""
     lock_plans(session, office_id)
-    office = session.get(Office, office_id)
-    if office is None:
-        raise NotFound()
-    return office
+    return get_or_not_found(session, Office, office_id)
 
 
 def lock_plans(session: Session, office_id: int | None) -> None:
     """Lock the office's row (None: every office's, in id order) before changing or re-reading its plan.
 
     A booking into a session nobody has opened yet plans the day and inserts the session's row
-    under a shared lock on the office (`bookings._office_for_planning`). Without this exclusive
+    under a shared lock on the office (`bookings._lock_plans`). Without this exclusive
     lock, a closure committed meanwhile would neither be seen by that booking's plan nor find its
     new row to close, and the closed day would keep taking bookings. On SQLite, writers are
     serialised anyway and FOR UPDATE is not emitted.
@@ -228,9 +226,7 @@ def close(session: Session, *, office_id: int | None, start: date, end: date, re
 
 def reopen(session: Session, *, closure_id: int) -> None:
     """Lift a closure; sessions it had closed take bookings again unless something else closes them."""
-    closure = session.get(Closure, closure_id)
-    if closure is None:
-        raise NotFound()
+    closure = get_or_not_found(session, Closure, closure_id)
     start, end, office_id = closure.start_date, closure.end_date, closure.office_id
     session.delete(closure)
     session.flush()

@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from booking import office_settings
-from booking.errors import InvalidSettings, NotFound
+from booking.db import get_or_not_found
+from booking.errors import InvalidSettings
 from booking.models import Office, OfficeLevel
 from booking.phones import parse_phone
 
@@ -138,9 +139,7 @@ def update_office(session: Session, *, office_id: int, details: OfficeDetails) -
 
     Deactivating keeps every booking: the office simply takes no new ones (booking checks `active`).
     """
-    office = session.get(Office, office_id)
-    if office is None:
-        raise NotFound()
+    office = get_or_not_found(session, Office, office_id)
     details = _check(session, details, office_id=office_id)
     _apply(office, details)
     _flush(session)

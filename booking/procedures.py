@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from booking.errors import InvalidSettings, NotFound
+from booking.db import get_or_not_found
+from booking.errors import InvalidSettings
 from booking.models import Procedure
 
 PROCEDURE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,39}$")
@@ -71,9 +72,7 @@ def create_procedure(session: Session, *, details: ProcedureDetails) -> Procedur
 
 def update_procedure(session: Session, *, procedure_id: int, details: ProcedureDetails) -> Procedure:
     """Change a catalogue entry; bookings that named it keep pointing at it (deactivate, never delete)."""
-    procedure = session.get(Procedure, procedure_id)
-    if procedure is None:
-        raise NotFound()
+    procedure = get_or_not_found(session, Procedure, procedure_id)
     details = _check(session, details, procedure_id=procedure_id)
     _apply(procedure, details)
     _flush(session)

@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import Select, and_, func, insert, literal, not_, or_, select, update
 from sqlalchemy.orm import Session
 
+from booking.db import get_or_not_found
 from booking.db import UTCDateTime
-from booking.errors import BookingError, InvalidSettings, NotFound
+from booking.errors import BookingError, InvalidSettings
 from booking.models import Booking, BookingStatus, Citizen
 from booking.phones import PhoneKind, parse_phone
 from notifications.models import (
@@ -218,10 +219,7 @@ def progress_of(session: Session, broadcast_ids: Collection[int]) -> dict[int, d
 
 
 def get(session: Session, broadcast_id: int) -> Broadcast:
-    broadcast = session.get(Broadcast, broadcast_id)
-    if broadcast is None:
-        raise NotFound()
-    return broadcast
+    return get_or_not_found(session, Broadcast, broadcast_id)
 
 
 # -- uploaded lists -----------------------------------------------------------------------------

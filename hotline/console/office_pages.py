@@ -26,6 +26,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 
 from booking import bookings
 from booking import office_settings as services
+from booking.db import get_or_not_found
 from booking.audit import snapshot
 from booking.availability import office_availability
 from booking.calendar import LATEST, national_holiday
@@ -167,10 +168,7 @@ def _office_setting(path: str, endpoint: str, form_class: type[F], *,
 
 
 def _office_in(db: Session, office_id: int) -> Office:
-    office = db.get(Office, office_id)
-    if office is None:
-        raise NotFound()
-    return office
+    return get_or_not_found(db, Office, office_id)
 
 
 def _session_state(db: Session, office: Office, day: date, code: str) -> dict[str, Any]:
@@ -435,9 +433,7 @@ def calendar_remove(day: str) -> BaseResponse:
     form = ActionForm()
 
     def change(db: Session) -> str:
-        entry = db.get(CalendarDay, when)
-        if entry is None:
-            raise NotFound()
+        entry = get_or_not_found(db, CalendarDay, when)
         before = _calendar_state(entry)
         services.remove_calendar_day(db, day=when)
         audit_change(db, "calendar.remove", "calendar_day", when.isoformat(), before=before, after=None)

@@ -23,21 +23,23 @@ def _extracted() -> set[str]:
     return found
 
 
-def _pairs() -> list[tuple[str, str]]:
-    """Each message and its translation; a plural message by its plural form.
+def _entries() -> list[tuple[str, str, str]]:
+    """Each message as (id, source to compare placeholders with, translation).
 
-    Vietnamese has one plural form, used for every count, so a plural message's translation is
-    compared with its plural source, which carries every placeholder the singular does.
+    Vietnamese has one plural form, used for every count, so a plural message (found by its
+    singular) is compared with its plural source, which carries every placeholder.
     """
     with (ROOT / "translations/vi/LC_MESSAGES/messages.po").open("rb") as f:
-        return [(m.id[1], m.string[0]) if isinstance(m.id, tuple) else (m.id, m.string)
+        return [(m.id[0], m.id[1], m.string[0]) if isinstance(m.id, tuple) else (m.id, m.id, m.string)
                 for m in read_po(f, locale="vi") if m.id and "fuzzy" not in m.flags]
 
 
+def _pairs() -> list[tuple[str, str]]:
+    return [(source, translated) for _id, source, translated in _entries()]
+
+
 def _catalogue() -> dict[str, str]:
-    with (ROOT / "translations/vi/LC_MESSAGES/messages.po").open("rb") as f:
-        return {(m.id[0] if isinstance(m.id, tuple) else m.id): (m.string[0] if isinstance(m.id, tuple) else m.string)
-                for m in read_po(f, locale="vi") if m.id and "fuzzy" not in m.flags}
+    return {message_id: translated for message_id, _source, translated in _entries()}
 
 
 def test_every_message_has_a_vietnamese_translation() -> None:
