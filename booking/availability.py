@@ -9,7 +9,7 @@ them before it takes a seat.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -66,14 +66,23 @@ class DayRoom:
 
 
 @dataclass
+class _WindowCount:
+    position: int
+    start: time
+    end: time
+    capacity: int
+    taken: int
+
+
+@dataclass
 class _Counters:
     capacity: int
     booked: int = 0
     held: int = 0
     cooling: int = 0
     closed: bool = False
-    windows: list[list[object]] | None = None  # [position, start, end, capacity, taken]
-    reserves: list[tuple[Channel, int]] | None = None  # (channel, seats left) still standing
+    windows: list[_WindowCount] = field(default_factory=list)
+    reserves: list[tuple[Channel, int]] = field(default_factory=list)  # (channel, seats left) still standing
 
 
 def _planned_counters(office: Office, planned: PlannedSession, reserves: list[ChannelReserve],
@@ -88,7 +97,7 @@ def _planned_counters(office: Office, planned: PlannedSession, reserves: list[Ch
                 and starts - timedelta(minutes=reserve.release_minutes_before) > now:
             standing.append((reserve.channel, seats))
             left -= seats
-    return _Counters(planned.capacity, windows=[[i, s, e, per_window, 0] for i, (s, e) in enumerate(bounds)],
+    return _Counters(planned.capacity, windows=[_WindowCount(i, s, e, per_window, 0) for i, (s, e) in enumerate(bounds)],
                      reserves=standing)
 
 
@@ -102,16 +111,16 @@ def _load_counters(session: Session, office_ids: list[int], start: date, end: da
     ids = list(by_id)
     counters = {row.id: _Counters(row.capacity, row.booked, row.held, row.cooling, row.closed, [], [])
                 for row in rows}
-    windows: dict[int, list[object]] = {}
+    windows: dict[int, _WindowCount] = {}
     for w in session.scalars(select(ArrivalWindow).where(ArrivalWindow.session_id.in_(ids))
                              .order_by(ArrivalWindow.session_id, ArrivalWindow.position)):
-        entry: list[object] = [w.position, w.start_time, w.end_time, w.capacity, w.taken]
+        entry = _WindowCount(w.position, w.start_time, w.end_time, w.capacity, w.taken)
         windows[w.id] = entry
-        counters[w.session_id].windows.append(entry)  # type: ignore[union-attr]
+        counters[w.session_id].windows.append(entry)
     for r in session.scalars(select(SessionReserve).where(SessionReserve.session_id.in_(ids),
                                                           SessionReserve.released.is_(False))):
         if r.release_at > now and r.seats > r.used:
-            counters[r.session_id].reserves.append((r.channel, r.seats - r.used))  # type: ignore[union-attr]
+            counters[r.session_id].reserves.append((r.channel, r.seats - r.used))
     # Lapsed seats not yet swept are free to the next booker.
     lapsed = [
         (select(Hold.session_id, Hold.window_id, func.count()).where(Hold.session_id.in_(ids), Hold.expires_at <= now)
@@ -125,18 +134,16 @@ def _load_counters(session: Session, office_ids: list[int], start: date, end: da
         for session_id, window_id, count in session.execute(query):
             c = counters[session_id]
             setattr(c, column, getattr(c, column) - count)
-            windows[window_id][4] = int(windows[window_id][4]) - count  # type: ignore[call-overload]
+            windows[window_id].taken -= count
     return {(row.office_id, row.date, row.code): counters[row.id] for row in rows}
 
 
 def _room(office: Office, planned: PlannedSession, c: _Counters, *, channel: Channel, now: datetime) -> SessionRoom:
     tz = ZoneInfo(office.timezone)
     local = now.astimezone(tz)
-    reserves = c.reserves or []
-    reserved = sum(seats for _, seats in reserves)
-    own = sum(seats for ch, seats in reserves if ch == channel)
-    windows = tuple(WindowRoom(int(p), s, e, int(cap), int(taken))  # type: ignore[call-overload]
-                    for p, s, e, cap, taken in (c.windows or []))
+    reserved = sum(seats for _, seats in c.reserves)
+    own = sum(seats for ch, seats in c.reserves if ch == channel)
+    windows = tuple(WindowRoom(w.position, w.start, w.end, w.capacity, w.taken) for w in c.windows)
     open_windows = sum(w.remaining for w in windows)
     pool = c.capacity - c.booked - c.held - c.cooling - reserved + own
     bookable = (office.active and not c.closed

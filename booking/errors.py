@@ -16,12 +16,12 @@ class BookingError(Exception):
     """A rule of the booking domain was broken; nothing was written."""
 
     code: ClassVar[str] = "booking_error"
-    message: ClassVar[str] = N_("The request could not be carried out.")
+    message: str = N_("The request could not be carried out.")  # an instance may carry its own
 
     def __init__(self, message: str | None = None, **params: Any) -> None:
         self.params = params
         if message is not None:
-            self.message = message  # type: ignore[misc]
+            self.message = message
         super().__init__(self.render())
 
     def render(self, gettext: Any = None) -> str:

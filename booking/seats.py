@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, CursorResult, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from booking.db import Base
 from booking.errors import SessionFull, WindowFull
 from booking.models import (
     ArrivalWindow, Booking, BookingStatus, Channel, ChannelReserve, Hold, Office, OfficeSession, SessionReserve,
@@ -27,9 +27,9 @@ from booking.models import (
 from booking.schedule import PlannedSession
 
 
-def _insert(session: Session, model: type) -> object:
+def _insert(session: Session, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
     dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 def window_bounds(start: time, end: time, minutes: int) -> list[tuple[time, time]]:
@@ -62,7 +62,7 @@ def ensure_session(session: Session, office: Office, planned: PlannedSession, *,
     lets exactly one of them win, and the other reads the winner's row once it is committed.
     """
     insert = _insert(session, OfficeSession)
-    stmt = insert.values(  # type: ignore[attr-defined]
+    stmt = insert.values(
         office_id=office.id, date=planned.date, code=planned.code, start_time=planned.start_time,
         end_time=planned.end_time, capacity=planned.capacity, booked=0, held=0, cooling=0,
         reserve_left=0, next_queue=0, closed=False,
@@ -166,6 +166,7 @@ def _take_from_pool(session: Session, row: OfficeSession, channel: Channel,
         .values(used=SessionReserve.used + 1).returning(SessionReserve.id)
     ).scalar_one_or_none() if row.reserve_left > 0 else None
     taken = OfficeSession.booked + OfficeSession.held + OfficeSession.cooling + OfficeSession.reserve_left
+    condition: ColumnElement[bool]
     if reserve_id is not None:
         # A reserved seat is already counted in `taken`; capacity still bounds it, in case it was lowered.
         values[OfficeSession.reserve_left] = OfficeSession.reserve_left - 1
@@ -234,12 +235,13 @@ def give_back(session: Session, *, session_id: int, window_id: int, reserve_chan
               column: str) -> None:
     """Give one seat counted as `column` back: to its channel's reserve while it stands, else to all."""
     counter = getattr(OfficeSession, column)
-    refilled = session.execute(
+    # An UPDATE without RETURNING gives a CursorResult; Session.execute is typed for any statement.
+    refilled = cast(CursorResult[Any], session.execute(
         update(SessionReserve)
         .where(SessionReserve.session_id == session_id, SessionReserve.channel == reserve_channel,
                SessionReserve.released.is_(False), SessionReserve.used > 0)
         .values(used=SessionReserve.used - 1)
-    ).rowcount if reserve_channel is not None else 0  # type: ignore[attr-defined]
+    )).rowcount if reserve_channel is not None else 0
     values = {counter: counter - 1}
     if refilled:
         values[OfficeSession.reserve_left] = OfficeSession.reserve_left + 1
