@@ -14,9 +14,9 @@ import unicodedata
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, func, insert, literal, not_, or_, select, update
+from sqlalchemy import CursorResult, Select, and_, func, insert, literal, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from booking.db import get_or_not_found
@@ -62,7 +62,7 @@ def _check_spec(audience: AudienceKind, spec: dict[str, Any]) -> None:
         raise InvalidSettings(detail="the audience is incomplete") from exc
 
 
-def audience(broadcast: Broadcast, now: datetime) -> Select[tuple[str]]:
+def audience(broadcast: Broadcast, now: datetime) -> Select[str]:
     """The distinct phone numbers a broadcast is for, as a query."""
     spec = broadcast.audience_spec
     if broadcast.audience is AudienceKind.UPLOAD:
@@ -145,7 +145,9 @@ def enqueue(session: Session, broadcast: Broadcast, *, now: datetime, policy: Sm
     result = session.execute(insert(OutboxMessage).from_select(
         ["kind", "recipient", "body", "language", "encoding", "segments", "urgent", "status", "due_at", "attempts",
          "broadcast_id", "dedupe_key", "created_at", "updated_at"], wanted))
-    queued = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else counted.recipients
+    # An INSERT without RETURNING gives a CursorResult; Session.execute is typed for any statement.
+    rowcount = cast(CursorResult[Any], result).rowcount
+    queued = rowcount if rowcount is not None and rowcount >= 0 else counted.recipients
     # With nobody to send to, no dispatch would ever find it finished: it is done now.
     broadcast.status = BroadcastStatus.SENDING if queued else BroadcastStatus.DONE
     broadcast.recipients = queued
@@ -214,6 +216,7 @@ def progress_of(session: Session, broadcast_ids: Collection[int]) -> dict[int, d
             select(OutboxMessage.broadcast_id, OutboxMessage.status, func.count())
             .where(OutboxMessage.broadcast_id.in_(list(broadcast_ids)))
             .group_by(OutboxMessage.broadcast_id, OutboxMessage.status)):
+        assert broadcast_id is not None  # only these broadcasts' messages were selected
         counts.setdefault(broadcast_id, {})[status.value if hasattr(status, "value") else str(status)] = count
     return counts
 
@@ -263,7 +266,9 @@ def upload(session: Session, broadcast: Broadcast, lines: Iterable[str], *, keep
     """
     if broadcast.audience is not AudienceKind.UPLOAD or broadcast.status is not BroadcastStatus.DRAFT:
         raise InvalidSettings(detail="numbers can be added only to a draft broadcast to an uploaded list")
-    report, seen, pending = UploadReport(), set(), []
+    report = UploadReport()
+    seen: set[str] = set()
+    pending: list[str] = []
 
     def refuse(line_no: int, text: str, reason: str) -> None:
         report.refused += 1

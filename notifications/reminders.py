@@ -121,7 +121,7 @@ def queue_reminders(session: Session, *, now: datetime, policy: SmsPolicy, eveni
         select(OutboxMessage.booking_id, OutboxMessage.dedupe_key).where(
             OutboxMessage.booking_id.in_(fresh), OutboxMessage.kind == MessageKind.REMINDER,
             OutboxMessage.status.in_([MessageStatus.QUEUED, MessageStatus.HELD, MessageStatus.SENDING])))
-        if is_current(key, fresh[booking_id][1])}
+        if booking_id is not None and is_current(key, fresh[booking_id][1])}
     queued = 0
     for key, booking in fresh.values():
         loc = localizer(booking.language)
