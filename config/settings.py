@@ -25,20 +25,28 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
-def _development_token(instance_path: Path) -> str:
-    """A Twilio auth token for development, made once and kept in the instance folder (never the repo).
+def _kept_in_instance(instance_path: Path, name: str, nbytes: int) -> str:
+    """A development secret, made once and kept in the instance folder (never the repo).
 
-    The server and the call simulator both read it, so simulated calls are signed and checked
-    exactly as Twilio's would be.
+    Every process of one installation reads the same file: gunicorn's workers, the scheduler and
+    the call simulator. A secret made per process would sign each worker's cookies with its own
+    key, so a signed-in page load served by the other worker would bounce to the login page.
+    Workers starting together race to make it: the file is written whole under another name and
+    linked into place, which fails for all but the first, and they all read the winner's.
     """
-    path = instance_path / "dev_twilio_auth_token"
-    if path.exists():
-        return path.read_text().strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_hex(16)
-    path.write_text(token + "\n")
-    path.chmod(0o600)
-    return token
+    path = instance_path / name
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        draft = instance_path / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_hex(nbytes) + "\n")  # readable by its owner only, from the start
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: theirs is the one
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 class SettingsError(ValueError):
@@ -59,7 +67,7 @@ def _bool(value: str) -> bool:
 ENV_VARS: list[tuple[str, str, Any, str]] = [
     ("env", "HOTLINE_ENV", str, "`development` (default) or `production`; production requires SECRET_KEY"),
     ("database_url", "DATABASE_URL", str, "SQLAlchemy URL; default: SQLite file `instance/hotline.sqlite3`"),
-    ("secret_key", "SECRET_KEY", str, "Flask session signing key; random per process in development"),
+    ("secret_key", "SECRET_KEY", str, "Flask session signing key; in development, made once and kept in the instance folder"),
     ("timezone", "HOTLINE_TIMEZONE", str, "time zone of the offices and of every spoken or written time (Asia/Ho_Chi_Minh)"),
     ("default_language", "HOTLINE_LANGUAGE", str, "language of prompts, SMS and pages unless the user picks another (`vi`; or `en`)"),
     ("max_future_bookings", "BOOKING_MAX_FUTURE", int, "most upcoming appointments one phone may hold (2)"),
@@ -170,11 +178,12 @@ class Settings:
         if not self.secret_key:
             if self.is_production:
                 raise SettingsError("SECRET_KEY must be set when HOTLINE_ENV=production")
-            object.__setattr__(self, "secret_key", secrets.token_hex(32))
+            object.__setattr__(self, "secret_key", _kept_in_instance(Path(self.instance_path), "dev_secret_key", 32))
         if not self.twilio_auth_token:
             if self.is_production:
                 raise SettingsError("TWILIO_AUTH_TOKEN must be set when HOTLINE_ENV=production")
-            object.__setattr__(self, "twilio_auth_token", _development_token(Path(self.instance_path)))
+            object.__setattr__(self, "twilio_auth_token", _kept_in_instance(Path(self.instance_path),
+                                                                                 "dev_twilio_auth_token", 16))
         if self.is_production and not self.validate_signatures:
             # Without the check anyone who finds the webhook URL can book, cancel and send SMS as a caller.
             raise SettingsError("TWILIO_VALIDATE_SIGNATURES cannot be off when HOTLINE_ENV=production")

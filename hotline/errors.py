@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, jsonify, render_template, request
 from flask_babel import gettext
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -101,6 +102,33 @@ def _refuse_nul() -> tuple[Response, int] | None:
     abort(400, description=gettext(NUL_REFUSED))
 
 
+# What a person is told for each error status, in their language. Werkzeug's own descriptions are
+# English; a description our code gave (`abort(400, description=gettext(...))`) is already translated.
+PAGE_MESSAGES = {
+    400: N_("The request could not be understood. Please go back and try again."),
+    401: N_("Please sign in to continue."),
+    403: N_("You do not have permission to open this page. Sign in with an account that does, or go back."),
+    404: N_("The page was not found."),
+    405: N_("This page cannot be used that way. Please go back and try again."),
+    413: N_("What was sent is too large."),
+    429: N_("Too many attempts in a short time. Please wait a minute and try again."),
+    500: N_("Something went wrong on our side. Please try again; if it happens again, tell the administrator."),
+}
+CSRF_EXPIRED = N_("The form has expired or was opened in another session. Please go back, reload the page and "
+                  "try again.")
+
+
+def page_message(error: HTTPException) -> str:
+    """The translated sentence shown for `error`: ours if our code gave one, else the status's own."""
+    if isinstance(error, CSRFError):
+        return gettext(CSRF_EXPIRED)
+    status = error.code or 500
+    if error.description and error.description != type(error).description:
+        return error.description
+    generic = PAGE_MESSAGES.get(status) or PAGE_MESSAGES[400 if status < 500 else 500]
+    return gettext(generic)
+
+
 def register(app: Flask) -> None:
     app.before_request(_refuse_nul)
 
@@ -134,7 +162,7 @@ def register(app: Flask) -> None:
 
             return error_response(status, error.name.lower().replace(" ", "_"), INVALID,
                                   {"detail": error.name.lower()})
-        message = gettext("The page was not found.") if status == 404 else (error.description or error.name)
+        message = page_message(error)
         if _wants_json():
             return jsonify(error={"code": error.name.lower().replace(" ", "_"), "message": message}), status
         return render_template("error.html", status=status, message=message), status

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from booking.db import make_engine, make_session_factory
-from booking.demo import load_demo
 from booking.models import Booking, BookingStatus, Hold
 from hotline.simulator import DEFAULT_CALLER, CallSimulator, HttpTransport
 from notifications.models import MessageKind, OutboxMessage
@@ -66,21 +63,8 @@ class AccessLog:
         return found[0]
 
 
-@pytest.fixture
-def database(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[str, Session]]:
-    """A migrated SQLite file with the demo offices: the fault is in the web tier, any engine will do."""
-    path = tmp_path / "hotline.sqlite3"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
-    with make_session_factory(engine)() as db:
-        load_demo(db)
-        db.commit()
-        yield f"sqlite:///{path}", db
-    engine.dispose()
-
-
-def test_a_call_goes_on_when_the_worker_that_answered_is_killed(database: tuple[str, Session], tmp_path: Path) -> None:
-    url, db = database
+def test_a_call_goes_on_when_the_worker_that_answered_is_killed(demo_database: tuple[str, Session], tmp_path: Path) -> None:
+    url, db = demo_database
     env = server_env(url, tmp_path / "instance")
     with Children(tmp_path) as children:
         access = AccessLog(tmp_path / "gunicorn.access.log")

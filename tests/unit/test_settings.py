@@ -79,8 +79,10 @@ def test_a_public_url_with_scheme_and_host_is_taken(url: str) -> None:
     assert Settings.from_env({**PRODUCTION, "PUBLIC_BASE_URL": url}).public_base_url == url
 
 
-def test_development_secret_key_is_random_never_fixed() -> None:
-    assert Settings.from_env({}).secret_key != Settings.from_env({}).secret_key
+def test_development_secret_key_is_random_never_fixed(tmp_path: Path) -> None:
+    """Random for each installation (instance folder), never a constant in the code."""
+    keys = {Settings.from_env({"HOTLINE_INSTANCE_PATH": str(tmp_path / str(n))}).secret_key for n in range(3)}
+    assert len(keys) == 3
 
 
 @pytest.mark.parametrize("env, message", [
@@ -107,3 +109,27 @@ def test_a_claim_must_outlast_the_batch_it_covers(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="SMS_LEASE_SECONDS"):
         Settings.from_env({**base, "SMS_LEASE_SECONDS": "60"})
     assert Settings.from_env({**base, "SMS_LEASE_SECONDS": "100"}).sms_lease_seconds == 100
+
+
+def test_development_secret_key_is_shared_by_every_process_of_one_instance(tmp_path: Path) -> None:
+    """run.sh starts two gunicorn workers without SECRET_KEY: a key made per process signed each
+    worker's cookies differently, so a signed-in page served by the other worker bounced to the login."""
+    first = Settings.from_env({"HOTLINE_INSTANCE_PATH": str(tmp_path)})
+    again = Settings.from_env({"HOTLINE_INSTANCE_PATH": str(tmp_path)})
+    assert first.secret_key == again.secret_key and len(first.secret_key) == 64
+    assert (tmp_path / "dev_secret_key").stat().st_mode & 0o077 == 0
+    assert Settings.from_env({"HOTLINE_INSTANCE_PATH": str(tmp_path / "other")}).secret_key != first.secret_key
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev_secret_key", "dev_twilio_auth_token", "other"]
+
+
+def test_workers_starting_together_agree_on_the_development_secret(tmp_path: Path) -> None:
+    """Processes racing to make the key all end up with the one that was written first."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        keys = pool.map(_secret_key_of, [str(tmp_path)] * 8)
+    assert len(set(keys)) == 1 and keys[0] == (tmp_path / "dev_secret_key").read_text().strip()
+
+
+def _secret_key_of(instance: str) -> str:
+    return Settings.from_env({"HOTLINE_INSTANCE_PATH": instance}).secret_key
