@@ -48,22 +48,38 @@ def _user(session: Session, user_id: int) -> User:
 def set_active(session: Session, *, user_id: int, active: bool, by_username: str) -> User:
     """Let a user sign in again, or stop them; their next request already finds them signed out.
 
-    Nobody deactivates themself: the last administrator could otherwise lock everyone out.
+    Deactivating ends their sessions for good, so that reactivating them later does not bring back
+    a cookie copied before. Nobody deactivates themself: the last administrator could otherwise
+    lock everyone out.
     """
     user = _user(session, user_id)
     if not active and user.username == by_username:
         raise InvalidSettings(detail="you cannot deactivate your own account")
     user.active = active
+    if not active:
+        user.end_sessions()
     session.flush()
     return user
 
 
 def set_password_hash(session: Session, *, user_id: int, password_hash: str) -> User:
-    """A new password for a user who forgot theirs; hashed by the edge, as on creation."""
+    """A new password for a user who forgot theirs; hashed by the edge, as on creation.
+
+    Sessions signed in with the old password end: whoever knew it may be the reason for the reset.
+    """
     user = _user(session, user_id)
     user.password_hash = password_hash
+    user.end_sessions()
     session.flush()
     return user
+
+
+def end_sessions(session: Session, *, username: str) -> None:
+    """Sign-out: every session of this user ends, including copies of the cookie in other hands."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is not None:  # removed meanwhile: nothing is left to sign out
+        user.end_sessions()
+        session.flush()
 
 
 def set_offices(session: Session, *, user_id: int, office_codes: tuple[str, ...]) -> User:

@@ -13,11 +13,12 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, abort, g, request
-from flask_login import LoginManager, UserMixin, current_user
+from flask_login import LoginManager, UserMixin, current_user, user_logged_out
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from booking import accounts
 from booking.audit import token_for
 from booking.models import LoginAttempt, Role, User
 from hotline.runtime import runtime
@@ -38,7 +39,7 @@ class Principal(UserMixin):  # type: ignore[misc]
     role: Role
     office_ids: frozenset[int]
     display_name: str = ""
-    password_fingerprint: str = field(default="", repr=False, compare=False)
+    session_stamp: str = field(default="", repr=False, compare=False)
 
     @property
     def actor(self) -> str:
@@ -53,20 +54,27 @@ class Principal(UserMixin):  # type: ignore[misc]
         return self.role is not Role.MANAGER or office_id in self.office_ids
 
     def get_id(self) -> str:
-        """What the session keeps: the id and the password's fingerprint, so a new password ends old sessions."""
-        return f"{self.id}:{self.password_fingerprint}" if self.password_fingerprint else self.id
+        """What the session keeps: the id and the stamp it was issued with (see `_stamp`)."""
+        return f"{self.id}:{self.session_stamp}" if self.session_stamp else self.id
 
 
-def _fingerprint(password_hash: str) -> str:
-    """A short keyed digest of the password hash: it changes with the password, and the session cookie,
-    which anyone holding it can read, tells nothing about the hash."""
+def _stamp(user: User) -> str:
+    """A short keyed digest of the user's session version and password hash.
+
+    The session keeps it, and the loader accepts a session only while the user's stamp is still
+    the same: signing out, a new password and deactivation raise the version (see
+    `User.end_sessions`), so a cookie copied before then opens nothing afterwards. (Role and
+    offices are read afresh on every request, so a change to them applies without it.) The
+    cookie, which anyone holding it can read, tells nothing about the hash.
+    """
     key = runtime().settings.secret_key.encode()
-    return hmac.new(key, b"session-password:" + password_hash.encode(), hashlib.sha256).hexdigest()[:20]
+    material = f"session:{user.session_version}:{user.password_hash}".encode()
+    return hmac.new(key, material, hashlib.sha256).hexdigest()[:20]
 
 
 def _principal(user: User) -> Principal:
     return Principal(f"user:{user.username}", user.username, user.role, frozenset(o.id for o in user.offices),
-                     user.display_name, _fingerprint(user.password_hash))
+                     user.display_name, _stamp(user))
 
 
 login_manager = LoginManager()
@@ -76,12 +84,12 @@ login_manager.session_protection = "strong"
 
 @login_manager.user_loader
 def _load(user_id: str) -> Principal | None:
-    """The session's user, unless deactivated or given a new password since the session began."""
+    """The session's user, unless their sessions have ended since this one began (see `_stamp`)."""
     if not user_id.startswith("user:"):
         return None
-    # User names have no ':' (see booking.accounts), so the fingerprint is what follows the last one.
-    username, _, fingerprint = user_id[5:].rpartition(":")
-    if not username or not fingerprint:
+    # User names have no ':' (see booking.accounts), so the stamp is what follows the last one.
+    username, _, stamp = user_id[5:].rpartition(":")
+    if not username or not stamp:
         return None
     with runtime().reading() as db:
         user = db.scalar(select(User).where(User.username == username, User.active.is_(True))
@@ -89,7 +97,17 @@ def _load(user_id: str) -> Principal | None:
         if user is None:
             return None
         principal = _principal(user)
-    return principal if hmac.compare_digest(principal.password_fingerprint, fingerprint) else None
+    return principal if hmac.compare_digest(principal.session_stamp, stamp) else None
+
+
+@user_logged_out.connect
+def _end_sessions(_app: Flask, user: Any = None, **_: Any) -> None:
+    """Signing out ends the session on the server too: the cookie is signed, not stored, so a copy
+    taken before (from a shared desk, a proxy log) would otherwise open every page until it expires.
+    Every `logout_user()` comes through here; a session already refused has nobody to sign out."""
+    if isinstance(user, Principal) and user.id.startswith("user:"):
+        with runtime().transaction() as db:
+            accounts.end_sessions(db, username=user.name)
 
 
 def init_auth(app: Flask) -> None:

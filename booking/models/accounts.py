@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, ForeignKey, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking.db import Base, UTCDateTime
@@ -32,6 +32,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Every console session names the version it was issued under; raising it ends them all.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     offices: Mapped[list[Office]] = relationship(secondary=user_offices)
 
@@ -40,3 +42,13 @@ class User(Base):
         if self.role is Role.ADMIN:
             return True
         return self.role is Role.MANAGER and any(o.id == office_id for o in self.offices)
+
+    def end_sessions(self) -> None:
+        """Sign this user out everywhere: sessions issued before now are refused from the next request.
+
+        Called at sign-out, password reset and deactivation; whatever comes to change a user's role
+        should call it too (the role itself is read afresh on every request, so it is not needed now).
+
+        Incremented in SQL, so that two changes at once cannot lose one of the increments.
+        """
+        self.session_version = User.session_version + 1

@@ -1,4 +1,5 @@
-"""Signing in under attack: throttling per user and address, concurrent guesses, unknown names, reset passwords."""
+"""Signing in under attack: throttling per user and address, concurrent guesses, unknown names, reset passwords;
+sessions that end on the server (sign-out, a reset, deactivation), whoever holds a copy of the cookie."""
 
 from __future__ import annotations
 
@@ -179,6 +180,122 @@ def test_a_session_of_the_old_form_without_a_fingerprint_is_refused(
     with browser.session_transaction() as session:
         session["_user_id"] = "user:lan"
     assert browser.get("/console/grid").status_code == 302
+
+
+def _copy_of(app: Flask, browser: FlaskClient) -> FlaskClient:
+    """Another browser holding a copy of `browser`'s session cookie (from the same address and browser
+    make, so that Flask-Login's session protection alone would not notice)."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookie = browser.get_cookie(name)
+    assert cookie is not None
+    thief = app.test_client()
+    thief.set_cookie(name, cookie.value)
+    return thief
+
+
+def _signed_out(browser: FlaskClient) -> bool:
+    """The console sends `browser` to the sign-in page, and the API answers it 401."""
+    page = browser.get("/console/grid")
+    return (page.status_code == 302 and "/console/login" in page.headers["Location"]
+            and browser.get("/api/v1/offices").status_code == 401)
+
+
+def _sign_out(browser: FlaskClient) -> None:
+    response = browser.post("/console/logout", data={"csrf_token": csrf(browser, "/console/grid")})
+    assert response.status_code == 302 and "/console/login" in response.headers["Location"]
+
+
+def test_a_cookie_copied_before_sign_out_opens_nothing_after_it(app: Flask, db: Session,
+                                                                 offices: tuple[int, int]) -> None:
+    """Guards against sign-out only forgetting the cookie in the browser that signed out: the signed
+    cookie kept working for a copy (shared desk, proxy log) for the rest of the working day."""
+    db.rollback()
+    desk = signed_in(app.test_client(), "lan")
+    copy = _copy_of(app, desk)
+    assert copy.get("/console/grid").status_code == 200  # the copy is as good as the original...
+    assert copy.get("/api/v1/offices").status_code == 200
+    _sign_out(desk)
+    assert _signed_out(copy)  # ...until the owner signs out: then pages and the API both refuse it
+    assert _signed_out(desk)
+
+
+def test_after_signing_out_the_user_signs_in_again_and_the_old_copy_stays_refused(
+        app: Flask, db: Session, offices: tuple[int, int]) -> None:
+    """Guards that ending sessions on the server does not lock the user out, nor revive an old copy."""
+    db.rollback()
+    home = signed_in(app.test_client(), "lan")
+    copy = _copy_of(app, home)
+    _sign_out(home)
+    assert login(home, "lan") == 302
+    assert home.get("/console/grid").status_code == 200
+    assert home.get("/api/v1/offices").status_code == 200
+    assert _signed_out(copy)
+
+
+def test_a_reset_password_also_ends_a_copied_session(app: Flask, db: Session, offices: tuple[int, int]) -> None:
+    """Guards that a password reset ends every existing session of the user, copies included."""
+    db.rollback()
+    admin = signed_in(_from(app, "198.51.100.1"), "admin")
+    copy = _copy_of(app, signed_in(app.test_client(), "lan"))
+    lan_id = _user_id(db, "lan")
+    assert admin.post(f"/console/admin/users/{lan_id}/password", data={
+        "csrf_token": csrf(admin, f"/console/admin/users/{lan_id}"), "password": NEW_PASSWORD}).status_code == 302
+    assert _signed_out(copy)
+
+
+def test_a_deactivated_user_stays_signed_out_when_reactivated(app: Flask, db: Session,
+                                                              offices: tuple[int, int]) -> None:
+    """Guards that deactivation ends sessions for good: before, reactivating the account brought a
+    session from before the deactivation (or a copy of its cookie) back to life."""
+    db.rollback()
+    admin = signed_in(_from(app, "198.51.100.1"), "admin")
+    operator = signed_in(app.test_client(), "lan")
+    lan_id = _user_id(db, "lan")
+    for action in ("deactivate", "reactivate"):
+        assert admin.post(f"/console/admin/users/{lan_id}/{action}",
+                          data={"csrf_token": csrf(admin, "/console/admin/users")}).status_code == 302
+    assert _signed_out(operator)
+    assert login(operator, "lan") == 302  # reactivated: a new sign-in works
+    assert operator.get("/console/grid").status_code == 200
+
+
+def test_ordinary_use_and_other_peoples_sign_outs_keep_the_session(app: Flask, db: Session,
+                                                                   offices: tuple[int, int]) -> None:
+    """Guards against ending sessions too eagerly: pages, forms and the API keep the session, and
+    another user signing out, or the same user's sign-in elsewhere, ends nothing of it."""
+    db.rollback()
+    operator = signed_in(app.test_client(), "lan")
+    for path in ("/console/grid", "/console/lookup", "/api/v1/offices", "/console/grid"):
+        assert operator.get(path).status_code == 200, path
+    assert login(app.test_client(), "lan") == 302  # the same user at a second desk
+    other = signed_in(_from(app, "198.51.100.1"), "admin")
+    _sign_out(other)
+    assert operator.get("/console/grid").status_code == 200
+    assert operator.get("/api/v1/offices").status_code == 200
+
+
+def test_signing_out_takes_a_post_with_the_csrf_token(app: Flask, db: Session, offices: tuple[int, int]) -> None:
+    """Guards that no link, image or cross-site form can sign a user out (and end their other sessions):
+    a GET is not allowed, a POST without the token is refused and leaves the session as it was."""
+    db.rollback()
+    operator = signed_in(app.test_client(), "lan")
+    assert operator.get("/console/logout").status_code == 405
+    assert operator.post("/console/logout").status_code == 400
+    assert operator.post("/console/logout", data={"csrf_token": "not-the-token"}).status_code == 400
+    assert operator.get("/console/grid").status_code == 200
+    assert db.scalar(select(User.session_version).where(User.username == "lan")) == 0
+    db.rollback()
+
+
+@pytest.mark.parametrize("user_id", ["user:lan:", "user::abc", "user:lan:x:y", "user:lan:0:", "user:" + "a" * 500])
+def test_a_malformed_session_id_is_signed_out_not_a_server_error(
+        app: Flask, db: Session, offices: tuple[int, int], user_id: str) -> None:
+    """Guards that the loader refuses, rather than fails on, a session id it did not issue."""
+    db.rollback()
+    browser = signed_in(app.test_client(), "lan")
+    with browser.session_transaction() as session:
+        session["_user_id"] = user_id
+    assert _signed_out(browser)
 
 
 def _user_id(db: Session, username: str) -> Any:
