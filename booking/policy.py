@@ -10,10 +10,15 @@ from typing import Protocol
 class PolicySettings(Protocol):
     """The settings a policy is read from (config.Settings has them; the domain does not import it)."""
 
-    max_future_bookings: int
-    hold_seconds: int
-    rebook_delay_seconds: int
-    no_show_grace_minutes: int
+    # Read-only, so that a frozen dataclass (config.Settings) matches.
+    @property
+    def max_future_bookings(self) -> int: ...
+    @property
+    def hold_seconds(self) -> int: ...
+    @property
+    def rebook_delay_seconds(self) -> int: ...
+    @property
+    def no_show_grace_minutes(self) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
+        # Flask declares wsgi_app a method; replacing it is how Flask documents ProxyFix.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
                                 x_proto=settings.trusted_proxies, x_host=settings.trusted_proxies)
     settings.instance_path.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import IO, Any
 
 import click
 from flask.cli import AppGroup
@@ -46,9 +47,10 @@ def _when(text: str | None) -> datetime:
 @click.option("--urgent", is_flag=True, help="Also to opted-out numbers, and in quiet hours.")
 @click.option("--title", default="")
 def create(body: str, office: str | None, start: str | None, end: str | None, session_code: str | None,
-           recent: str | None, days: int | None, csv_file: click.utils.LazyFile | None, urgent: bool,
+           recent: str | None, days: int | None, csv_file: IO[bytes] | None, urgent: bool,
            title: str) -> None:
     """Create a draft broadcast to one audience; prints its id and the preview."""
+    spec: dict[str, Any]
     if office:
         kind, spec = AudienceKind.OFFICE_DATES, {"office_id": _office_id(office), "start": start, "end": end or start,
                                                  "session_code": session_code}

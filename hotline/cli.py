@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import click
 from flask import Flask
@@ -146,12 +146,12 @@ def offices_list() -> None:
 @click.argument("code")
 @click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day (default: today).")
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 62))
-def offices_availability(code: str, start: object, days: int) -> None:
+def offices_availability(code: str, start: datetime | None, days: int) -> None:
     """Seats left per session and arrival window for office CODE."""
     _ready()
     rt = runtime()
     now = rt.now()
-    first: date = start.date() if start else now.astimezone(rt.settings.tz).date()  # type: ignore[attr-defined]
+    first: date = start.date() if start else now.astimezone(rt.settings.tz).date()
     with rt.reading() as session, force_locale(rt.settings.default_language):
         office = session.scalar(select(Office).where(Office.code == code).options(selectinload(Office.templates)))
         if office is None:

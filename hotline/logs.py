@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from flask import Flask, Response, g, has_request_context, request
 from gunicorn.glogging import Logger as _GunicornLogger
@@ -198,13 +198,15 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler[TextIO]):
     """Writes to whatever sys.stderr is at the time, so test capture and a re-opened stderr both work."""
+
+    _hotline = True  # configure_logging replaces only its own handlers
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -223,7 +225,6 @@ def configure_logging(style: str, level: str) -> None:
     for handler in [h for h in root.handlers if getattr(h, "_hotline", False)]:
         root.removeHandler(handler)
     handler = _Stderr()
-    handler._hotline = True  # type: ignore[attr-defined]
     handler.setFormatter(formatter_for(style))
     root.addHandler(handler)
     root.setLevel(level.upper())
@@ -316,7 +317,7 @@ def style_from_env(environ: Mapping[str, str] | None = None) -> str:
     return "json" if environ.get("HOTLINE_ENV", "development") == "production" else "text"
 
 
-class GunicornLogger(_GunicornLogger):  # type: ignore[misc]
+class GunicornLogger(_GunicornLogger):
     """Gunicorn's own lines (boot, worker timeouts, signals) in the same format as the app's.
 
     Use with `--logger-class hotline.logs.GunicornLogger` and without `--access-logfile`: the app

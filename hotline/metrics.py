@@ -19,8 +19,9 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, has_request_context, request
@@ -30,7 +31,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import Row, event, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -203,7 +204,7 @@ class DatabaseCollector(Collector):
         yield _heartbeats(beats, now)
 
 
-def _bookings_today(rows: list[Any]) -> GaugeMetricFamily:
+def _bookings_today(rows: Sequence[Row[Channel, BookingStatus, int]]) -> GaugeMetricFamily:
     counts = {(Channel(c).value, BookingStatus(s).value): n for c, s, n in rows}
     family = GaugeMetricFamily("hotline_bookings_today", "Today's appointments (local date), by channel and status.",
                                labels=["channel", "status"])
@@ -213,7 +214,7 @@ def _bookings_today(rows: list[Any]) -> GaugeMetricFamily:
     return family
 
 
-def _sms_by_status(rows: list[Any]) -> GaugeMetricFamily:
+def _sms_by_status(rows: Sequence[Row[MessageStatus, int]]) -> GaugeMetricFamily:
     counts = {MessageStatus(s).value: n for s, n in rows}
     family = GaugeMetricFamily("hotline_sms_messages", "SMS in the outbox, by state.", labels=["status"])
     for status in MessageStatus:
@@ -221,7 +222,7 @@ def _sms_by_status(rows: list[Any]) -> GaugeMetricFamily:
     return family
 
 
-def _heartbeats(rows: list[Any], now: Any) -> GaugeMetricFamily:
+def _heartbeats(rows: Sequence[Row[SchedulerRole, datetime]], now: datetime) -> GaugeMetricFamily:
     family = GaugeMetricFamily("hotline_scheduler_heartbeat_age_seconds",
                                "Seconds since the freshest heartbeat of a scheduler in each role (absent: none).",
                                labels=["role"])

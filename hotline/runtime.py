@@ -44,4 +44,4 @@ class Runtime:
 
 
 def runtime(app: Flask | None = None) -> Runtime:
-    return (app or current_app).extensions["hotline"]  # type: ignore[no-any-return]
+    return (app or current_app).extensions["hotline"]

@@ -183,7 +183,7 @@ def scheduler_run(name: str | None) -> None:
     """Run the scheduled jobs until stopped (Ctrl-C or SIGTERM); start two for a hot standby."""
     from booking.schema import ensure_current
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # Flask types the proxy as Flask
     ensure_current(runtime(app).engine)
     # APScheduler logs every run of every job; the election's tick alone would say so every 2 s.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
@@ -209,7 +209,7 @@ def scheduler_run(name: str | None) -> None:
 @sms_group.command("dispatch")
 def sms_dispatch() -> None:
     """Send what is due in the outbox once, and say what happened."""
-    counts = Jobs(current_app._get_current_object()).dispatch()  # type: ignore[attr-defined]
+    counts = Jobs(current_app._get_current_object()).dispatch()  # type: ignore[attr-defined]  # Flask types the proxy as Flask
     click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing due")
 
 

@@ -438,7 +438,7 @@ def call_group() -> None:
 def simulate(base_url: str | None, caller: str, to: str, digits: str | None, token: str | None,
              public_url: str | None, max_steps: int, verbose: bool) -> None:
     """Call the hotline from the keyboard: hear its prompts, press keys, follow the call to its end."""
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # Flask types the proxy as Flask
     settings = app.extensions["hotline"].settings
     transport: Transport
     if base_url:

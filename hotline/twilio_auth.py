@@ -26,7 +26,7 @@ def signed_url() -> str:
 def verified_form() -> MultiDict[str, str]:
     """The POSTed parameters, or 403 unless X-Twilio-Signature proves they came from Twilio."""
     settings = runtime().settings
-    form = request.form
+    form: MultiDict[str, str] = request.form
     if settings.validate_signatures:
         signature = request.headers.get("X-Twilio-Signature", "")
         validator = RequestValidator(settings.twilio_auth_token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 import booking.models  # noqa: F401  (registers every table on Base.metadata)
 import notifications.models  # noqa: F401
@@ -30,7 +31,7 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     # SQLite cannot ALTER most things in place; batch mode rebuilds tables the way Alembic documents.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True)

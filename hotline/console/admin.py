@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import generate_password_hash
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 

@@ -57,7 +57,7 @@ T = TypeVar("T")
 
 
 def me() -> Principal:
-    return current_user._get_current_object()  # type: ignore[no-any-return]
+    return current_user._get_current_object()
 
 
 def console_actor() -> Actor:

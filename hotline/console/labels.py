@@ -12,7 +12,7 @@ from typing import Any
 import phonenumbers
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 
 from booking.models import Channel
 from hotline.console.common import blueprint

@@ -21,7 +21,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TimeField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
 from booking import bookings
@@ -56,8 +56,8 @@ KIND_NAMES = {
 TIME_FORMATS = ["%H:%M", "%H:%M:%S"]  # browsers send seconds when the time input has a step
 
 
-def _optional_weekday(value: object) -> int | None:
-    return None if value in (None, "") else int(value)  # type: ignore[call-overload]
+def _optional_weekday(value: str | int | None) -> int | None:
+    return None if value is None or value == "" else int(value)
 
 
 def _weekday_choices(blank: str | None = None) -> list[SelectChoice]:
