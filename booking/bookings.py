@@ -171,27 +171,35 @@ def _lock_plans(session: Session, *office_ids: int, also: ColumnElement[bool] | 
                     .with_for_update(read=True)).all()
 
 
-def _release_holds_of(session: Session, phone: str, *, keep_session: int | None = None) -> None:
-    """A caller holds one seat at a time: choosing again lets go of the previous choice."""
-    for hold in session.scalars(select(Hold).where(Hold.phone == phone)):
-        if hold.session_id != keep_session:
-            release_hold(session, hold_id=hold.id)
+def _release_holds_of(session: Session, owner: str) -> None:
+    """A caller holds one seat at a time: choosing again lets go of the previous choice.
+
+    By owner (the call, the console user), never by phone: the number may have been typed by
+    somebody else, whose own call's hold must stay where it is.
+    """
+    for hold_id in session.scalars(select(Hold.id).where(Hold.owner == owner)).all():
+        release_hold(session, hold_id=hold_id, owner=owner)
 
 
 @atomic
-def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: str, channel: Channel,
+def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: str, owner: str, channel: Channel,
               now: datetime, policy: BookingPolicy, window_position: int | None = None) -> Hold:
-    """Keep a seat for a caller who is still confirming; it lapses after `policy.hold_ttl`."""
+    """Keep a seat for `owner` (a call, a console user) while they confirm; it lapses after `policy.hold_ttl`.
+
+    `phone` is where the booking's SMS will go; it identifies nobody.
+    """
     phone = parse_contact(phone).number
-    # Choosing again lets go of the previous hold, perhaps at another office: its plan is locked too.
+    # Choosing again lets go of the owner's previous hold, perhaps at another office: its plan is locked too.
     _lock_plans(session, office_id, also=Office.id.in_(
-        select(OfficeSession.office_id).join(Hold, Hold.session_id == OfficeSession.id).where(Hold.phone == phone)))
+        select(OfficeSession.office_id).join(Hold, Hold.session_id == OfficeSession.id).where(Hold.owner == owner)))
     lock_citizen(session, phone, now=now)
-    _release_holds_of(session, phone)
+    _release_holds_of(session, owner)
     office, row = _open_for_booking(session, office_id=office_id, day=day, code=code, now=now, policy=policy)
     _check_phone(session, phone=phone, session_id=row.id, today=local_now(office, now).date(), policy=policy)
+    if session.scalar(select(Hold.id).where(Hold.session_id == row.id, Hold.phone == phone)) is not None:
+        raise AlreadyBookedForSession()  # somebody else's call is holding this session for the same number
     seat = seats.take_seat(session, row, channel=channel, as_hold=True, window_position=window_position)
-    hold = Hold(session_id=row.id, window_id=seat.window_id, phone=phone, channel=channel,
+    hold = Hold(session_id=row.id, window_id=seat.window_id, phone=phone, owner=owner, channel=channel,
                 reserve_channel=seat.reserve_channel, created_at=now, expires_at=now + policy.hold_ttl)
     session.add(hold)
     session.flush()
@@ -199,13 +207,14 @@ def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: 
 
 
 @atomic
-def release_hold(session: Session, *, hold_id: int) -> bool:
-    """Let go of a hold at once (the caller hung up or chose again); False if it was already gone."""
-    session_id = session.execute(select(Hold.session_id).where(Hold.id == hold_id)).scalar_one_or_none()
+def release_hold(session: Session, *, hold_id: int, owner: str) -> bool:
+    """Let go of `owner`'s hold at once (hung up, chose again); False if it was gone or is not theirs."""
+    mine = (Hold.id == hold_id) & (Hold.owner == owner)
+    session_id = session.execute(select(Hold.session_id).where(mine)).scalar_one_or_none()
     if session_id is None:
         return False
     seats.lock_session(session, session_id)
-    gone = session.execute(delete(Hold).where(Hold.id == hold_id).returning(Hold.window_id, Hold.reserve_channel)).first()
+    gone = session.execute(delete(Hold).where(mine).returning(Hold.window_id, Hold.reserve_channel)).first()
     if gone is None:
         return False
     seats.give_back(session, session_id=session_id, window_id=gone.window_id, reserve_channel=gone.reserve_channel,
@@ -243,10 +252,13 @@ def _insert_booking(session: Session, *, office: Office, row: OfficeSession, sea
 
 
 @atomic
-def confirm_hold(session: Session, *, hold_id: int, actor: Actor, now: datetime, policy: BookingPolicy,
+def confirm_hold(session: Session, *, hold_id: int, owner: str, actor: Actor, now: datetime, policy: BookingPolicy,
                  name: str | None = None, procedure_id: int | None = None, language: str = "vi") -> Booking:
-    """Turn a caller's hold into a booking with a code and a queue number."""
-    hold = session.get(Hold, hold_id)
+    """Turn `owner`'s hold into a booking with a code and a queue number.
+
+    Somebody else's hold is treated as gone: a call never learns whether another call holds a seat.
+    """
+    hold = session.scalar(select(Hold).where(Hold.id == hold_id, Hold.owner == owner))
     if hold is None:
         raise HoldExpired()
     # The office, the citizen, then the session, as every other service locks them.
@@ -261,7 +273,7 @@ def confirm_hold(session: Session, *, hold_id: int, actor: Actor, now: datetime,
     # Deleting the hold is the confirmation's claim on it: a hang-up or the expiry job that got
     # there first leaves nothing to delete.
     claimed = session.execute(
-        delete(Hold).where(Hold.id == hold_id, Hold.expires_at > now)
+        delete(Hold).where(Hold.id == hold_id, Hold.owner == owner, Hold.expires_at > now)
         .returning(Hold.window_id, Hold.reserve_channel, Hold.phone, Hold.channel)
     ).first()
     if claimed is None:
@@ -316,6 +328,16 @@ def _require(booking: Booking, allowed: set[BookingStatus], error: type[InvalidT
         raise error()
 
 
+def _not_past(booking: Booking, now: datetime, error: type[InvalidTransition]) -> None:
+    """An appointment whose day has gone cannot be cancelled or moved, whichever channel asks.
+
+    Until the no-show job has marked it, a past appointment is still BOOKED; cancelling it would
+    hand a seat back to a session that is over and rewrite what happened.
+    """
+    if booking.date < local_now(booking.office, now).date():
+        raise error()
+
+
 def _event(session: Session, booking: Booking, *, action: str, actor: Actor, now: datetime,
            detail: dict[str, object] | None = None) -> None:
     """Record a change in the booking's history (added directly: the history is never loaded here)."""
@@ -336,6 +358,7 @@ def cancel(session: Session, *, booking_id: int, actor: Actor, now: datetime, po
         row = seats.lock_session(session, booking.session_id)
         booking = _locked(session, booking_id)
     _require(booking, {BookingStatus.BOOKED}, NotCancellable)
+    _not_past(booking, now, NotCancellable)
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
     if policy.rebook_delay > timedelta(0):
@@ -360,10 +383,13 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
     """
     booking = get_or_not_found(session, Booking, booking_id)
     _require(booking, {BookingStatus.BOOKED}, NotMovable)
+    _not_past(booking, now, NotMovable)
     _lock_plans(session, office_id, booking.office_id)  # both offices' plans, before the citizen and sessions
     lock_citizen(session, booking.phone, now=now)
     office = get_or_not_found(session, Office, office_id, populate_existing=True)
     _check_date(office, day, now)
+    if booking.procedure is not None and not booking.procedure.offered_at(office.level):
+        raise ProcedureNotOffered(procedure=booking.procedure.name)  # as `book` refuses it there
     new_id = session.scalar(select(OfficeSession.id).where(
         OfficeSession.office_id == office.id, OfficeSession.date == day, OfficeSession.code == code))
     if new_id is None:

@@ -11,9 +11,11 @@ from flask import Flask, current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from actions.context import Actor, Context
 from booking.db import utcnow
 from booking.policy import BookingPolicy
 from config import Settings
+from hotline.localization import BabelLocalizer
 from notifications.policy import SmsPolicy
 
 
@@ -29,6 +31,11 @@ class Runtime:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def context(self, db: Session, actor: Actor, *, now: datetime | None = None) -> Context:
+        """What an action is given: this app's policies and localiser, the actor, the clock."""
+        return Context(db=db, actor=actor, now=now or self.clock(), policy=self.policy, sms=self.sms,
+                       localizer=BabelLocalizer)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

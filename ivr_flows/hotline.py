@@ -81,7 +81,9 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
           retries=1, on_silence="goodbye"),
 
     # Checking and cancelling.
-    State("manage", effect="caller_bookings", outcomes={"some": "choose_booking", "none": "no_bookings"}),
+    # A caller whose number the network did not present (withheld, a landline) finds a booking by its code.
+    State("manage", effect="caller_bookings", outcomes={"some": "choose_booking", "none": "no_bookings",
+                                                        "unknown_caller": "ask_code"}),
     State("no_bookings", say=(say("no_bookings"),), next="ask_code"),
     State("choose_booking", say=(say("bookings_intro"),),
           choices=Choices("bookings", say("booking_choice", part=message("item.part"), date=date("item.date"),
@@ -90,7 +92,9 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
           then_say=(say("bookings_other"), say("back_to_menu")), keys={"8": "ask_code", **BACK}),
     State("ask_code", say=(say("ask_code"),), input=Input("typed_code", then="find_code", max_digits=9, min_digits=9)),
     State("find_code", effect="find_by_code", outcomes={
-        "found": "booking_detail", "invalid": "code_invalid", "unknown": "code_unknown"}),
+        "found": "booking_detail", "invalid": "code_invalid", "unknown": "code_unknown",
+        "too_many": "code_tries_exceeded"}),
+    State("code_tries_exceeded", say=(say("code_tries_exceeded"),), next="operator"),
     State("code_invalid", say=(say("code_invalid"),), next="ask_code"),
     State("code_unknown", say=(say("code_unknown"),), next="main_menu"),
     State("booking_detail", say=(say("booking_detail", code=digits("booking.code"), part=message("booking.part"),

@@ -66,6 +66,7 @@ PROMPTS: dict[str, str] = {
     "ask_code": N_("Please type the nine digits of your booking code."),
     "code_invalid": N_("That booking code is not valid; please check the digits."),
     "code_unknown": N_("We found no appointment with that code."),
+    "code_tries_exceeded": N_("Several codes have been tried on this call. We will put you through to an operator."),
     "booking_detail": N_("Appointment %(code)s: %(date)s, %(part)s, at %(office)s, queue number %(queue)s, "
                          "arrival between %(start)s and %(end)s."),
     "booking_detail_menu": N_("To cancel this appointment, press 1. To hear it again, press 2."),

@@ -35,18 +35,26 @@ class Citizen(Base):
 
 
 class Hold(Base):
-    """A seat kept for a caller who is still confirming; it lapses at `expires_at`."""
+    """A seat kept for a caller who is still confirming; it lapses at `expires_at`.
+
+    A hold belongs to whoever took it (`owner`: the call, or the console user), never to the phone
+    number it is for: that number may have been typed by somebody else. Only its owner may confirm
+    or release it. Ids are never reused (AUTOINCREMENT on SQLite, a sequence on PostgreSQL), so a
+    call that kept the id of a hold that has since gone cannot reach another caller's.
+    """
 
     __tablename__ = "holds"
     __table_args__ = (
         UniqueConstraint("session_id", "phone"),
         Index("ix_holds_expires_at", "expires_at"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("office_sessions.id", ondelete="CASCADE"))
     window_id: Mapped[int] = mapped_column(ForeignKey("arrival_windows.id", ondelete="CASCADE"))
     phone: Mapped[str] = mapped_column(String(20), index=True)
+    owner: Mapped[str] = mapped_column(String(80), index=True, server_default="")
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
     # The channel whose reserve the seat came from, if any, so that a release refills it.
     reserve_channel: Mapped[Channel | None] = mapped_column(str_enum(Channel, name="reserve_channel"))

@@ -10,27 +10,24 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from booking import bookings
+from actions import bookings as actions
+from actions import citizens as citizen_actions
+from actions.context import Actor
 from booking.availability import next_sessions_with_room, office_availability
-from booking.bookings import Actor
 from booking.calendar import ProvinceCalendar
-from booking.citizens import set_broadcast_opt_out
 from booking.errors import (
     AlreadyBookedForSession, BookingError, InvalidBookingCode, InvalidPhone, NotAMobile, NotFound,
     SessionFull, TooManyBookings, WindowFull,
 )
-from booking.models import Booking, BookingStatus, Call, CallbackRequest, Channel, Citizen, Office, Procedure
+from booking.models import Booking, BookingStatus, Call, Channel, Citizen, Office, Procedure
 from booking.phones import PhoneKind, parse_mobile, parse_phone
-from hotline.localization import BabelLocalizer
 from hotline.runtime import Runtime
-from notifications import notices, texts
-from notifications.models import MessageKind
-from notifications.outbox import enqueue
 
 PREFIX = "Trung tâm Phục vụ hành chính công"
+MAX_CODE_TRIES = 3  # booking codes a caller may type on one call
 
 
 def _part(code: str) -> str:
@@ -48,12 +45,22 @@ def _say_as(office: Office) -> list[str]:
     return words
 
 
+def _verified_mobile(caller: str) -> str | None:
+    try:
+        phone = parse_phone(caller)
+    except InvalidPhone:
+        return None
+    return phone.number if phone.is_mobile else None
+
+
 class Effects:
     """The effect table for one webhook request: `effects(name, context)` returns an outcome."""
 
     def __init__(self, db: Session, rt: Runtime, call: Call, now: datetime) -> None:
         self.db, self.rt, self.call, self.now = db, rt, call, now
-        self.actor = Actor(f"ivr:{call.sid}", Channel.IVR)
+        # Who the caller is comes from the network's caller ID alone, when it is a Vietnamese
+        # mobile; a number typed during the call is where the SMS goes, never an identity.
+        self.ctx = rt.context(db, Actor.caller(call.sid, verified_mobile=_verified_mobile(call.caller)), now=now)
 
     def __call__(self, name: str, context: dict[str, Any]) -> str:
         outcome: str = getattr(self, name)(context)
@@ -168,9 +175,8 @@ class Effects:
         self.release_hold(context)
         chosen = context["session"]
         try:
-            hold = bookings.hold_seat(self.db, office_id=chosen["office_id"], day=date.fromisoformat(chosen["date"]),
-                                      code=chosen["code"], phone=context["phone"], channel=Channel.IVR, now=self.now,
-                                      policy=self.rt.policy)
+            hold = actions.hold(self.ctx, office_id=chosen["office_id"], day=date.fromisoformat(chosen["date"]),
+                                code=chosen["code"], contact=context["phone"])
         except (SessionFull, WindowFull):
             return "full"
         except TooManyBookings:
@@ -185,39 +191,37 @@ class Effects:
     def release_hold(self, context: dict[str, Any]) -> str:
         hold_id = context.pop("hold_id", None)
         if hold_id is not None:
-            bookings.release_hold(self.db, hold_id=hold_id)
+            actions.release(self.ctx, hold_id=hold_id)
         return "ok"
 
     def confirm_hold(self, context: dict[str, Any]) -> str:
         hold_id = context.pop("hold_id", None)
         if hold_id is None:
             return "expired"
-        language = self._language(context)
+        field = context.get("field") or {}
         try:
-            booking = bookings.confirm_hold(self.db, hold_id=hold_id, actor=self.actor, now=self.now,
-                                            policy=self.rt.policy, language=language)
+            booking = actions.confirm(self.ctx, hold_id=hold_id, language=self._language(context),
+                                      field=field.get("field"))
         except BookingError:
             return "expired"
-        if context.get("field"):
-            booking.field = context["field"]["field"]
-        # The citizen's row exists and is locked already: confirm_hold locked it.
-        self.db.execute(update(Citizen).where(Citizen.phone == booking.phone).values(language=language))
         context["booking"] = self._booking_view(booking, context)
-        notices.confirmed(self.db, booking, now=self.now, policy=self.rt.sms, loc=BabelLocalizer(language))
         return "booked"
 
     def caller_bookings(self, context: dict[str, Any]) -> str:
-        phone = context.get("phone") or context.get("caller", {}).get("phone")
-        if not phone:
-            return "none"
-        found = [b for b in bookings.bookings_for_phone(self.db, phone, since=self._today())
-                 if b.status is BookingStatus.BOOKED]
+        """The caller's own upcoming bookings: only those of the number the network says is calling."""
+        if self.ctx.actor.phone is None:
+            return "unknown_caller"
+        found = actions.of_phone(self.ctx, since=self._today(), live_only=True)
         context["bookings"] = [self._booking_view(b, context) for b in found]
         return "some" if found else "none"
 
     def find_by_code(self, context: dict[str, Any]) -> str:
+        tries = int(context.get("code_tries", 0)) + 1
+        context["code_tries"] = tries
+        if tries > MAX_CODE_TRIES:
+            return "too_many"  # nine digits are guessable only by many tries: a call gets a few
         try:
-            booking = bookings.find_booking(self.db, str(context.get("typed_code", "")))  # it normalises the code
+            booking = actions.find(self.ctx, code=str(context.get("typed_code", "")))  # it normalises the code
         except InvalidBookingCode:
             return "invalid"
         except NotFound:
@@ -232,11 +236,9 @@ class Effects:
 
     def cancel_booking(self, context: dict[str, Any]) -> str:
         try:
-            booking = bookings.cancel(self.db, booking_id=context["booking"]["id"], actor=self.actor, now=self.now,
-                                      policy=self.rt.policy, reason="cancelled by the caller on the hotline")
+            actions.cancel(self.ctx, code=context["booking"]["code"], reason="cancelled by the caller on the hotline")
         except BookingError:
             return "failed"
-        notices.cancelled(self.db, booking, now=self.now, policy=self.rt.sms, loc=BabelLocalizer(booking.language))
         return "cancelled"
 
     def office_info(self, context: dict[str, Any]) -> str:
@@ -252,29 +254,18 @@ class Effects:
             for day in days for room in day.sessions][:6]
         return "ok"
 
-    def _mobile(self, context: dict[str, Any]) -> str | None:
-        if context.get("phone"):
-            return str(context["phone"])
-        caller = context.get("caller", {})
-        return str(caller["phone"]) if caller.get("mobile") else None
-
     def notice_status(self, context: dict[str, Any]) -> str:
-        mobile = self._mobile(context)
-        if mobile is None:
+        """Notices are the caller's own mobile's to stop: a typed number is somebody else's choice."""
+        if self.ctx.actor.phone is None:
             return "no_mobile"
-        citizen = self.db.get(Citizen, mobile)
-        return "stopped" if citizen is not None and citizen.broadcast_opt_out else "receiving"
+        return "receiving" if citizen_actions.receives_notices(self.ctx) else "stopped"
 
     def opt_out(self, context: dict[str, Any]) -> str:
-        mobile = self._mobile(context)
-        assert mobile is not None
-        set_broadcast_opt_out(self.db, mobile, opted_out=True, now=self.now)
+        citizen_actions.set_notices(self.ctx, receive=False)
         return "ok"
 
     def opt_in(self, context: dict[str, Any]) -> str:
-        mobile = self._mobile(context)
-        assert mobile is not None
-        set_broadcast_opt_out(self.db, mobile, opted_out=False, now=self.now)
+        citizen_actions.set_notices(self.ctx, receive=True)
         return "ok"
 
     def operators_open(self, context: dict[str, Any]) -> str:
@@ -293,13 +284,9 @@ class Effects:
             return "no_number"
         summary = {"state": self.call.state, "office": context.get("office", {}).get("name"),
                    "session": context.get("session"), "booking": context.get("booking", {}).get("code")}
-        self.db.add(CallbackRequest(phone=phone, call_sid=self.call.sid, language=self._language(context),
-                                    context={k: v for k, v in summary.items() if v}, requested_at=self.now))
+        citizen_actions.request_callback(self.ctx, phone=phone, language=self._language(context),
+                                         call_sid=self.call.sid, summary=summary)
         context["callback_phone"] = phone
-        if self._mobile(context) == phone:  # the number came parsed: a landline caller gets no SMS
-            enqueue(self.db, kind=MessageKind.CALLBACK_ACK, recipient=phone, now=self.now, policy=self.rt.sms,
-                    body=texts.callback_ack(loc=BabelLocalizer(self._language(context))),
-                    language=self._language(context), dedupe_key=f"callback:{self.call.sid}")
         return "ok"
 
 

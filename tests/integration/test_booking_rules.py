@@ -320,13 +320,13 @@ def test_move_to_another_window_in_the_same_session(db: Session) -> None:
 
 def test_hold_then_confirm(db: Session) -> None:
     office = make_office(db, morning=1)
-    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                               now=NOW, policy=POLICY)
     assert hold.expires_at == NOW + timedelta(seconds=120)
     with pytest.raises(SessionFull):  # the held seat is nobody else's
         bookings.book(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(2), actor=OPERATOR, now=NOW,
                       policy=POLICY)
-    booking = bookings.confirm_hold(db, hold_id=hold.id, actor=IVR, now=NOW + timedelta(seconds=60), policy=POLICY,
+    booking = bookings.confirm_hold(db, hold_id=hold.id, owner=hold.owner, actor=IVR, now=NOW + timedelta(seconds=60), policy=POLICY,
                                     name="Trần Thị Bình")
     assert booking.channel is Channel.IVR and booking.queue_label == "S-001"
     row = _session_row(db, office.id, TUESDAY, "S")
@@ -336,7 +336,7 @@ def test_hold_then_confirm(db: Session) -> None:
 
 def test_unconfirmed_hold_expires_by_itself(db: Session) -> None:
     office = make_office(db, morning=1)
-    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                               now=NOW, policy=POLICY)
     later = NOW + timedelta(seconds=121)
     (day,) = office_availability(db, office, TUESDAY, TUESDAY, now=later, policy=POLICY)
@@ -345,12 +345,12 @@ def test_unconfirmed_hold_expires_by_itself(db: Session) -> None:
                           now=later, policy=POLICY)
     assert other.queue_label == "S-001"
     with pytest.raises(HoldExpired):
-        bookings.confirm_hold(db, hold_id=hold.id, actor=IVR, now=later, policy=POLICY)
+        bookings.confirm_hold(db, hold_id=hold.id, owner=hold.owner, actor=IVR, now=later, policy=POLICY)
 
 
 def test_expiry_job_frees_holds_of_idle_sessions(db: Session) -> None:
     office = make_office(db)
-    bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+    bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                        now=NOW, policy=POLICY)
     assert bookings.expire_lapsed(db, now=NOW + timedelta(seconds=30), policy=POLICY) == 0
     assert bookings.expire_lapsed(db, now=NOW + timedelta(seconds=121), policy=POLICY) == 1
@@ -359,18 +359,18 @@ def test_expiry_job_frees_holds_of_idle_sessions(db: Session) -> None:
 
 def test_releasing_a_hold_frees_the_seat_at_once(db: Session) -> None:
     office = make_office(db, morning=1)
-    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                               now=NOW, policy=POLICY)
-    assert bookings.release_hold(db, hold_id=hold.id) is True
-    assert bookings.release_hold(db, hold_id=hold.id) is False
+    assert bookings.release_hold(db, hold_id=hold.id, owner=hold.owner) is True
+    assert bookings.release_hold(db, hold_id=hold.id, owner=hold.owner) is False
     assert _session_row(db, office.id, TUESDAY, "S").held == 0
 
 
 def test_a_new_hold_lets_go_of_the_callers_previous_one(db: Session) -> None:
     office = make_office(db)
-    bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+    bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                        now=NOW, policy=POLICY)
-    bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="C", phone=phone(1), channel=Channel.IVR,
+    bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="C", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                        now=NOW, policy=POLICY)
     assert _session_row(db, office.id, TUESDAY, "S").held == 0
     assert _session_row(db, office.id, TUESDAY, "C").held == 1
@@ -442,12 +442,12 @@ def test_nobody_is_marked_absent_from_a_session_that_was_not_held(db: Session) -
 
 def test_a_hold_at_an_office_deactivated_meanwhile_is_not_confirmed(db: Session) -> None:
     office = make_office(db)
-    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                               now=NOW, policy=POLICY)
     office.active = False
     db.flush()
     with pytest.raises(OfficeInactive):
-        bookings.confirm_hold(db, hold_id=hold.id, actor=IVR, now=NOW, policy=POLICY)
+        bookings.confirm_hold(db, hold_id=hold.id, owner=hold.owner, actor=IVR, now=NOW, policy=POLICY)
     assert db.scalar(select(func.count()).select_from(Booking)) == 0
 
 

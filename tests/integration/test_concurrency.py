@@ -12,6 +12,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -93,7 +95,7 @@ def test_holds_race_for_the_last_seats(sessions: sessionmaker[Session], db: Sess
     office = make_office(db, morning=2)
     db.commit()
     outcomes = race(sessions, 10, lambda s, n: bookings.hold_seat(
-        s, office_id=office.id, day=TUESDAY, code="S", phone=phone(n), channel=Channel.IVR, now=NOW, policy=POLICY))
+        s, office_id=office.id, day=TUESDAY, code="S", phone=phone(n), owner=phone(n), channel=Channel.IVR, now=NOW, policy=POLICY))
     assert outcomes == Counter({"ok": 2, SessionFull.__name__: 8})
     assert _consistent(db, office.id).held == 2
 
@@ -101,15 +103,15 @@ def test_holds_race_for_the_last_seats(sessions: sessionmaker[Session], db: Sess
 def test_confirmation_races_expiry_and_hang_up(sessions: sessionmaker[Session], db: Session) -> None:
     """One hold, claimed at once by its confirmation, a hang-up and the expiry job: one wins."""
     office = make_office(db, morning=1)
-    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                               now=NOW, policy=POLICY)
     db.commit()
 
     def attempt(s: Session, n: int) -> object:
         if n % 3 == 0:
-            return bookings.confirm_hold(s, hold_id=hold.id, actor=IVR, now=NOW, policy=POLICY)
+            return bookings.confirm_hold(s, hold_id=hold.id, owner=hold.owner, actor=IVR, now=NOW, policy=POLICY)
         if n % 3 == 1:
-            return bookings.release_hold(s, hold_id=hold.id)
+            return bookings.release_hold(s, hold_id=hold.id, owner=hold.owner)
         return bookings.expire_lapsed(s, now=NOW, policy=POLICY)
 
     race(sessions, 9, attempt)
@@ -136,19 +138,19 @@ def test_one_phone_racing_into_one_session_is_booked_once(sessions: sessionmaker
     assert outcomes == Counter({"ok": 1, AlreadyBookedForSession.__name__: 5})
 
 
-def _process_client(url: str, office_id: int, n: int, barrier: object, results: object) -> None:
+def _process_client(url: str, office_id: int, n: int, barrier: Barrier, results: Queue[str]) -> None:
     engine = make_engine(url)
     factory = make_session_factory(engine)
-    barrier.wait()  # type: ignore[attr-defined]
+    barrier.wait()
     try:
         with factory.begin() as session:
             bookings.book(session, office_id=office_id, day=TUESDAY, code="S", phone=phone(n), actor=OPERATOR,
                           now=NOW, policy=POLICY)
-        results.put("ok")  # type: ignore[attr-defined]
+        results.put("ok")
     except BookingError as exc:
-        results.put(type(exc).__name__)  # type: ignore[attr-defined]
+        results.put(type(exc).__name__)
     except Exception as exc:
-        results.put(f"crash:{exc}")  # type: ignore[attr-defined]
+        results.put(f"crash:{exc}")
     finally:
         engine.dispose()
 
@@ -285,7 +287,7 @@ def test_a_check_in_waits_for_a_cancellation_in_progress_and_is_refused(
 TUE, WED, THU = date(2027, 3, 2), date(2027, 3, 3), date(2027, 3, 4)
 
 
-def _book(session: Session, office_id: int, day: date, code: str, n: int) -> object:
+def _book(session: Session, office_id: int, day: date, code: str, n: int) -> Booking:
     return bookings.book(session, office_id=office_id, day=day, code=code, phone=phone(n), actor=OPERATOR, now=NOW,
                          policy=POLICY)
 
@@ -307,9 +309,9 @@ INTERLEAVINGS = {
                            _close_tuesday, "_check_phone"),
     # A caller holding Tuesday chooses Wednesday (not opened yet), paused after letting Tuesday go.
     "new choice vs closure": (
-        lambda s, o: bookings.hold_seat(s, office_id=o, day=TUE, code="S", phone=phone(1), channel=Channel.IVR,
+        lambda s, o: bookings.hold_seat(s, office_id=o, day=TUE, code="S", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                                         now=NOW, policy=POLICY),
-        lambda s, o: bookings.hold_seat(s, office_id=o, day=WED, code="S", phone=phone(1), channel=Channel.IVR,
+        lambda s, o: bookings.hold_seat(s, office_id=o, day=WED, code="S", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                                         now=NOW, policy=POLICY),
         _close_tuesday, "_release_holds_of"),
     # The same person books Thursday while the closure moves their Tuesday booking.
@@ -376,7 +378,7 @@ def test_a_cancellation_waiting_on_a_move_gives_back_the_seat_it_moved_to(
     """The cancellation read Tuesday, waited for the move to Wednesday, and used to count the seat back on Tuesday."""
     office = make_office(db)
     _book(db, office.id, TUE, "S", 9)
-    booking_id = _book(db, office.id, TUE, "S", 1).id  # type: ignore[attr-defined]
+    booking_id = _book(db, office.id, TUE, "S", 1).id
     db.commit()
     moved, go = threading.Event(), threading.Event()
     outcome: list[str] = []

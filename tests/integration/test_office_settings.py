@@ -9,16 +9,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking import bookings, office_settings, rehousing
+from booking import bookings, office_settings, rehousing, schedule
 from booking.availability import next_sessions_with_room, office_availability
 from booking.errors import HoldExpired, InvalidSettings, NoSuchSession, OfficeClosed, PastCutoff, SessionFull
-from booking.models import ArrivalWindow, BookingStatus, CalendarDayKind, Channel, OfficeSession
+from booking.models import ArrivalWindow, Booking, BookingStatus, CalendarDayKind, Channel, OfficeSession
 from tests.factories import IVR, NOW, OPERATOR, POLICY, at, make_office, phone
 
 TUESDAY = date(2027, 3, 2)
 
 
-def _book(db: Session, office_id: int, n: int, day: date = TUESDAY, code: str = "S") -> object:
+def _book(db: Session, office_id: int, n: int, day: date = TUESDAY, code: str = "S") -> Booking:
     return bookings.book(db, office_id=office_id, day=day, code=code, phone=phone(n), actor=OPERATOR, now=NOW,
                          policy=POLICY)
 
@@ -59,7 +59,7 @@ def test_hours_of_a_session_whose_only_booking_was_cancelled_cannot_change(db: S
     """The cancelled booking keeps its session and window for the record: refused, not a database error."""
     office = make_office(db)
     booking = _book(db, office.id, 1)
-    bookings.cancel(db, booking_id=booking.id, actor=OPERATOR, now=NOW, policy=POLICY)  # type: ignore[attr-defined]
+    bookings.cancel(db, booking_id=booking.id, actor=OPERATOR, now=NOW, policy=POLICY)
     with pytest.raises(InvalidSettings):
         office_settings.set_session_for_date(db, office_id=office.id, day=TUESDAY, code="S", start=time(8, 0))
     row = db.scalars(select(OfficeSession).where(OfficeSession.date == TUESDAY, OfficeSession.code == "S")).one()
@@ -76,13 +76,13 @@ def test_raising_capacity_of_an_open_session_respreads_its_windows(db: Session) 
 
 def test_hours_change_only_while_nobody_is_booked(db: Session) -> None:
     office = make_office(db)
-    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), channel=Channel.IVR,
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(1), owner=phone(1), channel=Channel.IVR,
                               now=NOW, policy=POLICY)
     with pytest.raises(InvalidSettings):
         office_settings.set_session_for_date(db, office_id=office.id, day=TUESDAY, code="S", start=time(8, 0))
-    bookings.release_hold(db, hold_id=hold.id)
+    bookings.release_hold(db, hold_id=hold.id, owner=hold.owner)
     office_settings.set_session_for_date(db, office_id=office.id, day=TUESDAY, code="S", start=time(8, 0))
-    assert _book(db, office.id, 2).arrival_start == time(8, 0)  # type: ignore[attr-defined]
+    assert _book(db, office.id, 2).arrival_start == time(8, 0)
 
 
 def test_added_session_on_a_saturday(db: Session) -> None:
@@ -90,13 +90,13 @@ def test_added_session_on_a_saturday(db: Session) -> None:
     saturday = date(2027, 3, 6)
     office_settings.set_session_for_date(db, office_id=office.id, day=saturday, code="S", capacity=10,
                                          start=time(7, 30), end=time(11, 0), note="Làm thêm giờ")
-    assert _book(db, office.id, 1, day=saturday).queue_label == "S-001"  # type: ignore[attr-defined]
+    assert _book(db, office.id, 1, day=saturday).queue_label == "S-001"
 
 
 def test_closing_an_office_reports_affected_bookings_and_stops_holds(db: Session) -> None:
     office = make_office(db)
     booked = _book(db, office.id, 1)
-    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="C", phone=phone(2), channel=Channel.IVR,
+    hold = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="C", phone=phone(2), owner=phone(2), channel=Channel.IVR,
                               now=NOW, policy=POLICY)
     closure, affected = office_settings.close(db, office_id=office.id, start=TUESDAY, end=date(2027, 3, 3),
                                               reason="Phong tỏa", actor="user:hoa", now=NOW)
@@ -104,13 +104,13 @@ def test_closing_an_office_reports_affected_bookings_and_stops_holds(db: Session
     with pytest.raises(OfficeClosed):
         _book(db, office.id, 3)
     with pytest.raises(HoldExpired):
-        bookings.confirm_hold(db, hold_id=hold.id, actor=IVR, now=NOW, policy=POLICY)
+        bookings.confirm_hold(db, hold_id=hold.id, owner=hold.owner, actor=IVR, now=NOW, policy=POLICY)
     afternoon = db.scalar(select(OfficeSession).where(OfficeSession.code == "C"))
     assert afternoon is not None and afternoon.held == 0 and afternoon.closed
     # The booking is untouched until the manager decides: cancel, move or notify.
-    assert booked.status is BookingStatus.BOOKED  # type: ignore[attr-defined]
+    assert booked.status is BookingStatus.BOOKED
     office_settings.reopen(db, closure_id=closure.id)
-    assert _book(db, office.id, 3).status is BookingStatus.BOOKED  # type: ignore[attr-defined]
+    assert _book(db, office.id, 3).status is BookingStatus.BOOKED
 
 
 def test_cancelling_one_session_on_one_date(db: Session) -> None:
@@ -181,9 +181,9 @@ def test_an_announced_day_off_closes_sessions_already_open_and_lifting_it_reopen
         _book(db, office.id, 2)
     (day,) = office_availability(db, office, TUESDAY, TUESDAY, now=NOW, policy=POLICY)
     assert day.closed_reason == "Nghỉ lễ bổ sung"
-    assert booked.status is BookingStatus.BOOKED  # type: ignore[attr-defined]
+    assert booked.status is BookingStatus.BOOKED
     office_settings.remove_calendar_day(db, day=TUESDAY)
-    assert _book(db, office.id, 2).status is BookingStatus.BOOKED  # type: ignore[attr-defined]
+    assert _book(db, office.id, 2).status is BookingStatus.BOOKED
 
 
 def test_make_up_working_saturday_opens_with_the_weekday_sessions(db: Session) -> None:
@@ -191,7 +191,7 @@ def test_make_up_working_saturday_opens_with_the_weekday_sessions(db: Session) -
     saturday = date(2027, 3, 6)
     office_settings.set_calendar_day(db, day=saturday, kind=CalendarDayKind.WORKING_DAY, works_as_weekday=0,
                                      note="Làm bù")
-    assert _book(db, office.id, 1, day=saturday, code="C").queue_label == "C-001"  # type: ignore[attr-defined]
+    assert _book(db, office.id, 1, day=saturday, code="C").queue_label == "C-001"
 
 
 def test_closed_days_bookings_move_in_queue_order_until_the_room_runs_out(db: Session) -> None:
@@ -201,7 +201,7 @@ def test_closed_days_bookings_move_in_queue_order_until_the_room_runs_out(db: Se
     _, affected = office_settings.close(db, office_id=office.id, start=TUESDAY, end=TUESDAY, reason="Mưa bão",
                                         actor="user:hoa", now=NOW)
     moved, stuck = rehousing.move_to_soonest(db, affected, actor=OPERATOR, now=NOW, policy=POLICY)
-    assert [b.code for b in moved] == [first.code] and [b.code for b in stuck] == [second.code]  # type: ignore[attr-defined]
+    assert [b.code for b in moved] == [first.code] and [b.code for b in stuck] == [second.code]
     assert (moved[0].date, moved[0].session_code, moved[0].status) == (date(2027, 3, 1), "C", BookingStatus.BOOKED)
     assert stuck[0].status is BookingStatus.BOOKED and stuck[0].date == TUESDAY  # left for the caller to cancel
     counters = {(r.date, r.code): r.booked for r in db.scalars(select(OfficeSession))}
@@ -224,7 +224,7 @@ def test_removing_a_weekday_session_stops_bookings_on_dates_already_open(db: Ses
     office_settings.remove_template(db, office_id=office.id, weekday=TUESDAY.weekday(), code="S")
     with pytest.raises((NoSuchSession, OfficeClosed)):
         _book(db, office.id, 2)
-    assert kept.status is BookingStatus.BOOKED  # type: ignore[attr-defined]
+    assert kept.status is BookingStatus.BOOKED
     _book(db, office.id, 3, day=date(2027, 3, 3))  # Wednesday's morning is still in the plan
 
 
@@ -236,7 +236,7 @@ def test_reopening_a_closure_until_further_notice_plans_only_the_open_sessions(
     closure, _ = office_settings.close(db, office_id=office.id, start=TUESDAY, end=date(9999, 12, 31),
                                        reason="Đến khi có thông báo mới", actor="user:hoa", now=NOW)
     planned: list[int] = []
-    real_plan_days = office_settings.plan_days
+    real_plan_days = schedule.plan_days
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         result = real_plan_days(*args, **kwargs)

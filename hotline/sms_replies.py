@@ -1,22 +1,19 @@
 """Answers to SMS replies, where a provider delivers them (Twilio carries none from Vietnam today).
 
-Nothing else depends on replies: opting out and back in is also on the phone menu and in the
-console. Keywords are matched in any case, with or without diacritics.
+The SMS edge: it parses the keywords (in any case, with or without diacritics), calls the same
+actions as the phone menu and the console, as the sender (whose number the provider delivered),
+and words the answer. Nothing else depends on replies.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
-from sqlalchemy.orm import Session
-
-from booking import bookings
-from booking.bookings import Actor
-from booking.citizens import set_broadcast_opt_out
+from actions import bookings as actions
+from actions import citizens
+from actions.context import Context
 from booking.codes import normalise_code
-from booking.errors import BookingError
-from booking.models import BookingStatus, Channel
-from booking.policy import BookingPolicy
+from booking.errors import BookingError, InvalidBookingCode, NotFound
 from notifications.sms import without_diacritics
 from notifications.texts import N_, Localizer
 
@@ -39,34 +36,27 @@ def _words(body: str) -> list[str]:
     return without_diacritics(body).lower().replace(",", " ").split()
 
 
-def answer(session: Session, *, sender: str, body: str, now: datetime, today: date, policy: BookingPolicy,
-           loc: Localizer) -> str:
-    """What to reply to `body` from `sender` (an E.164 mobile), after doing what it asks."""
+def answer(ctx: Context, *, body: str, today: date, loc: Localizer) -> str:
+    """What to reply to `body` from the sender (`ctx.actor`, an SMS sender), after doing what it asks."""
     words = _words(body)
     phrase = " ".join(words)
     if phrase in STOP:
-        set_broadcast_opt_out(session, sender, opted_out=True, now=now)
+        citizens.set_notices(ctx, receive=False)
         return loc.gettext(STOPPED)
     if phrase in START:
-        set_broadcast_opt_out(session, sender, opted_out=False, now=now)
+        citizens.set_notices(ctx, receive=True)
         return loc.gettext(STARTED)
     if words and words[0] == "huy" and len(words) > 1:
         typed = "".join(words[1:])
         try:
-            booking = bookings.find_booking(session, normalise_code(typed))
-        except BookingError:
-            return loc.gettext(NOT_YOURS, code=typed)
-        if booking.phone != sender:
-            return loc.gettext(NOT_YOURS, code=typed)
-        try:
-            bookings.cancel(session, booking_id=booking.id, actor=Actor(f"sms:{sender}", Channel.WEB), now=now,
-                            policy=policy, reason="cancelled by SMS reply")
+            booking = actions.cancel(ctx, code=normalise_code(typed), reason="cancelled by SMS reply")
+        except (NotFound, InvalidBookingCode):
+            return loc.gettext(NOT_YOURS, code=typed)  # no such code, not a code, or not this number's
         except BookingError as exc:
             return exc.render(loc.gettext)
         return loc.gettext(CANCELLED, code=booking.code, date=loc.date(booking.date))
     if phrase == "lich":
-        upcoming = [b for b in bookings.bookings_for_phone(session, sender, since=today)
-                    if b.status is BookingStatus.BOOKED]
+        upcoming = actions.of_phone(ctx, since=today, live_only=True)
         if not upcoming:
             return loc.gettext(NONE)
         return "; ".join(loc.gettext(LISTED, code=b.code, date=loc.date(b.date), time=loc.time(b.arrival_start),
