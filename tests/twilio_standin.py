@@ -101,6 +101,10 @@ class RecordedRequest:
         values = self.form.get(name)
         return values[0] if values else None
 
+    def field(self, name: str) -> str:
+        """The first value of a form field that every such request has (KeyError if it is missing)."""
+        return self.form[name][0]
+
 
 # -- SMS arithmetic, written independently of notifications.sms so that each checks the other ----
 
@@ -164,7 +168,7 @@ class TwilioStandIn:
     @property
     def base_url(self) -> str:
         assert self._server is not None, "the stand-in is not running"
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     # scripting
@@ -330,7 +334,7 @@ def closed_port_url() -> str:
 @functools.lru_cache(maxsize=2)
 def load_openapi(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        return json.load(handle)  # type: ignore[no-any-return]
+        return json.load(handle)
 
 
 def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ data arranged here; a page needing a parameter we cannot fill is left out.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -42,7 +43,7 @@ def arrange(db: Session, namcan: int) -> dict[str, object]:
     return values
 
 
-def console_pages(app: Flask, values: dict[str, object]) -> list[tuple[str, str]]:
+def console_pages(app: Flask, values: dict[str, Any]) -> list[tuple[str, str]]:
     """(endpoint, path) of every console GET page whose parameters we can fill, in URL order."""
     with app.test_request_context():
         from flask import url_for

@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,7 +64,7 @@ def _statuses(sessions: sessionmaker[Session]) -> Counter[MessageStatus]:
 
 
 def test_the_standby_finishes_a_broadcast_when_the_leader_is_killed(
-        pg_engine: Engine, twilio: TwilioStandIn, tmp_path: Path, record_property: pytest.RecordProperty) -> None:
+        pg_engine: Engine, twilio: TwilioStandIn, tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
     sessions = make_session_factory(pg_engine)
     now = datetime.now(UTC)  # the schedulers run on the real clock
     with sessions.begin() as db:
@@ -137,4 +137,4 @@ def test_the_standby_finishes_a_broadcast_when_the_leader_is_killed(
     assert set(duplicates.values()) <= {2}
     assert _statuses(sessions) == Counter({MessageStatus.SENT: NUMBERS})
     with sessions() as db:
-        assert db.get(Broadcast, broadcast_id).status is BroadcastStatus.DONE
+        assert db.get_one(Broadcast, broadcast_id).status is BroadcastStatus.DONE

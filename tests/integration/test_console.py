@@ -174,7 +174,7 @@ def test_manager_closes_a_day_and_moves_everyone_to_the_soonest_session(client: 
     kinds = list(db.scalars(select(OutboxMessage.kind)))
     assert kinds == [MessageKind.MOVE, MessageKind.MOVE]  # one each; nobody is left to cancel or notify
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "office.close")).one()
-    assert sorted(entry.after["moved"]) == sorted(codes)
+    assert entry.after is not None and sorted(entry.after["moved"]) == sorted(codes)
 
 
 def test_a_manager_handles_only_their_own_offices_bookings_in_the_console_and_the_api(

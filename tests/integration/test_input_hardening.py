@@ -38,7 +38,7 @@ SAMPLE_VALUES = {"day": TUESDAY, "date": TUESDAY, "session": "S"}
 
 def _numbered_routes(app: Flask) -> list[tuple[str, str]]:
     """(method, URL rule) of every console route with a number in its path."""
-    routes = []
+    routes: list[tuple[str, str]] = []
     for rule in app.url_map.iter_rules():
         numbered = any(conv and issubclass(app.url_map.converters[conv], IntegerConverter)
                        for conv, _ in PARAMETER.findall(rule.rule))
@@ -255,12 +255,12 @@ def caller(offices: tuple[int, int], db: Session) -> dict[str, str]:
         enqueue(db, kind=MessageKind.CONFIRMATION, recipient=phone(1), body=f"Xác nhận {name} {booking.code}",
                 language="vi", now=NOW, policy=SMS, booking_id=booking.id)
         booked[name] = booking.code
-    for office_id, body in ((mine, "Thông báo Năm Căn"), (None, "Thông báo toàn tỉnh")):
-        spec = ({"office_id": mine, "start": TUESDAY, "end": TUESDAY} if office_id else
+    for notice_office, body in ((mine, "Thông báo Năm Căn"), (None, "Thông báo toàn tỉnh")):
+        spec = ({"office_id": mine, "start": TUESDAY, "end": TUESDAY} if notice_office else
                 {"office_ids": [mine, other], "days": 30})
-        notice = broadcasts.create(db, body=body, audience=AudienceKind.OFFICE_DATES if office_id else
+        notice = broadcasts.create(db, body=body, audience=AudienceKind.OFFICE_DATES if notice_office else
                                    AudienceKind.RECENT_BOOKERS, spec=spec, created_by="test", now=NOW,
-                                   office_id=office_id)
+                                   office_id=notice_office)
         broadcasts.schedule(db, notice, send_at=NOW, now=NOW)
         assert broadcasts.enqueue(db, notice, now=NOW, policy=SMS) == 1
     enqueue(db, kind=MessageKind.CALLBACK_ACK, recipient=phone(1), body="Chúng tôi sẽ gọi lại", language="vi",

@@ -250,7 +250,7 @@ def test_english_for_the_rest_of_the_call(app: Flask, caller: Dial, db: Session,
     assert "1:30 PM" in call.spoken()
     sms = db.scalars(select(OutboxMessage)).one()
     assert sms.language == "en" and "Appointment" in sms.body
-    assert db.get(Citizen, "+84912345678").language == "en"  # type: ignore[union-attr]
+    assert db.get_one(Citizen, "+84912345678").language == "en"
 
 
 def test_a_repeated_request_is_answered_again_but_not_acted_on(app: Flask, caller: Dial, db: Session, office: int) -> None:
@@ -289,11 +289,11 @@ def test_opting_out_of_notices_and_back_in(app: Flask, caller: Dial, db: Session
     call.ring()
     call.press("4")
     call.press("1")
-    assert db.get(Citizen, "+84912345678").broadcast_opt_out is True  # type: ignore[union-attr]
+    assert db.get_one(Citizen, "+84912345678").broadcast_opt_out is True
     call.press("4")
     call.press("1")
     db.expire_all()
-    assert db.get(Citizen, "+84912345678").broadcast_opt_out is False  # type: ignore[union-attr]
+    assert db.get_one(Citizen, "+84912345678").broadcast_opt_out is False
 
 
 def test_office_information(app: Flask, caller: Dial, office: int) -> None:

@@ -235,7 +235,7 @@ WORDS = ["có", "không", "đồng ý", "không đồng ý", "đúng", "sai", "x
 DIAL_STATUSES = ["completed", "answered", "busy", "no-answer", "failed", "canceled", "", "ringing", "xyz"]
 
 
-junk = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
+junk = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=30)
 
 
 def expected_keys(state_name: str, codes: list[str]) -> list[str]:
@@ -360,7 +360,7 @@ def phones_of(hotline: Hotline, call: TwilioCall) -> set[str]:
     return found
 
 
-def counts(db: Session, query: Select[tuple[int, int]]) -> dict[int, int]:
+def counts(db: Session, query: Select[int, int]) -> dict[int, int]:
     return {key: count for key, count in db.execute(query)}
 
 

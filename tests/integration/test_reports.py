@@ -279,12 +279,12 @@ def test_the_page_draws_each_chart_as_inline_svg_with_its_numbers(client: FlaskC
     assert list(svgs) == ["chart-bookings", "chart-utilisation", "chart-sms"]
     for chart_id, svg in svgs.items():
         assert svg.attrib["role"] == "img" and svg.attrib["aria-labelledby"] == f"{chart_id}-title {chart_id}-desc"
-        assert svg.find(f"{SVG}title").text and svg.find(f"{SVG}desc").text
-    bars = [rect.find(f"{SVG}title").text for rect in svgs["chart-bookings"].iter(f"{SVG}rect")
+        assert svg.findtext(f"{SVG}title") and svg.findtext(f"{SVG}desc")
+    bars = [rect.findtext(f"{SVG}title") for rect in svgs["chart-bookings"].iter(f"{SVG}rect")
             if rect.find(f"{SVG}title") is not None]
     assert bars == ["Phone menu (IVR), 25/02: 2", "Operators, 25/02: 1", "Other systems (API), 25/02: 1",
                     "Phone menu (IVR), 26/02: 1", "Operators, 26/02: 1", "Phone menu (IVR), 01/03: 1"]
-    points = [c.find(f"{SVG}title").text for c in svgs["chart-utilisation"].iter(f"{SVG}circle")]
+    points = [c.findtext(f"{SVG}title") for c in svgs["chart-utilisation"].iter(f"{SVG}circle")]
     assert points == ["Utilisation, 25/02: 7.9%", "Utilisation, 26/02: 66.7%", "Utilisation, 01/03: 2.6%"]
     legend = [t.text for t in svgs["chart-sms"].iter(f"{SVG}text") if t.text]
     assert "Delivered" in legend and "Confirmation" in legend and "Kind of message" in legend

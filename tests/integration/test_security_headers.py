@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
+from werkzeug.wrappers import Response
 
 from hotline.security import CONTENT_SECURITY_POLICY
 from tests.console import login, make_staff
@@ -33,7 +34,7 @@ def client(make_app: Callable[..., Flask], db: Session) -> FlaskClient:
     return make_app(twilio_auth_token="secret-token").test_client()
 
 
-def assert_hardened(response: TestResponse) -> None:
+def assert_hardened(response: Response) -> None:
     headers = response.headers
     csp = headers["Content-Security-Policy"]
     directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))

@@ -144,7 +144,7 @@ def test_an_accepted_message_records_the_providers_sid_and_is_sent(
     assert message.status is MessageStatus.SENT and message.provider_sid == request.sid
     assert message.provider_sid is not None and SM_SID.match(message.provider_sid)
     assert (message.sent_at, message.attempts, message.error_code, message.claimed_at) == (NOW, 1, None, None)
-    resource = twilio.created[request.sid]
+    resource = twilio.created[message.provider_sid]
     assert response_problems(resource, openapi) == []
     assert (resource["status"], resource["num_segments"]) == ("queued", str(message.segments))
     assert dispatch(sessions, twilio_sender(twilio)) == Counter()  # nothing twice
@@ -356,7 +356,7 @@ def test_non_urgent_messages_wait_out_quiet_hours_and_urgent_ones_go_at_once(
     assert fetch(sessions, closure).due_at == evening and fetch(sessions, closure).urgent
     sender = twilio_sender(twilio)
     assert dispatch(sessions, sender, lambda: at(2027, 3, 1, 23, 0)) == Counter(sent=2)
-    assert sorted(r.get("To") for r in twilio.messages) == [phone(4), phone(5)]
+    assert sorted(r.field("To") for r in twilio.messages) == [phone(4), phone(5)]
     assert fetch(sessions, early).status is MessageStatus.QUEUED
     assert dispatch(sessions, sender, lambda: at(2027, 3, 2, 6, 59)) == Counter()
     assert dispatch(sessions, sender, lambda: at(2027, 3, 2, 7, 0)) == Counter(sent=3)
@@ -378,7 +378,7 @@ def test_an_office_closure_announced_at_night_reaches_everyone_booked_at_once(
     db.commit()
     assert broadcast.recipients == 2
     assert dispatch(sessions, twilio_sender(twilio), lambda: at(2027, 3, 1, 23, 0)) == Counter(sent=2)
-    assert sorted(r.get("To") for r in twilio.messages) == [phone(1), phone(2)]  # opted out or not
+    assert sorted(r.field("To") for r in twilio.messages) == [phone(1), phone(2)]  # opted out or not
     messages = fetch_all(sessions)
     assert {(m.kind, m.urgent, m.status) for m in messages} == {(MessageKind.CLOSURE, True, MessageStatus.SENT)}
     assert all("mất điện" in m.body for m in messages)
@@ -547,7 +547,7 @@ def test_a_citizen_who_opts_out_after_a_broadcast_was_queued_is_skipped_unless_u
         db.commit()
         before = len(twilio.messages)
         counts = dispatch(sessions, twilio_sender(twilio), lambda: NOW + timedelta(minutes=2))
-        to = sorted(r.get("To") for r in twilio.messages[before:])
+        to = sorted(r.field("To") for r in twilio.messages[before:])
         by_phone = {m.recipient: m for m in fetch_all(sessions) if m.broadcast_id == broadcast.id}
         if urgent:
             assert counts == Counter(sent=3) and to == [phone(1), phone(2), phone(3)]
@@ -557,7 +557,7 @@ def test_a_citizen_who_opts_out_after_a_broadcast_was_queued_is_skipped_unless_u
             assert (skipped.status, skipped.error_code, skipped.provider_sid) == (
                 MessageStatus.CANCELLED, "opted_out", None)
         with sessions() as session:
-            assert session.get(Broadcast, broadcast.id).status is BroadcastStatus.DONE  # type: ignore[union-attr]
+            assert session.get_one(Broadcast, broadcast.id).status is BroadcastStatus.DONE
 
 
 def test_a_persons_own_messages_are_sent_even_in_a_batch_with_a_notice_they_opted_out_of(

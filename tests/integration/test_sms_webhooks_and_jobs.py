@@ -27,6 +27,7 @@ from werkzeug.test import TestResponse
 
 from booking import bookings
 from booking.citizens import set_broadcast_opt_out
+from booking.errors import InvalidSettings
 from booking.models import Booking, BookingStatus, Citizen
 from hotline.localization import BabelLocalizer
 from hotline.scheduler import Jobs
@@ -38,7 +39,7 @@ from notifications.models import (
 from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
 from notifications.reminders import queue_reminders
-from notifications.senders import TwilioSender
+from notifications.senders import Outgoing, SendResult, Sender, TwilioSender
 from tests.outbox import fetch, fetch_all
 from tests.factories import NOW, OPERATOR, POLICY, at, make_office, phone
 from tests.ivr_caller import Caller
@@ -115,7 +116,7 @@ def status_url(message_id: int) -> str:
     return f"{BASE}/sms/status?m={message_id}"
 
 
-def dispatch(sessions: sessionmaker[Session], sender: TwilioSender, now: datetime = NOW, *,
+def dispatch(sessions: sessionmaker[Session], sender: Sender, now: datetime = NOW, *,
              config: DispatchConfig = CONFIG) -> Counter[str]:
     counts = dispatch_once(sessions, sender, now=lambda: now, policy=SMS, config=config, worker="w1",
                            status_callback=status_url)
@@ -237,12 +238,13 @@ def test_a_report_arriving_before_the_dispatcher_records_the_send_is_kept(
 
         name = "twilio"
 
-        def send(self, message: Any) -> Any:
+        def send(self, message: Outgoing) -> SendResult:
             result = real.send(message)
+            assert result.provider_sid is not None and message.status_callback is not None
             assert report(client, message.status_callback, result.provider_sid, "delivered").status_code == 204
             return result
 
-    assert dispatch(sessions, ReportsAtOnce()) == Counter(sent=1)  # type: ignore[arg-type]
+    assert dispatch(sessions, ReportsAtOnce()) == Counter(sent=1)
     message = fetch(sessions, message_id)
     assert (message.status, message.provider_sid) == (MessageStatus.DELIVERED, twilio.messages[0].sid)
 
@@ -318,7 +320,7 @@ def test_huy_cancels_the_senders_own_booking(client: FlaskClient, db: Session, o
         text = sms_reply(client, db, phone(n), template.format(code=booking.code, spaced=spaced))
         assert text == f"Lịch hẹn {booking.code} ngày 02/03/2027 đã được hủy.", template
         db.expire_all()
-        assert db.get(Booking, booking.id).status is BookingStatus.CANCELLED  # type: ignore[union-attr]
+        assert db.get_one(Booking, booking.id).status is BookingStatus.CANCELLED
     again = sms_reply(client, db, phone(n), f"HUY {booking.code}") or ""  # already cancelled: says why
     assert again.startswith("Chỉ có thể hủy lịch hẹn")
 
@@ -329,7 +331,7 @@ def test_huy_refuses_a_code_that_is_not_the_senders(client: FlaskClient, db: Ses
         text = sms_reply(client, db, phone(1), f"HUY {typed}") or ""
         assert text.startswith("Số điện thoại này không có lịch hẹn nào mang mã"), typed
     db.expire_all()
-    assert db.get(Booking, theirs.id).status is BookingStatus.BOOKED  # type: ignore[union-attr]
+    assert db.get_one(Booking, theirs.id).status is BookingStatus.BOOKED
 
 
 STOP_START = [
@@ -566,7 +568,7 @@ def to_cp1258(text: str) -> bytes:
             continue
         except UnicodeEncodeError:
             pass
-        base, *marks = unicodedata.normalize("NFD", ch)
+        base, *marks = list(unicodedata.normalize("NFD", ch))
         for mark in marks:
             joined = unicodedata.normalize("NFC", base + mark)
             if len(joined) == 1 and joined.encode("cp1258", errors="ignore"):
@@ -755,7 +757,7 @@ def test_pause_holds_resume_releases_cancel_stops_and_progress_counts(
     assert broadcast_status(sessions, broadcast_id) is BroadcastStatus.PAUSED
     assert dispatch(sessions, sender, NOW + timedelta(hours=1)) == Counter()  # held: not claimed
     assert len(twilio.messages) == 2
-    with pytest.raises(broadcasts.InvalidSettings):
+    with pytest.raises(InvalidSettings):
         act(sessions, broadcasts.pause, broadcast_id)
     assert act(sessions, broadcasts.resume, broadcast_id) == 4
     assert broadcast_status(sessions, broadcast_id) is BroadcastStatus.SENDING
@@ -765,7 +767,7 @@ def test_pause_holds_resume_releases_cancel_stops_and_progress_counts(
     assert dispatch(sessions, sender, NOW + timedelta(hours=1)) == Counter()
     assert len(twilio.messages) == 4
     assert broadcast_status(sessions, broadcast_id) is BroadcastStatus.CANCELLED
-    with pytest.raises(broadcasts.InvalidSettings):
+    with pytest.raises(InvalidSettings):
         act(sessions, broadcasts.cancel, broadcast_id)
 
 
@@ -780,7 +782,7 @@ def test_a_broadcast_is_done_when_nothing_waits(
     assert report(client, request.get("StatusCallback") or "", request.sid or "", "delivered").status_code == 204
     assert progress(sessions, broadcast_id) == {"sent": 2, "delivered": 1}
     for action in (broadcasts.pause, broadcasts.cancel):
-        with pytest.raises(broadcasts.InvalidSettings):
+        with pytest.raises(InvalidSettings):
             act(sessions, action, broadcast_id)
 
 
@@ -794,11 +796,11 @@ def test_a_message_in_flight_when_its_broadcast_stops_is_not_sent_on_retry(
     class ManagerStopsItMidSend:
         name = "twilio"
 
-        def send(self, message: Any) -> Any:
+        def send(self, message: Outgoing) -> SendResult:
             act(sessions, getattr(broadcasts, action), broadcast_id)
             return real.send(message)
 
-    assert dispatch(sessions, ManagerStopsItMidSend()) == Counter(retry=1)  # type: ignore[arg-type]
+    assert dispatch(sessions, ManagerStopsItMidSend()) == Counter(retry=1)
     dispatch(sessions, real, NOW + timedelta(minutes=5))
     assert twilio.accepted == []
     expected = MessageStatus.HELD if action == "pause" else MessageStatus.CANCELLED
@@ -852,9 +854,9 @@ def test_office_dates_and_recent_bookers_pick_the_right_people(db: Session, offi
     assert recent([office], 7) - {phone(5)} == {phone(1), phone(2), phone(3), LANDLINE}
     assert recent([office, other], 7) - {phone(5)} == {phone(1), phone(2), phone(3), phone(4), LANDLINE}
     assert recent([office], 30) - {phone(5)} == {phone(1), phone(2), phone(3), phone(6), LANDLINE}
-    with pytest.raises(broadcasts.InvalidSettings):
+    with pytest.raises(InvalidSettings):
         broadcasts.create(db, body="x", audience=AudienceKind.OFFICE_DATES, created_by="user:lan", now=NOW,
                           spec={"office_id": office, "start": "2027-03-03", "end": "2027-03-02"})
-    with pytest.raises(broadcasts.InvalidSettings):
+    with pytest.raises(InvalidSettings):
         broadcasts.create(db, body="x", audience=AudienceKind.RECENT_BOOKERS, created_by="user:lan", now=NOW,
                           spec={"office_ids": [], "days": 7})

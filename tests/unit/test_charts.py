@@ -34,9 +34,9 @@ def test_stacked_bars_label_every_bar_and_escape_text() -> None:
         series=[charts.Series("IVR", [2, 0]), charts.Series("Operators", [1, 3], "#123456")],
         x_label="Day", y_label="Bookings", number=lambda v: f"n{v:g}"))
     assert svg.attrib["id"] == "c-1" and svg.attrib["aria-labelledby"] == "c-1-title c-1-desc"
-    assert svg.find(f"{SVG}title").text == "Bookings <per day>"
-    assert svg.find(f"{SVG}desc").text == "By channel & day"
-    bars = [(r.find(f"{SVG}title").text, r.attrib["fill"]) for r in svg.iter(f"{SVG}rect")
+    assert svg.findtext(f"{SVG}title") == "Bookings <per day>"
+    assert svg.findtext(f"{SVG}desc") == "By channel & day"
+    bars = [(r.findtext(f"{SVG}title"), r.attrib["fill"]) for r in svg.iter(f"{SVG}rect")
             if r.find(f"{SVG}title") is not None]
     assert bars == [("IVR, 25/02: n2", charts.PALETTE[0]), ("Operators, 25/02: n1", "#123456"),
                     ("Operators, 26/02: n3", "#123456")]  # a zero draws nothing

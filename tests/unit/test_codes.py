@@ -9,7 +9,6 @@ import random
 
 import pytest
 
-from booking import codes
 from booking.codes import CODE_LENGTH, is_valid_code, new_code, normalise_code, spoken_groups
 from booking.errors import InvalidBookingCode
 
@@ -82,7 +81,7 @@ def test_without_an_rng_codes_come_from_the_secrets_module(monkeypatch: pytest.M
         calls.append(n)
         return n - 1
 
-    monkeypatch.setattr(codes.secrets, "randbelow", fake_randbelow)
+    monkeypatch.setattr("booking.codes.secrets.randbelow", fake_randbelow)
     code = new_code()
     assert calls == [9] + [10] * 7
     assert code[:8] == "99999999"

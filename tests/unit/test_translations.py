@@ -30,8 +30,15 @@ def _entries() -> list[tuple[str, str, str]]:
     singular) is compared with its plural source, which carries every placeholder.
     """
     with (ROOT / "translations/vi/LC_MESSAGES/messages.po").open("rb") as f:
-        return [(m.id[0], m.id[1], m.string[0]) if isinstance(m.id, tuple) else (m.id, m.id, m.string)
-                for m in read_po(f, locale="vi") if m.id and "fuzzy" not in m.flags]
+        return [_entry(m.id, m.string) for m in read_po(f, locale="vi") if m.id and "fuzzy" not in m.flags]
+
+
+def _entry(msgid: str | tuple[str, ...] | list[str], string: object) -> tuple[str, str, str]:
+    if isinstance(msgid, str):
+        assert isinstance(string, str), msgid
+        return msgid, msgid, string
+    assert isinstance(string, (tuple, list)) and isinstance(string[0], str), msgid
+    return msgid[0], msgid[1], string[0]
 
 
 def _pairs() -> list[tuple[str, str]]:
