@@ -223,6 +223,6 @@ def profile_text(source: Any, top: int = 25) -> dict[str, str]:
     stats.strip_dirs().sort_stats("cumulative").print_stats(top)
     cumulative = out.getvalue()
     out = io.StringIO()
-    stats.stream = out
+    stats.stream = out  # type: ignore[attr-defined]  # Stats has it; typeshed does not declare it
     stats.sort_stats("tottime").print_stats(15)
     return {"top_cumulative": cumulative, "top_tottime": out.getvalue()}

@@ -349,7 +349,7 @@ def check(url: str, config: RushConfig, day: date, callers: list[Caller],
     try:
         with make_session_factory(engine).begin() as db:
             offices = {code: office_id for code, office_id in db.execute(select(Office.code, Office.id))}
-            rows = []
+            rows: list[dict[str, Any]] = []
             for spec in config.sessions:
                 office_code = OFFICES[spec.office][0]
                 row = db.scalar(select(OfficeSession).where(OfficeSession.office_id == offices[office_code],
