@@ -136,9 +136,9 @@ class Effects:
     def _rooms(self, context: dict[str, Any], office_ids: list[int]) -> str:
         rooms = next_sessions_with_room(self.db, now=self.now, policy=self.rt.policy, limit=5,
                                         channel=Channel.IVR, office_ids=office_ids)
-        # The offices are in this session already (availability loaded them): get() asks nothing more.
+        # The offices are in this session already (availability loaded them): get_one() asks nothing more.
         context["sessions"] = [
-            {"office_id": r.office_id, "office": self._office_name(self.db.get(Office, r.office_id), context),
+            {"office_id": r.office_id, "office": self._office_name(self.db.get_one(Office, r.office_id), context),
              "date": r.date.isoformat(), "code": r.code, "part": _part(r.code), "left": r.remaining,
              "say_as": []}
             for r in rooms]

@@ -113,7 +113,9 @@ def test_a_call_writes_its_audit_entries(caller: Dial, db: Session, office: int)
     entries = db.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
     assert [(e.action, e.actor) for e in entries] == [("booking.create", f"ivr:{first.sid}"),
                                                       ("booking.cancel", f"ivr:{second.sid}")]
-    assert entries[1].before["status"] == "booked" and entries[1].after["status"] == "cancelled"
+    before, after = entries[1].before, entries[1].after
+    assert before is not None and after is not None
+    assert before["status"] == "booked" and after["status"] == "cancelled"
 
 
 # -- holds belong to their owner ------------------------------------------------------------------
