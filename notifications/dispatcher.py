@@ -7,6 +7,11 @@ recorded after the sends. If a process dies between sending and recording, its c
 their lease and go back to the queue: nothing is lost, but a message that had reached the
 provider may be sent a second time. The provider offers no idempotency key that would let us
 promise exactly once, and a duplicate appointment text is less harmful than a missing one.
+
+A live dispatcher keeps its claims however slowly the provider answers: every half lease, while
+a batch is still in flight, it records the answers already in and renews the claims on the rest.
+So a claim lapses only when its dispatcher stopped renewing it, because it died (or was frozen,
+or cut off from the database, for longer than a lease), and only then does a message go twice.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ import logging
 import threading
 import time as clock
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable, Collection
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from booking.models import Booking, BookingStatus, Citizen, OfficeSession
@@ -42,7 +48,7 @@ class DispatchConfig:
     max_attempts: int = 6
     backoff: timedelta = timedelta(seconds=30)
     backoff_cap: timedelta = timedelta(hours=1)
-    lease: timedelta = timedelta(minutes=5)  # a claim older than this is taken back
+    lease: timedelta = timedelta(minutes=5)  # a claim not renewed for this long is taken back
 
 
 class RateLimiter:
@@ -79,6 +85,20 @@ def claim(session: Session, *, now: datetime, policy: SmsPolicy, limit: int, wor
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
                                 .order_by(OutboxMessage.due_at, OutboxMessage.id)
                                 .execution_options(populate_existing=True)))
+
+
+def renew(session: Session, *, ids: Collection[int], worker: str, now: datetime) -> set[int]:
+    """Extend `worker`'s claims on these messages from `now`; return the ones it still holds.
+
+    A claim taken back meanwhile (its lease ran out before this renewal) belongs to whoever holds
+    the message now, and is left alone.
+    """
+    if not ids:
+        return set()
+    return set(session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.status == MessageStatus.SENDING,
+                                    OutboxMessage.claimed_by == worker)
+        .values(claimed_at=now).returning(OutboxMessage.id)).scalars())
 
 
 def _refuse(session: Session, messages: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
@@ -162,7 +182,7 @@ def _settle(message: OutboxMessage, status: MessageStatus, now: datetime, code: 
 
 
 def _record_all(session: Session, results: list[tuple[int, SendResult]], now: datetime,
-                config: DispatchConfig) -> Counter[str]:
+                config: DispatchConfig, worker: str) -> Counter[str]:
     """Write a batch's outcomes: the accepted ones in one executemany UPDATE, the rest one by one."""
     counts: Counter[str] = Counter()
     accepted = [(message_id, result) for message_id, result in results if result.outcome == "accepted"]
@@ -190,13 +210,14 @@ def _record_all(session: Session, results: list[tuple[int, SendResult]], now: da
     stopped = _stopped(session, {m.broadcast_id for m in messages if m.broadcast_id is not None})
     for message in messages:
         result = failed[message.id]
-        if message.status is not MessageStatus.SENDING:
-            counts["skipped"] += 1  # taken back after its lease and settled elsewhere
+        if message.status is not MessageStatus.SENDING or message.claimed_by != worker:
+            counts["skipped"] += 1  # taken back after its lease: settled, or claimed again, elsewhere
         elif result.outcome == "transient" and message.attempts < config.max_attempts:
             delay = min(config.backoff_cap, config.backoff * (2 ** (message.attempts - 1)))
             # A retry of a broadcast paused or cancelled meanwhile waits with it, or ends with it.
-            state = {BroadcastStatus.PAUSED: MessageStatus.HELD, BroadcastStatus.CANCELLED: MessageStatus.CANCELLED}.get(
-                stopped.get(message.broadcast_id or 0), MessageStatus.QUEUED)
+            stop = stopped.get(message.broadcast_id or 0)
+            state = MessageStatus.QUEUED if stop is None else {
+                BroadcastStatus.PAUSED: MessageStatus.HELD, BroadcastStatus.CANCELLED: MessageStatus.CANCELLED}[stop]
             _settle(message, state, now, result.error_code, result.error_message)
             message.due_at = now + delay
             counts["retry"] += 1
@@ -216,6 +237,7 @@ def dispatch_once(sessions: sessionmaker[Session], sender: Sender, *, now: Calla
     and the connections each keeps to the provider, last from batch to batch.
     """
     counts: Counter[str] = Counter()
+    claimed_from = clock.monotonic()
     with sessions.begin() as session:
         claimed = claim(session, now=now(), policy=policy, limit=config.batch, worker=worker)
         sendable = _refuse(session, claimed, now())
@@ -237,15 +259,64 @@ def dispatch_once(sessions: sessionmaker[Session], sender: Sender, *, now: Calla
             log.exception("sender failed", extra={"outbox_id": message.id})
             return message.id, SendResult("transient", error_code="error", error_message=str(exc)[:500])
 
+    batch = _Batch(sessions, now=now, config=config, worker=worker, renewed=claimed_from, counts=counts)
     if pool is None:
         with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as own:
-            results = list(own.map(send, outgoing))
+            results = batch.send(own, send, outgoing)
     else:
-        results = list(pool.map(send, outgoing))
+        results = batch.send(pool, send, outgoing)
     with sessions.begin() as session:
-        counts.update(_record_all(session, results, now(), config))
+        counts.update(_record_all(session, results, now(), config, worker))
         _finish_broadcasts(session, claimed_ids, now())
     return counts
+
+
+class _Batch:
+    """A claimed batch in flight: its claims are renewed every half lease until the last answer is in."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, now: Callable[[], datetime], config: DispatchConfig,
+                 worker: str, renewed: float, counts: Counter[str]) -> None:
+        self._sessions, self._now, self._config, self._worker = sessions, now, config, worker
+        self._interval = config.lease.total_seconds() / 2
+        self._due = renewed + self._interval  # monotonic time of the next renewal
+        self._counts = counts
+
+    def send(self, pool: Executor, send: Callable[[Outgoing], tuple[int, SendResult]],
+             outgoing: list[Outgoing]) -> list[tuple[int, SendResult]]:
+        """Send every message; return the outcomes not recorded yet."""
+        futures = {pool.submit(send, message): message.id for message in outgoing}
+        pending: set[Future[tuple[int, SendResult]]] = set(futures)
+        answered: list[tuple[int, SendResult]] = []
+        while pending:
+            done, pending = wait(pending, timeout=max(0.0, self._due - clock.monotonic()))
+            answered += [future.result() for future in done]
+            if not pending:
+                break
+            held = self._renew(answered, [futures[future] for future in pending])
+            if held is None:
+                continue  # the database did not answer: try again soon, the lease still runs
+            answered = []
+            # A message whose claim was taken back goes out from whoever holds it now; one being
+            # sent already cannot be stopped, and its outcome is recorded as a late one.
+            lost = {future for future in pending if futures[future] not in held and future.cancel()}
+            self._counts["skipped"] += len(lost)
+            pending -= lost
+        return answered
+
+    def _renew(self, answered: list[tuple[int, SendResult]], in_flight: list[int]) -> set[int] | None:
+        """Record the answers in so far and renew the claims on the rest; None if the database failed."""
+        started = clock.monotonic()
+        try:
+            with self._sessions.begin() as session:
+                recorded = _record_all(session, answered, self._now(), self._config, self._worker)
+                held = renew(session, ids=in_flight, worker=self._worker, now=self._now())
+        except SQLAlchemyError:
+            log.warning("could not renew the claims of a batch in flight", exc_info=True)
+            self._due = clock.monotonic() + min(self._interval / 4, 5.0)
+            return None
+        self._counts.update(recorded)
+        self._due = started + self._interval
+        return held
 
 
 def _finish_broadcasts(session: Session, message_ids: set[int], now: datetime) -> None:

@@ -334,23 +334,30 @@ def test_a_send_recorded_after_its_lease_ran_out_is_sent_and_not_sent_again(
         BroadcastStatus.CANCELLED if meanwhile == "cancel" else BroadcastStatus.DONE)
 
 
-@pytest.mark.parametrize("second", ["transient", "accepted"])
-def test_a_send_recorded_while_another_dispatcher_has_claimed_it_again_settles_it(
-        db: Session, sessions: sessionmaker[Session], second: str) -> None:
-    queued_broadcast(db, [phone(1)])
+def race_for_a_taken_back_claim(sessions: sessionmaker[Session], *, first: str, second: str
+                                ) -> tuple[Counter[str], OutboxMessage, Counter[str], Recorder, Recorder]:
+    """The only message queued is claimed by a first dispatcher whose send outlasts its lease: it is
+    taken back and claimed again by a second, which is still sending it when the first hears
+    `first`; then the second hears `second` ("accepted" or "transient").
+
+    Returns the first's counts, the message as the first left it, the second's counts and both senders.
+    """
     (message_id,) = [m.id for m in fetch_all(sessions)]
     clock = Clock(NOW)
     go, claimed_again = threading.Event(), threading.Event()
     counts: list[Counter[str]] = []
     threads: list[threading.Thread] = []
 
+    def answer(outcome: str, sender: Recorder, message: Outgoing) -> SendResult:
+        if outcome == "accepted":
+            return Recorder.send(sender, message)
+        return SendResult("transient", error_code="503", error_message="Service Unavailable")
+
     class SecondDispatcher(Recorder):
         def send(self, message: Outgoing) -> SendResult:
             claimed_again.set()
-            assert go.wait(30)  # still in flight while the first records its send
-            if second == "accepted":
-                return super().send(message)
-            return SendResult("transient", error_code="503", error_message="Service Unavailable")
+            assert go.wait(30)  # still in flight while the first records its answer
+            return answer(second, self, message)
 
     other = SecondDispatcher()
 
@@ -363,19 +370,45 @@ def test_a_send_recorded_while_another_dispatcher_has_claimed_it_again_settles_i
             threads.append(thread)
             thread.start()
             assert claimed_again.wait(30)
-            return super().send(message)
+            return answer(first, self, message)
 
-    first = FirstDispatcher()
-    assert dispatch(sessions, first, clock) == Counter(sent=1)
-    assert fetch(sessions, message_id).status is MessageStatus.SENT
+    own = FirstDispatcher()
+    first_counts = dispatch(sessions, own, clock)
+    left = fetch(sessions, message_id)
     go.set()
     threads[0].join(timeout=30)
+    assert dispatch(sessions, Recorder(), clock() + timedelta(hours=2)) == Counter()  # nothing more to send
+    return first_counts, left, counts[0], own, other
+
+
+@pytest.mark.parametrize("second", ["transient", "accepted"])
+def test_a_send_recorded_while_another_dispatcher_has_claimed_it_again_settles_it(
+        db: Session, sessions: sessionmaker[Session], second: str) -> None:
+    queued_broadcast(db, [phone(1)])
+    counts, left, other_counts, first, _ = race_for_a_taken_back_claim(sessions, first="accepted", second=second)
+    assert counts == Counter(sent=1) and left.status is MessageStatus.SENT
     # The second dispatcher's failure is no reason to try a third time; its success changes nothing
     # recorded: the first send's sid stays, the one its delivery reports come with.
-    assert counts == [Counter(skipped=1) if second == "transient" else Counter(sent=1)]
-    message = fetch(sessions, message_id)
+    assert other_counts == (Counter(skipped=1) if second == "transient" else Counter(sent=1))
+    (message,) = fetch_all(sessions)
     assert (message.status, message.provider_sid) == (MessageStatus.SENT, first.sids[0])
-    assert dispatch(sessions, Recorder(), clock() + timedelta(hours=1)) == Counter()
+
+
+def test_a_late_failure_leaves_the_claim_another_dispatcher_holds_now_alone(
+        db: Session, sessions: sessionmaker[Session]) -> None:
+    """Guards the other dispatcher's claim: a failure heard after the lease ran out settled it.
+
+    That failure used to put the message back in the queue under the second dispatcher's feet
+    (claim cleared, due again after the backoff, for a third to send once more); now it is skipped.
+    """
+    queued_broadcast(db, [phone(1)], urgent=True)
+    counts, left, other_counts, _, other = race_for_a_taken_back_claim(sessions, first="transient",
+                                                                       second="accepted")
+    assert counts == Counter(skipped=1)
+    assert (left.status, left.claimed_by, left.attempts) == (MessageStatus.SENDING, "w2", 2)
+    assert other_counts == Counter(sent=1)
+    (message,) = fetch_all(sessions)
+    assert (message.status, message.provider_sid) == (MessageStatus.SENT, other.sids[0])
 
 
 # -- broadcasts with nobody left to send to -------------------------------------------------------

@@ -8,6 +8,7 @@ to Twilio and before recording that it had.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -524,6 +525,73 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_once_its_lease_runs_out(
     assert {m.recipient for m in messages} == {to for to, _ in per_sms}
     assert sorted(per_sms.values()) == [1] * 10 + [2, 2]
     assert {to for (to, _), n in per_sms.items() if n == 2} == {m.recipient for m in claimed[:2]}
+
+
+@pytest.mark.slow
+def test_claims_of_a_batch_slower_than_its_lease_hold_and_each_message_goes_once(
+        db: Session, sessions: sessionmaker[Session], twilio: TwilioStandIn) -> None:
+    """Guards the lease: a live dispatcher renews its claims while a slow provider answers.
+
+    Without renewal, the leader's recovery took back the claims of a batch still being sent once
+    the lease ran out, and the other dispatcher sent the rest of it a second time although no
+    process had died. Both dispatchers and the recovery job run on the real clock here: one claims
+    a batch of twelve, the other the three left and is idle long before the first batch is sent. A
+    third dispatcher claims three messages and dies; those still come back and go out once.
+    """
+    real_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+    config = replace(CONFIG, batch=12, concurrency=1, lease=timedelta(seconds=3))
+    twilio.latency = 0.3
+    assert config.batch * twilio.latency > config.lease.total_seconds()  # each batch outlasts its lease
+    ids = queue(db, [phone(n) for n in range(18)], now=real_now())
+    with sessions.begin() as session:
+        dead = {m.id for m in claim(session, now=real_now(), policy=SMS, limit=3, worker="dead")}
+    sender = twilio_sender(twilio)
+    finished = threading.Event()
+    barrier = threading.Barrier(2)
+    crashes: list[BaseException] = []
+
+    def guard(work: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # shown by the assertion below
+                crashes.append(exc)
+                finished.set()
+        return run
+
+    def dispatcher(worker: str) -> None:
+        barrier.wait(timeout=10)
+        while not finished.is_set():
+            if not dispatch(sessions, sender, real_now, config=config, worker=worker):
+                finished.wait(0.05)
+
+    def leader() -> None:  # the scheduler's stale-claims job, on a short interval
+        while not finished.wait(0.2):
+            with sessions.begin() as session:
+                recover_stale_claims(session, now=real_now(), lease=config.lease)
+
+    def all_sent() -> bool:
+        return {m.status for m in fetch_all(sessions)} == {MessageStatus.SENT}
+
+    threads = [threading.Thread(target=guard(functools.partial(dispatcher, w))) for w in ("w1", "w2")]
+    threads.append(threading.Thread(target=guard(leader)))
+    for thread in threads:
+        thread.start()
+    for _ in range(600):
+        if finished.wait(0.1) or all_sent():
+            break
+    finished.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not crashes
+    messages = fetch_all(sessions)
+    assert [m.id for m in messages] == ids and {m.status for m in messages} == {MessageStatus.SENT}
+    per_sms = asked(twilio.messages)
+    assert len(per_sms) == 18 and set(per_sms.values()) == {1}
+    assert {m.provider_sid for m in messages} == set(twilio.created)
+    # No live claim was taken back: only the dead dispatcher's messages were claimed a second time.
+    assert {m.id for m in messages if m.attempts > 1} == dead
+    assert {m.attempts for m in messages if m.id in dead} == {2}
 
 
 # -- broadcasts and opt-out at send time ----------------------------------------------------------
