@@ -758,7 +758,7 @@ def in_process(url: str, instance: Path, *, calls: int, profile_calls: int, top:
     from hotline import create_app
 
     settings = Settings(env="production", database_url=url, instance_path=instance, secret_key=SECRET,
-                        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=TOKEN)
+                        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=TOKEN, sms_sender="log")
     app = create_app(settings)
     engine = app.extensions["hotline"].engine
     sent: list[str] = []
@@ -932,7 +932,8 @@ def main(argv: list[str] | None = None) -> int:
             result["demo_added"] = prepare(url)
             print(f"  scratch database {safe_url(url)}: demo offices, {CAPACITY:,} seats per session")
             try:
-                env = server_env(url, instance, secret_key=SECRET, token=TOKEN, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
+                env = server_env(url, instance, secret_key=SECRET, token=TOKEN, TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+                                 SMS_SENDER="log")
                 hotline = start_gunicorn(servers, "hotline", "wsgi:app", workers=args.workers, env=env)
                 trivial = start_gunicorn(servers, "trivial", "bench.trivial_app:app", workers=args.workers, env=env)
                 result["startup_seconds"] = {"hotline": wait_healthy(hotline, servers, timeout=90),

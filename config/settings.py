@@ -3,6 +3,12 @@
 Settings are a frozen dataclass built once by `Settings.from_env()`; tests build their own with
 `Settings(...)` or `dataclasses.replace` and never touch the process environment. In production
 mode (`HOTLINE_ENV=production`) secrets have no defaults: a missing one stops the start.
+
+Each setting is declared once, as a field that names its environment variable and documents it;
+`ENV_VARS` is read off the fields. Everything that can be checked without the database is checked
+when the settings are built, settings that contradict each other included, so every process (the
+web app, the scheduler, each command) refuses to start on the same mistake with one line that
+names the variable, rather than one of them failing later.
 """
 
 from __future__ import annotations
@@ -10,12 +16,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import time
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -23,6 +29,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+# notifications.models.MessageKind, spelt out here because config imports nothing of ours (a unit
+# test keeps the two lists equal).
+SMS_KINDS = ("confirmation", "reminder", "cancellation", "move", "closure", "callback_ack", "broadcast")
+T = TypeVar("T")
 
 
 def _kept_in_instance(instance_path: Path, name: str, nbytes: int) -> str:
@@ -62,116 +74,115 @@ def _bool(value: str) -> bool:
     raise ValueError(f"expected a boolean, got {value!r}")
 
 
-# (field name, environment variable, parser, documentation). The README's settings table is
-# checked against this list by a test, so a new setting cannot go undocumented.
-ENV_VARS: list[tuple[str, str, Any, str]] = [
-    ("env", "HOTLINE_ENV", str, "`development` (default) or `production`; production requires SECRET_KEY"),
-    ("database_url", "DATABASE_URL", str, "SQLAlchemy URL; default: SQLite file `instance/hotline.sqlite3`"),
-    ("secret_key", "SECRET_KEY", str, "Flask session signing key; in development, made once and kept in the instance folder"),
-    ("timezone", "HOTLINE_TIMEZONE", str, "time zone of the offices and of every spoken or written time (Asia/Ho_Chi_Minh)"),
-    ("default_language", "HOTLINE_LANGUAGE", str, "language of prompts, SMS and pages unless the user picks another (`vi`; or `en`)"),
-    ("max_future_bookings", "BOOKING_MAX_FUTURE", int, "most upcoming appointments one phone may hold (2)"),
-    ("hold_seconds", "BOOKING_HOLD_SECONDS", int, "how long a seat is held while a caller confirms (120)"),
-    ("rebook_delay_seconds", "BOOKING_REBOOK_DELAY_SECONDS", int, "how long a cancelled seat stays off sale, against seat trading (0)"),
-    ("no_show_grace_minutes", "BOOKING_NO_SHOW_GRACE_MINUTES", int, "minutes after the arrival window before a booking may be marked no-show (30)"),
-    ("instance_path", "HOTLINE_INSTANCE_PATH", Path, "folder for the SQLite file and compiled translations (`instance/`)"),
-    ("public_base_url", "PUBLIC_BASE_URL", str, "the URL Twilio calls, e.g. `https://hotline.example.gov.vn` (signatures are checked against it); default: the request's own URL, right only when Twilio reaches the app directly or through HOTLINE_TRUSTED_PROXIES"),
-    ("trusted_proxies", "HOTLINE_TRUSTED_PROXIES", int, "how many reverse proxies set X-Forwarded-* in front of the app (0)"),
-    ("twilio_account_sid", "TWILIO_ACCOUNT_SID", str, "Twilio account SID"),
-    ("twilio_auth_token", "TWILIO_AUTH_TOKEN", str, "Twilio auth token; signs webhooks. Required in production; in development one is made and kept in the instance folder for the call simulator"),
-    ("validate_signatures", "TWILIO_VALIDATE_SIGNATURES", bool, "check `X-Twilio-Signature` on every webhook (on); turn off only for local experiments: production refuses to start without it"),
-    ("ivr_voice_vi", "IVR_VOICE_VI", str, "voice for Vietnamese prompts (`Google.vi-VN-Standard-A`; Wavenet and Chirp3-HD voices also work)"),
-    ("ivr_voice_en", "IVR_VOICE_EN", str, "voice for English prompts (`Google.en-US-Standard-C`)"),
-    ("ivr_speech", "IVR_SPEECH", bool, "also accept spoken answers where the flow lists words (off: keypad only)"),
-    ("ivr_audio_dir", "IVR_AUDIO_DIR", Path, "folder of recorded prompts, `LANG/KEY.mp3`, played instead of text-to-speech (`hotline/static/prompts`)"),
-    ("ivr_menu_offices", "IVR_MENU_OFFICES", int, "how many offices the booking menu reads out (5)"),
-    ("operator_numbers", "IVR_OPERATOR_NUMBERS", str, "comma-separated numbers rung at once when a caller asks for an operator (none: call-back only)"),
-    ("operator_hours", "IVR_OPERATOR_HOURS", str, "when operators answer on working days, `HH:MM-HH:MM` (`07:00-17:00`)"),
-    ("operator_timeout", "IVR_OPERATOR_TIMEOUT", int, "seconds to ring the operators before offering a call-back (20)"),
-    ("sms_sender", "SMS_SENDER", str, "`twilio`, `log` (write to the log only) or `auto` (default: Twilio when TWILIO_ACCOUNT_SID is set, else log)"),
-    ("twilio_from", "TWILIO_FROM", str, "sender number or registered brandname ID for SMS"),
-    ("twilio_messaging_service_sid", "TWILIO_MESSAGING_SERVICE_SID", str, "Messaging Service SID, used instead of TWILIO_FROM when set"),
-    ("twilio_api_base_url", "TWILIO_API_BASE_URL", str, "REST API base URL, to point the client at a stand-in or proxy (Twilio's own)"),
-    ("sms_brandname", "SMS_BRANDNAME", str, "text put before every SMS, e.g. `UBND CA MAU` (none)"),
-    ("sms_diacritics", "SMS_DIACRITICS", str, "`keep` Vietnamese diacritics (UCS-2), `strip` them (GSM-7), or `auto`: strip only texts longer than SMS_MAX_SEGMENTS (`keep`)"),
-    ("sms_max_segments", "SMS_MAX_SEGMENTS", int, "segments allowed before `auto` strips diacritics (3)"),
-    ("sms_quiet_hours", "SMS_QUIET_HOURS", str, "local hours when only urgent SMS go out, `HH:MM-HH:MM` (`21:00-07:00`)"),
-    ("sms_urgent_kinds", "SMS_URGENT_KINDS", str, "kinds sent even in quiet hours (`closure,confirmation,cancellation,move,callback_ack`)"),
-    ("sms_rate", "SMS_RATE", float, "messages a second each dispatcher process sends at most (10)"),
-    ("sms_concurrency", "SMS_CONCURRENCY", int, "sends in flight at once in each dispatcher (4)"),
-    ("sms_batch", "SMS_BATCH", int, "messages claimed at a time (50)"),
-    ("sms_max_attempts", "SMS_MAX_ATTEMPTS", int, "tries before a transient failure becomes final (6)"),
-    ("sms_backoff_seconds", "SMS_BACKOFF_SECONDS", int, "first retry delay, doubled each time (30)"),
-    ("sms_backoff_cap_seconds", "SMS_BACKOFF_CAP_SECONDS", int, "longest retry delay (3600)"),
-    ("sms_lease_seconds", "SMS_LEASE_SECONDS", int, "how long a claim lasts before another dispatcher takes the message back (300)"),
-    ("sms_reminder_evening", "SMS_REMINDER_EVENING", str, "local time of the reminder the evening before, `HH:MM`, empty for none (`19:00`)"),
-    ("sms_reminder_before_minutes", "SMS_REMINDER_BEFORE_MINUTES", int, "minutes before the session for the second reminder, 0 for none (120)"),
-    ("sms_price_per_segment", "SMS_PRICE_PER_SEGMENT", float, "price of one SMS segment, for broadcast cost estimates (0.0835)"),
-    ("sms_price_currency", "SMS_PRICE_CURRENCY", str, "currency of that price (`USD`)"),
-    ("leader_poll_seconds", "LEADER_POLL_SECONDS", int, "how often a scheduler checks it still leads, and a standby tries to take over (2)"),
-    ("ready_heartbeat_seconds", "READY_HEARTBEAT_SECONDS", int, "/readyz fails when the leading scheduler's last heartbeat is older than this (30)"),
-    ("ready_require_scheduler", "READY_REQUIRE_SCHEDULER", bool, "/readyz requires a live leading scheduler (on); turn off where the schedulers run elsewhere"),
-    ("log_format", "LOG_FORMAT", str, "`json` (one object a line) or `text`; default: json in production, text otherwise"),
-    ("log_level", "LOG_LEVEL", str, "least severe level logged: DEBUG, INFO, WARNING, ERROR (INFO)"),
-    ("metrics_token", "METRICS_TOKEN", str, "bearer token that lets a scraper outside METRICS_TRUSTED_NETWORKS read /metrics (none)"),
-    ("metrics_trusted_networks", "METRICS_TRUSTED_NETWORKS", str, "comma-separated addresses or networks served /metrics without a token (`127.0.0.0/8,::1`)"),
-]
+def _setting(var: str, default: T, doc: str, *, least: float | None = None, secret: bool = False) -> T:
+    """A field of Settings read from the environment variable `var`, documented by `doc`.
+
+    `least` is the smallest number the setting may be; a secret is left out of the repr.
+    """
+    return field(default=default, repr=not secret, metadata={"env": var, "doc": doc, "least": least})
 
 
 @dataclass(frozen=True)
 class Settings:
-    env: str = "development"
-    database_url: str = ""
-    secret_key: str = field(default="", repr=False)
-    timezone: str = "Asia/Ho_Chi_Minh"
-    default_language: str = "vi"
-    max_future_bookings: int = 2
-    hold_seconds: int = 120
-    rebook_delay_seconds: int = 0
-    no_show_grace_minutes: int = 30
-    instance_path: Path = PROJECT_ROOT / "instance"
-    public_base_url: str = ""
-    trusted_proxies: int = 0
-    twilio_account_sid: str = ""
-    twilio_auth_token: str = field(default="", repr=False)
-    validate_signatures: bool = True
-    ivr_voice_vi: str = "Google.vi-VN-Standard-A"
-    ivr_voice_en: str = "Google.en-US-Standard-C"
-    ivr_speech: bool = False
-    ivr_audio_dir: Path = PROJECT_ROOT / "hotline" / "static" / "prompts"
-    ivr_menu_offices: int = 5
-    operator_numbers: str = ""
-    operator_hours: str = "07:00-17:00"
-    operator_timeout: int = 20
-    sms_sender: str = "auto"
-    twilio_from: str = ""
-    twilio_messaging_service_sid: str = ""
-    twilio_api_base_url: str = ""
-    sms_brandname: str = ""
-    sms_diacritics: str = "keep"
-    sms_max_segments: int = 3
-    sms_quiet_hours: str = "21:00-07:00"
-    sms_urgent_kinds: str = "closure,confirmation,cancellation,move,callback_ack"
-    sms_rate: float = 10.0
-    sms_concurrency: int = 4
-    sms_batch: int = 50
-    sms_max_attempts: int = 6
-    sms_backoff_seconds: int = 30
-    sms_backoff_cap_seconds: int = 3600
-    sms_lease_seconds: int = 300
-    sms_reminder_evening: str = "19:00"
-    sms_reminder_before_minutes: int = 120
-    sms_price_per_segment: float = 0.0835
-    sms_price_currency: str = "USD"
-    leader_poll_seconds: int = 2
-    ready_heartbeat_seconds: int = 30
-    ready_require_scheduler: bool = True
-    log_format: str = ""
-    log_level: str = "INFO"
-    metrics_token: str = field(default="", repr=False)
-    metrics_trusted_networks: str = "127.0.0.0/8,::1"
+    env: str = _setting("HOTLINE_ENV", "development",
+                        "`development` (default), `testing` or `production`; production requires SECRET_KEY and TWILIO_AUTH_TOKEN")
+    database_url: str = _setting("DATABASE_URL", "", "SQLAlchemy URL; default: SQLite file `instance/hotline.sqlite3`")
+    secret_key: str = _setting("SECRET_KEY", "",
+                               "Flask session signing key; in development, made once and kept in the instance folder", secret=True)
+    timezone: str = _setting("HOTLINE_TIMEZONE", "Asia/Ho_Chi_Minh",
+                             "time zone of the offices and of every spoken or written time (Asia/Ho_Chi_Minh)")
+    default_language: str = _setting("HOTLINE_LANGUAGE", "vi",
+                                     "language of prompts, SMS and pages unless the user picks another (`vi`; or `en`)")
+    max_future_bookings: int = _setting("BOOKING_MAX_FUTURE", 2,
+                                        "most upcoming appointments one phone may hold (2)", least=0)
+    hold_seconds: int = _setting("BOOKING_HOLD_SECONDS", 120,
+                                 "how long a seat is held while a caller confirms (120)", least=0)
+    rebook_delay_seconds: int = _setting("BOOKING_REBOOK_DELAY_SECONDS", 0,
+                                         "how long a cancelled seat stays off sale, against seat trading (0)", least=0)
+    no_show_grace_minutes: int = _setting("BOOKING_NO_SHOW_GRACE_MINUTES", 30,
+                                          "minutes after the arrival window before a booking may be marked no-show (30)", least=0)
+    # _setting returns a dataclasses.field, which ruff cannot see through (RUF009) when the default is a Path.
+    instance_path: Path = _setting("HOTLINE_INSTANCE_PATH", PROJECT_ROOT / "instance",  # noqa: RUF009
+                                   "folder for the SQLite file and compiled translations (`instance/`)")
+    public_base_url: str = _setting("PUBLIC_BASE_URL", "",
+                                    "the URL Twilio calls, e.g. `https://hotline.example.gov.vn` (signatures are checked against it); default: the request's own URL, right only when Twilio reaches the app directly or through HOTLINE_TRUSTED_PROXIES")
+    trusted_proxies: int = _setting("HOTLINE_TRUSTED_PROXIES", 0,
+                                    "how many reverse proxies set X-Forwarded-* in front of the app (0)", least=0)
+    twilio_account_sid: str = _setting("TWILIO_ACCOUNT_SID", "", "Twilio account SID")
+    twilio_auth_token: str = _setting("TWILIO_AUTH_TOKEN", "",
+                                      "Twilio auth token; signs webhooks. Required in production; in development one is made and kept in the instance folder for the call simulator", secret=True)
+    validate_signatures: bool = _setting("TWILIO_VALIDATE_SIGNATURES", True,
+                                         "check `X-Twilio-Signature` on every webhook (on); turn off only for local experiments: production refuses to start without it")
+    ivr_voice_vi: str = _setting("IVR_VOICE_VI", "Google.vi-VN-Standard-A",
+                                 "voice for Vietnamese prompts (`Google.vi-VN-Standard-A`; Wavenet and Chirp3-HD voices also work)")
+    ivr_voice_en: str = _setting("IVR_VOICE_EN", "Google.en-US-Standard-C",
+                                 "voice for English prompts (`Google.en-US-Standard-C`)")
+    ivr_speech: bool = _setting("IVR_SPEECH", False,
+                                "also accept spoken answers where the flow lists words (off: keypad only)")
+    ivr_audio_dir: Path = _setting("IVR_AUDIO_DIR", PROJECT_ROOT / "hotline" / "static" / "prompts",  # noqa: RUF009
+                                   "folder of recorded prompts, `LANG/KEY.mp3`, played instead of text-to-speech (`hotline/static/prompts`)")
+    ivr_menu_offices: int = _setting("IVR_MENU_OFFICES", 5, "how many offices the booking menu reads out (5)", least=1)
+    operator_numbers: str = _setting("IVR_OPERATOR_NUMBERS", "",
+                                     "comma-separated numbers rung at once when a caller asks for an operator (none: call-back only)")
+    operator_hours: str = _setting("IVR_OPERATOR_HOURS", "07:00-17:00",
+                                   "when operators answer on working days, `HH:MM-HH:MM` (`07:00-17:00`)")
+    operator_timeout: int = _setting("IVR_OPERATOR_TIMEOUT", 20,
+                                     "seconds to ring the operators before offering a call-back (20)", least=1)
+    sms_sender: str = _setting("SMS_SENDER", "auto",
+                               "`twilio`, `log` (write to the log only) or `auto` (default: Twilio when TWILIO_ACCOUNT_SID is set, else log)")
+    twilio_from: str = _setting("TWILIO_FROM", "", "sender number or registered brandname ID for SMS")
+    twilio_messaging_service_sid: str = _setting("TWILIO_MESSAGING_SERVICE_SID", "",
+                                                 "Messaging Service SID, used instead of TWILIO_FROM when set")
+    twilio_api_base_url: str = _setting("TWILIO_API_BASE_URL", "",
+                                        "REST API base URL, to point the client at a stand-in or proxy (Twilio's own)")
+    sms_brandname: str = _setting("SMS_BRANDNAME", "", "text put before every SMS, e.g. `UBND CA MAU` (none)")
+    sms_diacritics: str = _setting("SMS_DIACRITICS", "keep",
+                                   "`keep` Vietnamese diacritics (UCS-2), `strip` them (GSM-7), or `auto`: strip only texts longer than SMS_MAX_SEGMENTS (`keep`)")
+    sms_max_segments: int = _setting("SMS_MAX_SEGMENTS", 3,
+                                     "segments allowed before `auto` strips diacritics (3)", least=1)
+    sms_quiet_hours: str = _setting("SMS_QUIET_HOURS", "21:00-07:00",
+                                    "local hours when only urgent SMS go out, `HH:MM-HH:MM` (`21:00-07:00`)")
+    sms_urgent_kinds: str = _setting("SMS_URGENT_KINDS", "closure,confirmation,cancellation,move,callback_ack",
+                                     "kinds sent even in quiet hours (`closure,confirmation,cancellation,move,callback_ack`)")
+    sms_rate: float = _setting("SMS_RATE", 10.0,
+                               "messages a second each dispatcher process sends at most (10; 0 for no limit)", least=0)
+    sms_concurrency: int = _setting("SMS_CONCURRENCY", 4, "sends in flight at once in each dispatcher (4)", least=1)
+    sms_batch: int = _setting("SMS_BATCH", 50, "messages claimed at a time (50)", least=1)
+    sms_max_attempts: int = _setting("SMS_MAX_ATTEMPTS", 6,
+                                     "tries before a transient failure becomes final (6)", least=1)
+    sms_backoff_seconds: int = _setting("SMS_BACKOFF_SECONDS", 30, "first retry delay, doubled each time (30)", least=0)
+    sms_backoff_cap_seconds: int = _setting("SMS_BACKOFF_CAP_SECONDS", 3600, "longest retry delay (3600)", least=0)
+    sms_lease_seconds: int = _setting("SMS_LEASE_SECONDS", 300,
+                                      "how long a claim lasts unless its dispatcher renews it (every half lease while it sends); then the message goes back to the queue (300)", least=2)
+    sms_reminder_evening: str = _setting("SMS_REMINDER_EVENING", "19:00",
+                                         "local time of the reminder the evening before, `HH:MM`, empty for none (`19:00`)")
+    sms_reminder_before_minutes: int = _setting("SMS_REMINDER_BEFORE_MINUTES", 120,
+                                                "minutes before the session for the second reminder, 0 for none (120)", least=0)
+    sms_price_per_segment: float = _setting("SMS_PRICE_PER_SEGMENT", 0.0835,
+                                            "price of one SMS segment, for broadcast cost estimates (0.0835)", least=0)
+    sms_price_currency: str = _setting("SMS_PRICE_CURRENCY", "USD", "currency of that price (`USD`)")
+    leader_poll_seconds: int = _setting("LEADER_POLL_SECONDS", 2,
+                                        "how often a scheduler checks it still leads, and a standby tries to take over (2)", least=1)
+    ready_heartbeat_seconds: int = _setting("READY_HEARTBEAT_SECONDS", 30,
+                                            "/readyz fails when the leading scheduler's last heartbeat is older than this (30)")
+    ready_require_scheduler: bool = _setting("READY_REQUIRE_SCHEDULER", True,
+                                             "/readyz requires a live leading scheduler (on); turn off where the schedulers run elsewhere")
+    log_format: str = _setting("LOG_FORMAT", "",
+                               "`json` (one object a line) or `text`; default: json in production, text otherwise")
+    log_level: str = _setting("LOG_LEVEL", "INFO", "least severe level logged: DEBUG, INFO, WARNING, ERROR (INFO)")
+    metrics_token: str = _setting("METRICS_TOKEN", "",
+                                  "bearer token that lets a scraper outside METRICS_TRUSTED_NETWORKS read /metrics (none)", secret=True)
+    metrics_trusted_networks: str = _setting("METRICS_TRUSTED_NETWORKS", "127.0.0.0/8,::1",
+                                             "comma-separated addresses or networks served /metrics without a token (`127.0.0.0/8,::1`)")
 
     def __post_init__(self) -> None:
+        if self.env not in {"development", "production", "testing"}:
+            raise SettingsError(f"HOTLINE_ENV must be development, production or testing, not {self.env!r}")
+        for setting in fields(self):
+            least = setting.metadata.get("least")
+            if least is not None and getattr(self, setting.name) < least:
+                raise SettingsError(f"{setting.metadata['env']} must be at least {least}, "
+                                    f"not {getattr(self, setting.name)}")
         if not self.database_url:
             db_file = Path(self.instance_path) / "hotline.sqlite3"
             object.__setattr__(self, "database_url", f"sqlite:///{db_file}")
@@ -179,6 +190,7 @@ class Settings:
             if self.is_production:
                 raise SettingsError("SECRET_KEY must be set when HOTLINE_ENV=production")
             object.__setattr__(self, "secret_key", _kept_in_instance(Path(self.instance_path), "dev_secret_key", 32))
+        self._check_sms_sender()  # before a development token is made: Twilio would refuse that one
         if not self.twilio_auth_token:
             if self.is_production:
                 raise SettingsError("TWILIO_AUTH_TOKEN must be set when HOTLINE_ENV=production")
@@ -187,41 +199,33 @@ class Settings:
         if self.is_production and not self.validate_signatures:
             # Without the check anyone who finds the webhook URL can book, cancel and send SMS as a caller.
             raise SettingsError("TWILIO_VALIDATE_SIGNATURES cannot be off when HOTLINE_ENV=production")
-        if self.public_base_url:
-            url = urlsplit(self.public_base_url)
-            if url.scheme not in {"http", "https"} or not url.netloc or url.query or url.fragment:
-                # Twilio signs the whole URL: a base without its scheme would fail every webhook, silently.
-                raise SettingsError(f"PUBLIC_BASE_URL must look like https://hotline.example.gov.vn, "
-                                    f"not {self.public_base_url!r}")
+        # Twilio signs the whole URL: a public base without its scheme would fail every webhook,
+        # silently; an API base without one would fail every send, retried for hours.
+        _check_base_url("PUBLIC_BASE_URL", self.public_base_url, "https://hotline.example.gov.vn")
+        _check_base_url("TWILIO_API_BASE_URL", self.twilio_api_base_url, "https://api.twilio.com")
         if not _HOURS.match(self.operator_hours):
             raise SettingsError(f"IVR_OPERATOR_HOURS must look like 07:00-17:00, not {self.operator_hours!r}")
         if not _HOURS.match(self.sms_quiet_hours):
             raise SettingsError(f"SMS_QUIET_HOURS must look like 21:00-07:00, not {self.sms_quiet_hours!r}")
         if self.sms_diacritics not in {"keep", "strip", "auto"}:
             raise SettingsError("SMS_DIACRITICS must be keep, strip or auto")
-        if self.sms_sender not in {"auto", "twilio", "log"}:
-            raise SettingsError("SMS_SENDER must be auto, twilio or log")
+        unknown = [k for k in (k.strip() for k in self.sms_urgent_kinds.split(",")) if k and k not in SMS_KINDS]
+        if unknown:
+            raise SettingsError(f"SMS_URGENT_KINDS: {', '.join(unknown)} is not a kind of SMS "
+                                f"({', '.join(SMS_KINDS)})")
         if self.sms_reminder_evening and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.sms_reminder_evening):
             raise SettingsError("SMS_REMINDER_EVENING must look like 19:00, or be empty")
-        if self.env not in {"development", "production", "testing"}:
-            raise SettingsError(f"HOTLINE_ENV must be development, production or testing, not {self.env!r}")
         if self.default_language not in {"vi", "en"}:
             raise SettingsError(f"HOTLINE_LANGUAGE must be vi or en, not {self.default_language!r}")
         try:
             ZoneInfo(self.timezone)
         except Exception as exc:  # zoneinfo raises several types for bad keys
             raise SettingsError(f"HOTLINE_TIMEZONE {self.timezone!r} is not a known time zone") from exc
-        for name in ("max_future_bookings", "hold_seconds", "rebook_delay_seconds", "no_show_grace_minutes"):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{name} must not be negative")
-        if self.sms_rate > 0 and self.sms_lease_seconds < 2 * self.sms_batch / self.sms_rate:
-            # A claim that lapses while its batch is still being sent hands the rest to another dispatcher.
-            raise SettingsError(f"SMS_LEASE_SECONDS ({self.sms_lease_seconds}) must be at least twice the time a "
-                                f"batch takes at SMS_RATE ({self.sms_batch / self.sms_rate:.0f} s for "
-                                f"SMS_BATCH={self.sms_batch})")
-        if self.leader_poll_seconds < 1 or self.ready_heartbeat_seconds <= self.leader_poll_seconds:
+        # SMS_LEASE_SECONDS need not cover a whole batch, however slowly the provider answers: the
+        # dispatcher renews the claims of a batch every half lease for as long as it is being sent.
+        if self.ready_heartbeat_seconds <= self.leader_poll_seconds:
             # Heartbeats come once a poll: a shorter limit would fail /readyz between two beats.
-            raise SettingsError("LEADER_POLL_SECONDS must be at least 1 and READY_HEARTBEAT_SECONDS longer")
+            raise SettingsError("READY_HEARTBEAT_SECONDS must be longer than LEADER_POLL_SECONDS")
         if self.log_format not in {"", "json", "text"}:
             raise SettingsError(f"LOG_FORMAT must be json or text, not {self.log_format!r}")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -231,6 +235,30 @@ class Settings:
                 ip_network(network, strict=False)
             except ValueError as exc:
                 raise SettingsError(f"METRICS_TRUSTED_NETWORKS: {network!r} is not an address or network") from exc
+
+    def _check_sms_sender(self) -> None:
+        """The sender chosen has what it needs to send.
+
+        Otherwise the web app would take bookings and queue their SMS while the scheduler failed
+        on building the sender, or Twilio refused every message, and no SMS would ever leave.
+        """
+        if self.sms_sender not in {"auto", "twilio", "log"}:
+            raise SettingsError(f"SMS_SENDER must be auto, twilio or log, not {self.sms_sender!r}")
+        # Never echo these values: a token pasted into the wrong variable would end up in the log.
+        if self.twilio_account_sid and not _ACCOUNT_SID.match(self.twilio_account_sid):
+            raise SettingsError("TWILIO_ACCOUNT_SID must be AC followed by 32 hexadecimal digits")
+        if self.twilio_messaging_service_sid and not _SERVICE_SID.match(self.twilio_messaging_service_sid):
+            raise SettingsError("TWILIO_MESSAGING_SERVICE_SID must be MG followed by 32 hexadecimal digits")
+        if self.sms_sender == "log" or (self.sms_sender == "auto" and not self.twilio_account_sid):
+            return
+        why = "SMS_SENDER=twilio" if self.sms_sender == "twilio" else "SMS_SENDER=auto and TWILIO_ACCOUNT_SID is set"
+        if not self.twilio_account_sid:
+            raise SettingsError("TWILIO_ACCOUNT_SID must be set when SMS_SENDER=twilio")
+        if not self.twilio_auth_token:
+            raise SettingsError(f"TWILIO_AUTH_TOKEN must be set to send SMS through Twilio ({why})")
+        if not (self.twilio_from or self.twilio_messaging_service_sid):
+            raise SettingsError(f"TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID must be set to send SMS through "
+                                f"Twilio ({why}; SMS_SENDER=log writes them to the log instead)")
 
     @property
     def is_production(self) -> bool:
@@ -270,10 +298,27 @@ class Settings:
             if raw is None or raw == "":
                 continue
             try:
-                values[name] = _bool(raw) if parse is bool else parse(raw)
+                values[name] = parse(raw)
             except ValueError as exc:
                 raise SettingsError(f"{var}: {exc}") from exc
         if environ.get("SMS_REMINDER_EVENING") == "":
             values["sms_reminder_evening"] = ""  # set empty on purpose: no evening reminder
         values.update({k: v for k, v in overrides.items() if k in known})
         return cls(**values)
+
+
+def _check_base_url(var: str, url: str, example: str) -> None:
+    """A base URL, if set, has a scheme and a host, and no query or fragment to append paths to."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(f"{var} must look like {example}, not {url!r}")
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float, "bool": _bool, "Path": Path}
+
+# (field name, environment variable, parser, documentation), read off the fields. The README's
+# settings table is checked against this list by a test, so a new setting cannot go undocumented.
+ENV_VARS: list[tuple[str, str, Callable[[str], Any], str]] = [
+    (f.name, f.metadata["env"], _PARSERS[str(f.type)], f.metadata["doc"]) for f in fields(Settings)]

@@ -24,7 +24,7 @@ from hotline.runtime import runtime
 from hotline.simulator import call_group
 
 
-def _ready() -> None:
+def require_current_schema() -> None:
     """Commands other than `db` need a current schema, as the server does."""
     try:
         schema.ensure_current(runtime().engine)
@@ -72,7 +72,7 @@ def demo_group() -> None:
 @demo_group.command("load")
 def demo_load() -> None:
     """Load Cà Mau's demo offices and procedures (safe to run again)."""
-    _ready()
+    require_current_schema()
     with runtime().transaction() as session:
         added = load_demo(session)
     click.echo(f"Demo data: {added['offices']} offices and {added['procedures']} procedures added.")
@@ -90,7 +90,7 @@ def users_group() -> None:
 @click.option("--office", "offices", multiple=True, help="Office code a manager runs (repeatable).")
 def users_create(username: str, role: str, display_name: str, offices: tuple[str, ...]) -> None:
     """Create a user; the password comes from $PASSWORD or a prompt."""
-    _ready()
+    require_current_schema()
     password = os.environ.get("PASSWORD") or click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 10:
         raise click.ClickException("The password must have at least 10 characters.")
@@ -115,7 +115,7 @@ def tokens_group() -> None:
               show_default=True, help="operator: bookings; admin: also office settings.")
 def tokens_create(name: str, role: str) -> None:
     """Create a token and print it once (only its hash is stored)."""
-    _ready()
+    require_current_schema()
     rt = runtime()
     try:
         with rt.transaction() as session:
@@ -133,7 +133,7 @@ def offices_group() -> None:
 @offices_group.command("list")
 def offices_list() -> None:
     """List the offices with their keypad numbers and limits."""
-    _ready()
+    require_current_schema()
     with runtime().reading() as session:
         for office in session.scalars(select(Office).order_by(Office.keypad_number, Office.id)):
             state = "" if office.active else "  (inactive)"
@@ -148,7 +148,7 @@ def offices_list() -> None:
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 62))
 def offices_availability(code: str, start: datetime | None, days: int) -> None:
     """Seats left per session and arrival window for office CODE."""
-    _ready()
+    require_current_schema()
     rt = runtime()
     now = rt.now()
     first: date = start.date() if start else now.astimezone(rt.settings.tz).date()

@@ -181,10 +181,10 @@ sms_group = AppGroup("sms", help="The SMS outbox.")
 @click.option("--name", default=None, help="This scheduler's name in the heartbeat table (default: HOST:PID).")
 def scheduler_run(name: str | None) -> None:
     """Run the scheduled jobs until stopped (Ctrl-C or SIGTERM); start two for a hot standby."""
-    from booking.schema import ensure_current
+    from hotline.cli import require_current_schema
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # Flask types the proxy as Flask
-    ensure_current(runtime(app).engine)
+    require_current_schema()  # one line naming the command that upgrades it, not a traceback
     # APScheduler logs every run of every job; the election's tick alone would say so every 2 s.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     jobs = Jobs(app)
