@@ -9,10 +9,12 @@ from flask import Flask, Response, abort, jsonify, render_template, request
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.exceptions import HTTPException
 
 from booking import errors as domain
 from booking.i18n import N_
+from booking.plain_text import TextRefused, clean, xml_safe
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +30,17 @@ STATUS = {
 }
 
 
-# Twilio's webhooks answer every signed request as a call or an SMS would expect; `verified_form` drops NULs.
+# Twilio's webhooks answer every signed request as a call or an SMS would expect: `verified_form` puts their
+# parameters through the same gate once the signature over what was sent holds, leaving out what it would refuse.
 TWILIO_BLUEPRINTS = ("ivr", "sms")
-NUL_REFUSED = N_("The text sent contains a character that cannot be stored (NUL). Please type it again.")
+# More characters than any field holds (the longest, a broadcast's or an SMS's text, is 1,600): forms and API
+# fields keep their own smaller bounds; this one bounds the rest (query arguments, JSON that no view reads).
+FIELD_LIMIT = 4000
+# The fields whose text has lines: a broadcast's (console) and an SMS's (Twilio). Every other field is one line.
+MULTILINE_FIELDS = frozenset({"body", "Body"})
+CHARACTER_REFUSED = N_("“%(field)s” contains a character that cannot be stored (%(character)s); please type it "
+                       "again.")
+TOO_LONG = N_("“%(field)s” is longer than %(limit)s characters.")
 
 
 def status_for(error: domain.BookingError) -> int:
@@ -41,65 +51,98 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def _nul_in_json(document: Any) -> str | None:
-    """Where in a JSON document a string (or a key) holds a NUL: "name", "extra.notes[1]"; None if nowhere.
+class FieldRefused(Exception):
+    """A field (form or query name, JSON path, "path" for the URL) whose text the gate refuses, and why."""
 
-    Walked with a stack, not recursion: the document comes from anyone, nested as deep as they like.
-    """
-    stack: list[tuple[str, Any]] = [("", document)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return path or "body"
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                where = f"{path}.{key}" if path else str(key)
-                if "\x00" in where:
-                    return where
-                stack.append((where, item))
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
-    return None
+    def __init__(self, field: str, refused: TextRefused) -> None:
+        self.field = xml_safe(field)[:100]  # shown on a page or in JSON: nothing there may be refused again
+        self.refused = refused
+        super().__init__(f"{self.field}: {refused}")
+
+    @property
+    def message(self) -> tuple[str, dict[str, Any]]:
+        """The untranslated message and its parameters."""
+        if self.refused.reason == "too_long":
+            return TOO_LONG, {"field": self.field, "limit": self.refused.limit}
+        return CHARACTER_REFUSED, {"field": self.field, "character": self.refused.code_point}
 
 
-def nul_field() -> str | None:
-    """The field, query argument or JSON path of the request that holds a NUL character ("path" for the URL).
-
-    PostgreSQL cannot store NUL in text and fails the whole statement, so such input is refused
-    before any view sees it, rather than turning into a 500 wherever it reaches the database.
-    """
-    if "\x00" in request.path:
-        return "path"
-    for source in (request.args, request.form):
-        for key, value in source.items(multi=True):
-            if "\x00" in key or "\x00" in value:
-                return key
-    for key, upload in request.files.items(multi=True):
-        if "\x00" in key or "\x00" in (upload.filename or ""):
-            return key
-    if not request.is_json:
-        return None
+def _through_gate(field: str, value: str, *, multiline: bool = False, drop: bool = False) -> str:
     try:
-        document = request.get_json(silent=True)
-    except RecursionError:
-        abort(400)  # nested deeper than the JSON parser goes: no real request is
-    return _nul_in_json(document)
+        return clean(value, limit=FIELD_LIMIT, multiline=multiline, drop=drop)
+    except TextRefused as refused:
+        raise FieldRefused(field, refused) from None
 
 
-def _refuse_nul() -> tuple[Response, int] | None:
+def clean_params(params: MultiDict[str, str], *, drop: bool = False) -> ImmutableMultiDict[str, str]:
+    """A form or a query string with every name and value through `clean`; `drop` leaves out what it refuses."""
+    cleaned = []
+    for key, value in params.items(multi=True):
+        name = _through_gate(key, key, drop=drop)
+        cleaned.append((name, _through_gate(key, value, multiline=name in MULTILINE_FIELDS, drop=drop)))
+    return ImmutableMultiDict(cleaned)
+
+
+def _clean_json(document: Any) -> Any:
+    """`document`, parsed from this request and so ours to change, with every string and key through `clean`.
+
+    Fields are named by their path ("name", "extra.notes[1]"). Walked with a stack, not recursion: the
+    document comes from anyone, nested as deep as they like.
+    """
+    root = [document]
+    # (path, the key holding the value, its container, where in the container)
+    stack: list[tuple[str, str, Any, Any]] = [("", "", root, 0)]
+    while stack:
+        path, key, container, at = stack.pop()
+        value = container[at]
+        if isinstance(value, str):
+            container[at] = _through_gate(path or "body", value, multiline=key in MULTILINE_FIELDS)
+        elif isinstance(value, dict):
+            items = list(value.items())
+            value.clear()
+            for name, item in items:
+                where = f"{path}.{name}" if path else str(name)
+                name = _through_gate(where, name)
+                value[name] = item
+                stack.append((where, name, value, name))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", key, value, i) for i in range(len(value)))
+    return root[0]
+
+
+def _text_gate() -> tuple[Response, int] | None:
+    """Every field, query argument and JSON string (and key) of a request through `clean` before any view.
+
+    Views read the cleaned text (composed; one line where a field is one line). Text no database or TwiML
+    can hold (a NUL, a lone surrogate, another control character), or longer than any field may be, is
+    refused here naming the field, instead of a 500 wherever it would reach the database.
+    """
     if request.blueprint in TWILIO_BLUEPRINTS:
         return None
-    field = nul_field()
-    if field is None:
-        return None
-    if request.path.startswith("/api/"):
-        from hotline.api.errors import error_response
-        from hotline.api.views import INVALID
+    try:
+        _through_gate("path", request.path)
+        request.args = clean_params(request.args)
+        request.form = clean_params(request.form)
+        for key, upload in request.files.items(multi=True):
+            _through_gate(key, key)
+            upload.filename = _through_gate(key, upload.filename or "") or None
+        if not request.is_json:
+            return None
+        try:
+            document = request.get_json(silent=True)
+        except RecursionError:
+            abort(400)  # nested deeper than the JSON parser goes: no real request is
+        if document is not None:  # else malformed: left for the view to refuse as it does
+            cleaned = _clean_json(document)
+            request._cached_json = (cleaned, cleaned)  # what get_json() gives every view from now on
+    except FieldRefused as refused:
+        message, params = refused.message
+        if request.path.startswith("/api/"):
+            from hotline.api.errors import error_response
 
-        return error_response(422, "invalid_input", INVALID, {"detail": f"{field} must not contain a NUL character"},
-                              field)
-    abort(400, description=gettext(NUL_REFUSED))
+            return error_response(422, "invalid_input", message, params, refused.field)
+        abort(400, description=gettext(message, **params))
+    return None
 
 
 # What a person is told for each error status, in their language. Werkzeug's own descriptions are
@@ -130,7 +173,7 @@ def page_message(error: HTTPException) -> str:
 
 
 def register(app: Flask) -> None:
-    app.before_request(_refuse_nul)
+    app.before_request(_text_gate)
 
     @app.errorhandler(domain.BookingError)
     def booking_error(error: domain.BookingError) -> tuple[Response | str, int]:

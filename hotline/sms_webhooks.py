@@ -11,6 +11,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from booking.citizens import lock_citizen
 from booking.errors import BookingError
 from booking.phones import PhoneKind, parse_phone
+from booking.plain_text import xml_safe
 from hotline.localization import BabelLocalizer
 from hotline.runtime import runtime
 from hotline.twilio_auth import verified_form
@@ -58,5 +59,5 @@ def inbound() -> Response:
         language = lock_citizen(db, sender.number, now=now).language or rt.settings.default_language
         text = answer(db, sender=sender.number, body=form.get("Body", "")[:1600], now=now,
                       today=now.astimezone(rt.settings.tz).date(), policy=rt.policy, loc=BabelLocalizer(language))
-    reply.message(text)
+    reply.message(xml_safe(text))  # names stored before the text gate may hold what XML forbids
     return Response(str(reply), mimetype="text/xml")

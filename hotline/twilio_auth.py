@@ -8,6 +8,7 @@ from flask import abort, request
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
+from hotline.errors import FieldRefused, clean_params
 from hotline.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def signed_url() -> str:
 
 
 def verified_form() -> MultiDict[str, str]:
-    """The POSTed parameters, or 403 unless X-Twilio-Signature proves they came from Twilio."""
+    """The POSTed parameters, cleaned as any field is, or 403 unless X-Twilio-Signature proves they came from Twilio."""
     settings = runtime().settings
     form: MultiDict[str, str] = request.form
     if settings.validate_signatures:
@@ -38,8 +39,11 @@ def verified_form() -> MultiDict[str, str]:
                           "PUBLIC_BASE_URL (or HOTLINE_TRUSTED_PROXIES) to the address Twilio calls",
                           request.url, extra={"event": "twilio.signature_behind_proxy"})
             abort(403)
-    if any("\x00" in value for value in form.values()):
-        # Nothing Twilio sends means a NUL (a caller's keys, an SMS's text), and PostgreSQL cannot
-        # store one: drop it here, once the signature over what was sent has been checked.
-        form = MultiDict([(key, value.replace("\x00", "")) for key, value in form.items(multi=True)])
-    return form
+    # Through the gate every other request passes before its view (hotline.errors), but only now that the
+    # signature over what was sent holds, and leaving out what it would refuse: nothing Twilio sends means
+    # a NUL or a control character (a caller's keys, an SMS's text), and no call or SMS should fail for one.
+    try:
+        return clean_params(form, drop=True)
+    except FieldRefused as refused:
+        message, params = refused.message
+        abort(400, description=message % params)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-import unicodedata
+import itertools
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -22,8 +22,10 @@ from sqlalchemy.orm import Session
 from booking.db import get_or_not_found
 from booking.db import UTCDateTime
 from booking.errors import BookingError, InvalidSettings
+from booking.i18n import N_
 from booking.models import Booking, BookingStatus, Citizen
 from booking.phones import PhoneKind, parse_phone
+from booking.plain_text import TextRefused, clean
 from notifications.models import (
     AudienceKind, Broadcast, BroadcastNumber, BroadcastStatus, MessageKind, MessageStatus, OutboxMessage,
 )
@@ -238,11 +240,45 @@ class UploadReport:
     errors: list[tuple[int, str, str]] = field(default_factory=list)
 
 
+class UnreadableList(BookingError):
+    """An uploaded file that is no list of numbers: binary, or with a field no list has; nothing is kept."""
+
+    code = "unreadable_list"
+    message = N_("Line %(line)s of the file is not text (it holds the character %(character)s): save the list as "
+                 "CSV or text and upload it again.")
+
+
+CELL_LIMIT = 4000  # characters in one field of an uploaded list: more is a file that is not one
+CELL_TOO_LONG = N_("Line %(line)s of the file has a field longer than %(limit)s characters (a quotation mark that "
+                   "is never closed makes the rest of the file one field): is this the list of numbers?")
+
+
+def _rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each row of a CSV, every cell through the text gate (`clean`).
+
+    Windows-1258 writes tone marks as combining characters: `clean` composes them as people type them.
+    """
+    reader = csv.reader(lines)
+    for line_no in itertools.count(1):
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # lines split on every ending leave one: a field past the reader's 131,072 characters
+            raise UnreadableList(CELL_TOO_LONG, line=line_no, limit=CELL_LIMIT) from exc
+        try:
+            cells = [clean(cell, limit=CELL_LIMIT, multiline=True) for cell in row]
+        except TextRefused as refused:
+            if refused.reason == "too_long":
+                raise UnreadableList(CELL_TOO_LONG, line=line_no, limit=CELL_LIMIT) from None
+            raise UnreadableList(line=line_no, character=refused.code_point) from None
+        yield line_no, cells
+
+
 def _numbers(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     """(line number, text) of each number in a CSV, from the phone column when a header names one."""
-    reader = csv.reader(lines)
     column = 0
-    for line_no, row in enumerate(reader, start=1):
+    for line_no, row in _rows(lines):
         if not row or not any(cell.strip() for cell in row):
             continue
         if line_no == 1:
@@ -303,10 +339,13 @@ def upload(session: Session, broadcast: Broadcast, lines: Iterable[str], *, keep
 
 
 def text_lines(data: bytes) -> Iterator[str]:
-    """Lines of an uploaded file, in UTF-8 (with or without BOM) or, failing that, Windows-1258."""
+    """Lines of an uploaded file, in UTF-8 (with or without BOM) or, failing that, Windows-1258.
+
+    A line may end in \\r\\n, \\n or \\r alone (Excel's "CSV (Macintosh)"): split on any of them and
+    handed over as they are, which is how the csv module wants its lines.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1258", errors="replace")
-    # Windows-1258 writes tone marks as combining characters; compose them as people type them.
-    return iter(io.StringIO(unicodedata.normalize("NFC", text)))
+    return iter(io.StringIO(text, newline=""))

@@ -1,17 +1,19 @@
 """The only module that knows TwiML: a turn of the call flow becomes a Twilio voice response.
 
 Every <Gather> is followed by a <Redirect> that reports silence, because Twilio goes on to the
-next verb when the caller enters nothing.
+next verb when the caller enters nothing. Nothing it writes holds a character XML 1.0 forbids.
 """
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
+from booking.plain_text import xml_safe
 from ivr_flows.engine import Spoken, Turn
 from ivr_flows.prompts import FIXED_LANGUAGE, PROMPTS
 
@@ -33,6 +35,21 @@ class Urls:
     action: str  # where the caller's keys or words are posted
     silence: str  # where Twilio is sent when nothing was entered
     dial: str  # where the result of a transfer is posted
+
+
+def _xml(response: VoiceResponse) -> str:
+    """The TwiML document, leaving out any character XML 1.0 forbids wherever it is (a prompt, a speech hint).
+
+    The gate keeps them out of what is stored now, but not out of what was stored before it (an office
+    name with Word's vertical tab), and one such character makes the whole answer unreadable to Twilio.
+    """
+    root = response.xml()
+    for element in root.iter():
+        element.text = xml_safe(element.text) if element.text else element.text
+        element.tail = xml_safe(element.tail) if element.tail else element.tail
+        for name, value in element.attrib.items():
+            element.set(name, xml_safe(value))
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="unicode")
 
 
 def _say(parent: VoiceResponse | Gather, spoken: Spoken, language: str, voice: Voice,
@@ -72,7 +89,7 @@ def render_turn(turn: Turn, *, language: str, urls: Urls, voice: Voice, render: 
             response.append(dial)
         else:
             response.hangup()
-    return str(response)
+    return _xml(response)
 
 
 def apology(language: str, voice: Voice, render: Callable[[Spoken, str], str]) -> str:
@@ -80,7 +97,7 @@ def apology(language: str, voice: Voice, render: Callable[[Spoken, str], str]) -
     response = VoiceResponse()
     _say(response, Spoken("error"), language, voice, render)
     response.hangup()
-    return str(response)
+    return _xml(response)
 
 
 __all__ = ["PROMPTS", "Urls", "Voice", "apology", "render_turn"]

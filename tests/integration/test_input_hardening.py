@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import unicodedata
+from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask_babel import gettext
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,15 +21,18 @@ from werkzeug.routing import IntegerConverter
 
 from booking import bookings
 from booking.audit import issue_token
-from booking.models import Booking, CalendarDay, Closure, Role, SessionOverride
+from booking.models import Booking, CalendarDay, Closure, Office, Role, SessionOverride
+from hotline.errors import FIELD_LIMIT
 from hotline.console.common import spreadsheet_cell
 from notifications import broadcasts
+from notifications.broadcasts import UnreadableList
 from notifications.models import AudienceKind, Broadcast, MessageKind, MessageStatus, OutboxMessage
 from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
 from tests.console import PASSWORD, csrf, signed_in
 from tests.console import app as app, client as client, offices as offices
-from tests.factories import NOW, OPERATOR, POLICY, at, phone
+from tests.factories import NOW, OPERATOR, POLICY, at, make_office, phone
+from tests.ivr_caller import Caller
 
 TUESDAY = "2027-03-02"
 HUGE = (2**31, 2**63)  # PostgreSQL's integer ends below the first, SQLite's below the second
@@ -101,7 +108,8 @@ def test_a_nul_byte_in_a_console_form_or_query_is_refused_with_400(client: Flask
     token = csrf(client, "/console/login")
     response = client.post("/console/login", data={"username": "admin\x00", "password": PASSWORD,
                                                    "csrf_token": token})
-    assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)  # not signed in: in Vietnamese, the default
+    assert response.status_code == 400 and "“username”" in page and "(U+0000)" in page
     signed_in(client, "hoa")
     assert client.get("/console/lookup?phone=0912%00345678").status_code == 400
     token = csrf(client, f"/console/book/{mine}/{TUESDAY}/S")
@@ -124,7 +132,7 @@ def test_a_nul_byte_in_an_api_request_is_refused_naming_the_field(client: FlaskC
     response = client.post("/api/v1/bookings", headers=headers, json=booking | {"name": "a\u0000b"})
     assert response.status_code == 422
     error = response.get_json()["error"]
-    assert error["code"] == "invalid_input" and error["field"] == "name" and "NUL" in error["message"]["en"]
+    assert error["code"] == "invalid_input" and error["field"] == "name" and "U+0000" in error["message"]["en"]
     response = client.post("/api/v1/bookings", headers=headers, json=booking | {"extra": {"notes": ["", "\u0000"]}})
     assert response.status_code == 422 and response.get_json()["error"]["field"] == "extra.notes[1]"
     response = client.get("/api/v1/bookings?phone=0912%00345678", headers=headers)
@@ -152,6 +160,138 @@ def test_a_nul_byte_in_a_twilio_webhook_is_dropped_once_its_signature_holds(
     stored = db.get(OutboxMessage, message.id)
     assert stored is not None and stored.status is MessageStatus.FAILED and stored.error_code == "30005"
 
+
+
+# -- one gate for text: lone surrogates, control characters, lengths, CSV uploads, TwiML ----------------
+
+def test_a_lone_surrogate_in_api_json_is_refused_naming_the_field(client: FlaskClient, offices: tuple[int, int],
+                                                                   db: Session) -> None:
+    """JSON may spell a lone surrogate ("\\ud800"): no database can store one, so it was a 500 in a booking's
+    name and a closure's reason; now a 422 naming the field, and nothing is written."""
+    mine, _ = offices
+    booking = {"office_id": mine, "date": TUESDAY, "session": "S", "phone": "0912 345 678"}
+    lone = '"\\ud800"'  # as a client sends it: JSON text, not a Python string
+    body = json.dumps(booking)[:-1] + f', "name": {lone}}}'
+    response = client.post("/api/v1/bookings", headers=_api_token(db, Role.OPERATOR), data=body,
+                           content_type="application/json")
+    assert response.status_code == 422, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_input" and error["field"] == "name" and "U+D800" in error["message"]["en"]
+    closure = f'{{"start": "{TUESDAY}", "end": "{TUESDAY}", "reason": "Bão {lone[1:-1]}"}}'
+    response = client.post(f"/api/v1/offices/{mine}/closures", headers=_api_token(db, Role.ADMIN), data=closure,
+                           content_type="application/json")
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "reason"
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Booking)) == 0
+    assert db.scalar(select(func.count()).select_from(Closure)) == 0
+
+
+def test_api_and_console_text_is_stored_composed_and_refused_when_too_long(client: FlaskClient,
+                                                                           offices: tuple[int, int],
+                                                                           db: Session) -> None:
+    """Every field passes the gate: a decomposed name is stored composed, a tab becomes a space, and a
+    field longer than any field may be is a 4xx naming it (a query argument had no bound at all)."""
+    mine, _ = offices
+    headers = _api_token(db, Role.OPERATOR)
+    decomposed = unicodedata.normalize("NFD", "Phạm\tThị Dung")
+    response = client.post("/api/v1/bookings", headers=headers, json={
+        "office_id": mine, "date": TUESDAY, "session": "S", "phone": "0912 345 678", "name": decomposed})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["booking"]["name"] == "Phạm Thị Dung"
+    response = client.get(f"/api/v1/bookings?phone={'9' * (FIELD_LIMIT + 1)}", headers=headers)
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "phone"
+    signed_in(client, "hoa")
+    response = client.get(f"/console/lookup?phone={'9' * (FIELD_LIMIT + 1)}")
+    assert response.status_code == 400 and f"“phone” is longer than {FIELD_LIMIT} characters" in response.get_data(
+        as_text=True)
+    response = client.post(f"/console/offices/{mine}/closures", data={
+        "csrf_token": csrf(client, "/console/lookup"), "start": TUESDAY, "end": TUESDAY, "reason": "Bão\x1b[31m"})
+    assert response.status_code == 400 and "“reason” contains a character that cannot be stored (U+001B)" in (
+        response.get_data(as_text=True))
+    db.rollback()
+    assert db.scalars(select(Booking.name)).all() == ["Phạm Thị Dung"]
+    assert db.scalar(select(func.count()).select_from(Closure)) == 0
+
+
+def _upload(client: FlaskClient, office: int, data: bytes) -> tuple[int, str]:
+    """Compose a draft broadcast to the list in `data`; the status and the page it leads to."""
+    token = csrf(client, "/console/broadcasts/new")
+    response = client.post("/console/broadcasts/new", content_type="multipart/form-data", data={
+        "csrf_token": token, "body": "Thông báo", "audience": "upload", "office": str(office), "action": "create",
+        "numbers": (io.BytesIO(data), "danh-sach.csv")})
+    if response.status_code == 302:
+        return 302, client.get(response.headers["Location"]).get_data(as_text=True)
+    return response.status_code, response.get_data(as_text=True)
+
+
+XLSX = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00b\xee\x9dh^\x01\x00\x00\x90\x04\x00\x00\x13\x00"
+
+
+def test_an_uploaded_list_with_any_line_ending_is_read_and_a_binary_or_huge_one_refused_naming_the_line(
+        client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
+    """Excel's "CSV (Macintosh)" ends lines with CR alone, a field past 131,072 characters stops Python's
+    csv reader, and a spreadsheet saved as .xlsx is binary: each was a 500. Now every line ending is read,
+    and the other two are refused with a message naming the line; no broadcast is saved."""
+    mine, _ = offices
+    signed_in(client, "hoa")
+    for ending in ("\r", "\n", "\r\n"):
+        status, page = _upload(client, mine, ending.join(["SĐT", "0912 345 678", "0987 654 321", ""]).encode())
+        assert status == 302 and "List: 2 numbers kept, 0 duplicates, 0 lines refused." in page, (ending, page)
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Broadcast)) == 3
+    db.rollback()
+    huge = b"SDT,Ghi chu\r0912345678,ok\r0987654321," + b"x" * 131_073 + b"\r"
+    status, page = _upload(client, mine, huge)
+    assert status == 422 and "Line 3 of the file has a field longer than" in page, page
+    status, page = _upload(client, mine, XLSX)
+    assert status == 422 and "Line 1 of the file is not text" in page, page
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Broadcast)) == 3
+
+
+def test_the_broadcast_command_reads_a_mac_csv_and_refuses_a_binary_one(app: Flask, offices: tuple[int, int],
+                                                                        db: Session, tmp_path: Path) -> None:
+    """`flask broadcasts create --csv` reads the file as the console does: CR-only lines are a list, and a
+    binary file is refused naming the line instead of a traceback."""
+    db.rollback()
+    mac, binary = tmp_path / "mac.csv", tmp_path / "book.xlsx"
+    mac.write_bytes(b"0912345678\r0987654321\r")
+    binary.write_bytes(XLSX)
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["broadcasts", "create", "--text", "Thông báo", "--csv", str(mac)])
+    assert made.exit_code == 0 and "List: 2 numbers kept, 0 duplicates, 0 refused" in made.output, made.output
+    refused = runner.invoke(args=["broadcasts", "create", "--text", "Thông báo", "--csv", str(binary)])
+    with app.test_request_context():  # the command speaks the default language
+        not_text = UnreadableList(line=1, character="U+0003").render(gettext)
+    assert refused.exit_code == 1 and not_text in refused.output, refused.output
+    assert db.scalar(select(func.count()).select_from(Broadcast)) == 1
+
+
+def test_an_office_name_holding_a_vertical_tab_is_said_in_well_formed_twiml(app: Flask, db: Session) -> None:
+    """An office name stored before the gate with a vertical tab (Word's manual line break) made the TwiML of
+    the office menu malformed for every caller; the renderer now leaves out what XML 1.0 forbids."""
+    make_office(db, keypad_number=5, name="Trung tâm Phục vụ hành chính công\x0bxã Năm\x01 Căn")
+    db.commit()
+    call = Caller(app.test_client(), "x" * 32, before_request=db.rollback)  # the test settings' auth token
+    call.ring()
+    call.press("1")  # book: the menu of offices, by name
+    assert "xã Năm Căn" in call.spoken()
+
+
+def test_a_vertical_tab_typed_in_an_office_name_is_stored_as_a_space(client: FlaskClient,
+                                                                     offices: tuple[int, int],
+                                                                     db: Session) -> None:
+    """The console's forms pass the same gate: a one-line field turns line breaks and tabs into spaces."""
+    mine, _ = offices
+    signed_in(client, "admin")
+    page = client.get(f"/console/admin/offices/{mine}").get_data(as_text=True)
+    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
+    fields.update(name="Trung tâm Phục vụ hành chính công\x0bxã Năm Căn")
+    response = client.post(f"/console/admin/offices/{mine}", data=fields)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db.rollback()
+    office = db.get(Office, mine)
+    assert office is not None and office.name == "Trung tâm Phục vụ hành chính công xã Năm Căn"
 
 # -- dates ------------------------------------------------------------------------------------------
 
