@@ -1,7 +1,13 @@
-"""`flask --app wsgi broadcasts …`: compose, preview, schedule and steer broadcast notices from a shell."""
+"""`flask --app wsgi broadcasts …`: compose, preview, schedule and steer broadcast notices from a shell.
+
+The commands parse their options, call `actions.broadcasts` as the system (`cli` in the audit log and
+as the broadcast's author) and print what came back: the console's rules, rows and audit entries.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, Any
 
@@ -10,29 +16,42 @@ from flask.cli import AppGroup
 from flask_babel import gettext
 from sqlalchemy import select
 
+from actions import broadcasts as actions
+from actions.context import Actor, Context
 from booking.errors import BookingError
 from booking.models import Office
 from hotline.runtime import runtime
-from notifications import broadcasts
-from notifications.models import AudienceKind, Broadcast
+from notifications.models import AudienceKind
 
 broadcasts_group = AppGroup("broadcasts", help="Broadcast SMS notices.")
+CLI = Actor.system("cli")
+
+
+@contextmanager
+def _acting(*, writes: bool = True) -> Iterator[Context]:
+    """The shell's context in one transaction (a read-only one unless `writes`); a broken rule is an error message."""
+    rt = runtime()
+    try:
+        with rt.transaction() if writes else rt.reading() as db:
+            yield rt.context(db, CLI)
+    except BookingError as exc:
+        raise click.ClickException(exc.render(gettext)) from exc
 
 
 def _office_id(code: str) -> int:
     with runtime().reading() as db:
-        office_id = db.scalar(select(Office.id).where(Office.code == code))
+        office_id = db.scalar(select(Office.id).where(Office.code == code.strip()))
     if office_id is None:
         raise click.ClickException(f"No office has the code {code}.")
     return office_id
 
 
-def _when(text: str | None) -> datetime:
-    rt = runtime()
-    if not text:
-        return rt.now()
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=rt.settings.tz)
+def _when(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date and time (YYYY-MM-DD HH:MM)", param_hint="--at") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=runtime().settings.tz)
 
 
 @broadcasts_group.command("create")
@@ -49,41 +68,44 @@ def _when(text: str | None) -> datetime:
 def create(body: str, office: str | None, start: str | None, end: str | None, session_code: str | None,
            recent: str | None, days: int | None, csv_file: IO[bytes] | None, urgent: bool,
            title: str) -> None:
-    """Create a draft broadcast to one audience; prints its id and the preview."""
+    """Create a draft broadcast to one audience; prints its id and the preview.
+
+    One office's audience belongs to that office, as in the console; several offices' or a list's to
+    the whole province.
+    """
     spec: dict[str, Any]
+    owner: int | None = None
     if office:
-        kind, spec = AudienceKind.OFFICE_DATES, {"office_id": _office_id(office), "start": start, "end": end or start,
-                                                 "session_code": session_code}
+        owner = _office_id(office)
+        kind, spec = AudienceKind.OFFICE_DATES, {"office_id": owner, "start": start, "end": end or start,
+                                                 "session_code": session_code or None}
     elif recent:
-        kind, spec = AudienceKind.RECENT_BOOKERS, {"office_ids": [_office_id(c) for c in recent.split(",")],
-                                                   "days": days}
+        ids = [_office_id(c) for c in recent.split(",")]
+        owner = ids[0] if len(ids) == 1 else None
+        kind, spec = AudienceKind.RECENT_BOOKERS, {"office_ids": ids, "days": days}
     elif csv_file is not None:
-        kind, spec = AudienceKind.UPLOAD, {"file": getattr(csv_file, "name", "")}
+        kind, spec = AudienceKind.UPLOAD, actions.list_spec(getattr(csv_file, "name", ""))
     else:
         raise click.UsageError("choose an audience: --office, --recent or --csv")
     rt = runtime()
-    try:
-        with rt.transaction() as db:
-            broadcast = broadcasts.create(db, body=body, audience=kind, spec=spec, created_by="cli", now=rt.now(),
-                                          urgent=urgent, title=title, language=rt.settings.default_language)
-            if csv_file is not None:
-                report = broadcasts.upload(db, broadcast, broadcasts.text_lines(csv_file.read()))
-                click.echo(f"List: {report.kept} numbers kept, {report.duplicates} duplicates, "
-                           f"{report.refused} refused")
-                for line, text, reason in report.errors:
-                    click.echo(f"  line {line}: {text!r} ({reason})")
-            broadcast_id = broadcast.id
-    except BookingError as exc:
-        raise click.ClickException(exc.render(gettext)) from exc
+    with _acting() as ctx:
+        created = actions.create(ctx, body=body, audience=kind, spec=spec, language=rt.settings.default_language,
+                                 office_id=owner, urgent=urgent, title=title,
+                                 numbers=csv_file.read() if csv_file is not None else None)
+        broadcast_id = created.broadcast.id
+    if created.report is not None:
+        report = created.report
+        click.echo(f"List: {report.kept} numbers kept, {report.duplicates} duplicates, {report.refused} refused")
+        for line, text, reason in report.errors:
+            click.echo(f"  line {line}: {text!r} ({reason})")
     click.echo(f"Broadcast {broadcast_id} created (draft).")
     _preview(broadcast_id)
 
 
 def _preview(broadcast_id: int) -> None:
     rt = runtime()
-    with rt.reading() as db:
-        shown = broadcasts.preview(db, broadcasts.get(db, broadcast_id), now=rt.now(), policy=rt.sms,
-                                   price_per_segment=rt.settings.sms_price_per_segment)
+    with _acting(writes=False) as ctx:
+        shown = actions.preview(ctx, broadcast_id=broadcast_id, price_per_segment=rt.settings.sms_price_per_segment)
     click.echo(f"{shown.recipients} recipients, {shown.segments} segment(s) each ({shown.encoding}), "
                f"{shown.total_segments} in all, about {shown.cost} {rt.settings.sms_price_currency}; skipped: "
                f"{shown.skipped_opted_out} opted out, {shown.skipped_not_mobile} not mobile")
@@ -98,25 +120,26 @@ def preview(broadcast_id: int) -> None:
 
 @broadcasts_group.command("send")
 @click.argument("broadcast_id", type=int)
-@click.option("--at", "when", help="Local date and time to send (default: now).")
+@click.option("--at", "when", help="Local date and time to send, still to come (default: now).")
 def send(broadcast_id: int, when: str | None) -> None:
-    """Schedule the broadcast; the scheduler puts it in the outbox at that time."""
-    rt = runtime()
-    try:
-        with rt.transaction() as db:
-            broadcasts.schedule(db, broadcasts.get(db, broadcast_id), send_at=_when(when), now=rt.now())
-    except BookingError as exc:
-        raise click.ClickException(exc.render(gettext)) from exc
-    click.echo(f"Broadcast {broadcast_id} scheduled.")
+    """Put the broadcast in the outbox now, or schedule it: the scheduler puts it there at that time."""
+    if when:
+        send_at = _when(when)
+        with _acting() as ctx:
+            actions.schedule(ctx, broadcast_id=broadcast_id, send_at=send_at)
+        click.echo(f"Broadcast {broadcast_id} scheduled.")
+        return
+    with _acting() as ctx:
+        queued = actions.send_now(ctx, broadcast_id=broadcast_id)
+    click.echo(f"Broadcast {broadcast_id}: {queued} messages put in the outbox.")
+
+
+STEERING = {"pause": actions.pause, "resume": actions.resume, "cancel": actions.cancel}
 
 
 def _steer(broadcast_id: int, action: str) -> None:
-    rt = runtime()
-    try:
-        with rt.transaction() as db:
-            moved = getattr(broadcasts, action)(db, broadcasts.get(db, broadcast_id), now=rt.now())
-    except BookingError as exc:
-        raise click.ClickException(exc.render(gettext)) from exc
+    with _acting() as ctx:
+        moved = STEERING[action](ctx, broadcast_id=broadcast_id)
     click.echo(f"Broadcast {broadcast_id}: {action} ({moved} messages).")
 
 
@@ -141,13 +164,14 @@ def cancel(broadcast_id: int) -> None:
 @broadcasts_group.command("status")
 @click.argument("broadcast_id", required=False, type=int)
 def status(broadcast_id: int | None) -> None:
-    """Progress of one broadcast (by message state), or a list of all."""
-    with runtime().reading() as db:
+    """Progress of one broadcast (by message state), or a list of the latest 50."""
+    rt = runtime()
+    with _acting(writes=False) as ctx:
         if broadcast_id is None:
-            for b in db.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(50)):
+            for b in actions.listing(ctx, size=50)[0]:
                 click.echo(f"{b.id:>5}  {b.status.value:<10} {b.recipients:>8}  {b.title or b.body[:50]}")
             return
-        broadcast = broadcasts.get(db, broadcast_id)
-        counts = broadcasts.progress(db, broadcast_id)
-    click.echo(f"Broadcast {broadcast_id}: {broadcast.status.value}; "
+        shown = actions.show(ctx, broadcast_id=broadcast_id, price_per_segment=rt.settings.sms_price_per_segment)
+    counts = shown.progress
+    click.echo(f"Broadcast {broadcast_id}: {shown.broadcast.status.value}; "
                + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing queued yet"))

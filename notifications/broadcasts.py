@@ -120,6 +120,13 @@ def preview(session: Session, broadcast: Broadcast, *, now: datetime, policy: Sm
                    round(recipients * size.segments * price_per_segment, 2))
 
 
+class NotInFuture(BookingError):
+    """A person scheduling a broadcast for a time that has passed: it would go out at once, as "send now" does."""
+
+    code = "not_in_future"
+    message = N_("Choose a time in the future, or send it now.")
+
+
 def schedule(session: Session, broadcast: Broadcast, *, send_at: datetime, now: datetime) -> None:
     if broadcast.status not in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
         raise InvalidSettings(detail="only a draft can be scheduled")

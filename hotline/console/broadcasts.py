@@ -1,13 +1,12 @@
 """Broadcast SMS pages: compose, preview, schedule or send, and steer notices to many people.
 
-Every rule (who is in an audience, what the text costs, quiet hours, the brandname) lives in
-`notifications`; these views only decide who may see or steer which broadcast. A manager's
-broadcasts are those whose whole audience lies within the offices they manage; anything wider
-(the whole province, several offices, a list owned by no office) belongs to administrators.
+The pages parse the forms, call `actions.broadcasts` (which decides who may see or steer which
+broadcast, applies `notifications` and writes the audit entry) and render what comes back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,30 +16,29 @@ from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField, DateField, DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from booking.audit import snapshot
-from booking.errors import BookingError
+from actions import broadcasts as actions
+from actions.context import Actor, Context
+from actions.errors import NotAllowed
+from booking.errors import BookingError, NotFound
 from booking.models import Office, Role
 from hotline.auth import roles_required
-from hotline.console.common import (apply_change, audit_change, blueprint, flash_error, flash_field_errors, me,
-                                    requested_office, valid_id)
+from hotline.console.common import acting, apply_change, blueprint, flash_error, flash_field_errors, me, valid_id
 from hotline.console.forms import in_range
 from hotline.console.labels import MESSAGE_STATES, SESSION_CHOICES
 from hotline.runtime import runtime
-from notifications import broadcasts
 from notifications.broadcasts import UploadReport
 from notifications.models import AudienceKind, Broadcast, BroadcastStatus, MessageStatus
 from notifications.sms import SmsSize, size_of
 
 PAGE = 50  # broadcasts a list page shows
 SHOWN_REFUSALS = 5  # refused lines of an uploaded list named one by one (the flash lives in the cookie)
-STEERED = ("status", "send_at", "recipients")  # what an audit entry records before and after a change
 
 BROADCAST_STATES = {
     BroadcastStatus.DRAFT: _l("Draft"), BroadcastStatus.SCHEDULED: _l("Scheduled"),
@@ -89,41 +87,10 @@ class SteerForm(FlaskForm):
 
 # -- who may see what ---------------------------------------------------------------------------------
 
-def _audience_offices(broadcast: Broadcast) -> set[int] | None:
-    """The offices whose people the audience is drawn from; None when it is not limited to any."""
-    spec = broadcast.audience_spec or {}
-    try:
-        if broadcast.audience is AudienceKind.OFFICE_DATES:
-            return {int(spec["office_id"])}
-        if broadcast.audience is AudienceKind.RECENT_BOOKERS:
-            return {int(i) for i in spec["office_ids"]}
-    except (KeyError, TypeError, ValueError):
-        return None
-    return {broadcast.office_id} if broadcast.office_id is not None else None  # a list belongs to its owner
-
-
 def may_see(broadcast: Broadcast) -> bool:
-    """Administrators see everything; a manager, what reaches only people of their offices.
-
-    A broadcast made from the shell has no owning office, yet one to the people booked at one
-    office is still that office's manager's business.
-    """
-    if me().role is Role.ADMIN:
-        return True
-    mine = me().office_ids
-    offices = _audience_offices(broadcast)
-    return offices is not None and offices <= mine and (broadcast.office_id is None or broadcast.office_id in mine)
-
-
-def _visible(db: Session, broadcast_id: int, *, lock: bool = False) -> Broadcast:
-    """The broadcast, locked for a change when asked (so the scheduler cannot enqueue it meanwhile)."""
-    query = select(Broadcast).where(Broadcast.id == broadcast_id)
-    broadcast = db.scalar(query.with_for_update() if lock else query)
-    if broadcast is None:
-        abort(404)
-    if not may_see(broadcast):
-        abort(403)
-    return broadcast
+    """Whether the signed-in user may see this broadcast (the rule of `actions.broadcasts.may_see`)."""
+    user = me()
+    return actions.may_see(Actor.staff(user.actor, user.role, user.office_ids), broadcast)
 
 
 def _office_names(db: Session) -> dict[int, Office]:
@@ -173,34 +140,13 @@ def broadcast_list() -> str:
     rt = runtime()
     before = valid_id(request.args.get("before", type=int))  # a cursor no id can be: the newest page
     with rt.reading() as db:
-        shown, more = _visible_page(db, before)
+        ctx = acting(db)
+        shown, more = actions.listing(ctx, before=before, size=PAGE)
         offices = _office_names(db)
-        counts = broadcasts.progress_of(db, [b.id for b in shown])
+        counts = actions.progress_of(ctx, shown)
         rows = [Row(b, describe(b, offices), progress_rows(counts.get(b.id, {}))) for b in shown]
     older = shown[-1].id if more else None
     return render_template("console/broadcasts.html", rows=rows, older=older, states=BROADCAST_STATES)
-
-
-def _visible_page(db: Session, before: int | None) -> tuple[list[Broadcast], bool]:
-    """The newest PAGE broadcasts older than `before` that the user may see, and whether more are left.
-
-    Who may see a broadcast depends on its audience (JSON), so the rows are read in chunks and
-    sifted until the page is full: sifting a single LIMIT would hand a manager a short page.
-    """
-    query = select(Broadcast).order_by(Broadcast.id.desc())
-    if me().role is not Role.ADMIN:
-        query = query.where(or_(Broadcast.office_id.in_(me().office_ids), Broadcast.office_id.is_(None)))
-    shown: list[Broadcast] = []
-    while True:
-        chunk = list(db.scalars((query.where(Broadcast.id < before) if before else query).limit(PAGE + 1)))
-        for broadcast in chunk[:PAGE]:
-            if may_see(broadcast):
-                if len(shown) == PAGE:
-                    return shown, True
-                shown.append(broadcast)
-        if len(chunk) <= PAGE:
-            return shown, False
-        before = chunk[PAGE - 1].id
 
 
 # -- compose -----------------------------------------------------------------------------------------
@@ -217,12 +163,16 @@ def _office_choices(offices: dict[int, Office]) -> list[SelectChoice]:
 
 
 def _chosen_office(raw: str) -> int | None:
-    """The office the broadcast belongs to, None for the whole province; 403 beyond the user's reach."""
+    """The office the form names by its id, None for the whole province; 400 for anything but an id."""
     if not raw.strip():
-        if me().role is not Role.ADMIN:
-            abort(403)
         return None
-    return requested_office(raw).id
+    try:
+        office_id = valid_id(int(raw))
+    except ValueError:
+        abort(400)
+    if office_id is None:
+        abort(404)
+    return office_id
 
 
 def _spec(form: ComposeForm, office_id: int | None, offices: dict[int, Office], *,
@@ -246,8 +196,8 @@ def _spec(form: ComposeForm, office_id: int | None, offices: dict[int, Office], 
         return kind, {"office_ids": ids, "days": form.days.data}
     if creating and not form.numbers.data:
         raise _Refused(gettext("Choose the file with the numbers."))
-    name = form.numbers.data.filename if form.numbers.data else ""
-    return kind, {"file": (name or "")[:200]}
+    upload = form.numbers.data
+    return kind, actions.list_spec((upload.filename or "") if upload else "")
 
 
 def _flash_report(report: UploadReport) -> None:
@@ -284,23 +234,10 @@ def _compose_page(form: ComposeForm, status: int = 200, **extra: Any) -> tuple[s
                            currency=rt.settings.sms_price_currency, **extra), status
 
 
-def _create(form: ComposeForm, kind: AudienceKind, spec: dict[str, Any],
-            office_id: int | None) -> tuple[int, UploadReport | None]:
-    rt = runtime()
-    now = rt.now()
-    with rt.transaction() as db:
-        broadcast = broadcasts.create(db, body=form.body.data or "", audience=kind, spec=spec, created_by=me().actor,
-                                      now=now, urgent=bool(form.urgent.data), office_id=office_id,
-                                      title=form.title.data or "", language=rt.settings.default_language)
-        report = None
-        if kind is AudienceKind.UPLOAD:
-            report = broadcasts.upload(db, broadcast, broadcasts.text_lines(_read_upload(form)),
-                                       keep_errors=SHOWN_REFUSALS)
-        after = snapshot(broadcast, "title", "body", "audience", "audience_spec", "urgent", "status")
-        if report is not None:
-            after.update(kept=report.kept, duplicates=report.duplicates, refused=report.refused)
-        audit_change(db, "broadcast.create", "broadcast", broadcast.id, office_id=office_id, after=after)
-        return broadcast.id, report
+def _draft(form: ComposeForm, kind: AudienceKind, spec: dict[str, Any], office_id: int | None) -> dict[str, Any]:
+    """What the form asks for, as `create` and `preview_draft` take it."""
+    return {"body": form.body.data or "", "audience": kind, "spec": spec, "office_id": office_id,
+            "urgent": bool(form.urgent.data)}
 
 
 @blueprint.route("/broadcasts/new", methods=["GET", "POST"])
@@ -314,42 +251,39 @@ def broadcast_new() -> tuple[str, int] | BaseResponse:
     if request.method != "POST":
         return _compose_page(form)
     office_id = _chosen_office(form.office.data or "")
-    if form.urgent.data and me().role is not Role.ADMIN:
-        abort(403)  # urgency overrides opt-outs and quiet hours: the province's decision
+    with rt.reading() as db:
+        # Another office, the whole province or urgency is a 403 before anything else the form lacks.
+        actions.authorise_compose(acting(db), office_id=office_id, urgent=bool(form.urgent.data))
     if not form.validate_on_submit():
         flash_field_errors(form)
         return _compose_page(form, 422)
     previewing = request.form.get("action") == "preview"
     try:
         kind, spec = _spec(form, office_id, offices, creating=not previewing)
+        draft = _draft(form, kind, spec, office_id)
         if previewing:
-            return _compose_page(form, **_compose_preview(form, kind, spec, office_id))
-        broadcast_id, report = _create(form, kind, spec, office_id)
+            with rt.reading() as db:
+                shown = actions.preview_draft(acting(db), **draft,
+                                              price_per_segment=rt.settings.sms_price_per_segment)
+            return _compose_page(form, sizing=_sizing(draft["body"]), shown=shown)
+        with rt.transaction() as db:
+            created = actions.create(acting(db), **draft, title=form.title.data or "",
+                                     language=rt.settings.default_language,
+                                     numbers=_read_upload(form) if kind is AudienceKind.UPLOAD else None,
+                                     keep_errors=SHOWN_REFUSALS)
+            broadcast_id = created.broadcast.id
     except _Refused as refused:
         flash(str(refused), "error")
         return _compose_page(form, 422)
+    except (NotAllowed, NotFound):
+        raise  # a 403 or a 404 page, not a form to correct
     except BookingError as exc:
         flash_error(exc)
         return _compose_page(form, 422)
-    if report is not None:
-        _flash_report(report)
+    if created.report is not None:
+        _flash_report(created.report)
     flash(gettext("Draft saved. Check the preview, then schedule it or send it now."), "ok")
     return redirect(url_for("console.broadcast_detail", broadcast_id=broadcast_id))
-
-
-def _compose_preview(form: ComposeForm, kind: AudienceKind, spec: dict[str, Any],
-                     office_id: int | None) -> dict[str, Any]:
-    """The size of the text and, for audiences that are queries, who would get it: nothing is saved."""
-    rt = runtime()
-    shown = None
-    if kind is not AudienceKind.UPLOAD:
-        # A broadcast that is never added to the session: the service counts its audience as it would a saved one.
-        draft = Broadcast(body=form.body.data or "", audience=kind, audience_spec=spec, office_id=office_id,
-                          urgent=bool(form.urgent.data))
-        with rt.reading() as db:
-            shown = broadcasts.preview(db, draft, now=rt.now(), policy=rt.sms,
-                                       price_per_segment=rt.settings.sms_price_per_segment)
-    return {"sizing": _sizing(form.body.data or ""), "shown": shown}
 
 
 # -- one broadcast -----------------------------------------------------------------------------------
@@ -360,18 +294,16 @@ def broadcast_detail(broadcast_id: int) -> str:
     rt = runtime()
     now = rt.now()
     with rt.reading() as db:
-        broadcast = _visible(db, broadcast_id)
-        audience = describe(broadcast, _office_names(db))
-        counts = broadcasts.progress(db, broadcast_id)
-        shown = None
-        if broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
-            shown = broadcasts.preview(db, broadcast, now=now, policy=rt.sms,
-                                       price_per_segment=rt.settings.sms_price_per_segment)
+        found = actions.show(acting(db), broadcast_id=broadcast_id,
+                             price_per_segment=rt.settings.sms_price_per_segment)
+        audience = describe(found.broadcast, _office_names(db))
+    broadcast, counts = found.broadcast, found.progress
     waits_until = rt.sms.due(now, urgent=broadcast.urgent)
     return render_template(
         "console/broadcast_detail.html", b=broadcast, audience=audience, states=BROADCAST_STATES,
-        progress=progress_rows(counts), total=sum(counts.values()), shown=shown, sizing=_sizing(broadcast.body),
-        currency=rt.settings.sms_price_currency, policy=rt.sms, waits_until=waits_until if waits_until > now else None,
+        progress=progress_rows(counts), total=sum(counts.values()), shown=found.preview,
+        sizing=_sizing(broadcast.body), currency=rt.settings.sms_price_currency, policy=rt.sms,
+        waits_until=waits_until if waits_until > now else None,
         schedule=ScheduleForm(send_at=_local(broadcast.send_at)), steer=SteerForm(), upload=UploadForm())
 
 
@@ -380,19 +312,20 @@ def _local(moment: datetime | None) -> datetime | None:
     return moment.astimezone(runtime().settings.tz).replace(tzinfo=None) if moment else None
 
 
-def _change(broadcast_id: int, action: str, work: Any, done: str) -> BaseResponse:
-    """Lock the broadcast, let `work(db, broadcast, now)` change it through the service, audit, report."""
-    now = runtime().now()
+def _change(broadcast_id: int, change: Callable[[Context], int | None], done: str) -> BaseResponse:
+    """Call `change(ctx)` (an action) in a transaction, then back to the broadcast saying what it did.
 
-    def change(db: Session) -> str:
-        broadcast = _visible(db, broadcast_id, lock=True)
-        before = snapshot(broadcast, *STEERED)
-        moved = work(db, broadcast, now)
-        audit_change(db, f"broadcast.{action}", "broadcast", broadcast.id, office_id=broadcast.office_id,
-                     before=before, after={**snapshot(broadcast, *STEERED), "messages": moved})
+    A broadcast that is not there is a 404, as its page would be; one the user may not steer a 403.
+    """
+
+    def work(db: Session) -> str:
+        try:
+            moved = change(acting(db))
+        except NotFound:
+            abort(404)
         return done % {"n": moved}
 
-    return apply_change(change, url_for("console.broadcast_detail", broadcast_id=broadcast_id))
+    return apply_change(work, url_for("console.broadcast_detail", broadcast_id=broadcast_id))
 
 
 def _steer_form() -> None:
@@ -404,40 +337,27 @@ def _steer_form() -> None:
 @roles_required(Role.MANAGER)
 def broadcast_schedule(broadcast_id: int) -> BaseResponse:
     form = ScheduleForm()
-    rt = runtime()
     if not form.validate_on_submit() or form.send_at.data is None:
         flash_field_errors(form)
         return redirect(url_for("console.broadcast_detail", broadcast_id=broadcast_id))
-    send_at: datetime = form.send_at.data.replace(tzinfo=rt.settings.tz)
-    if send_at <= rt.now():
-        flash(gettext("Choose a time in the future, or send it now."), "error")
-        return redirect(url_for("console.broadcast_detail", broadcast_id=broadcast_id))
-
-    def work(db: Session, broadcast: Broadcast, now: datetime) -> int:
-        broadcasts.schedule(db, broadcast, send_at=send_at, now=now)
-        return 0
-
-    return _change(broadcast_id, "schedule", work, gettext("Scheduled."))
+    send_at: datetime = form.send_at.data.replace(tzinfo=runtime().settings.tz)
+    return _change(broadcast_id, lambda ctx: actions.schedule(ctx, broadcast_id=broadcast_id, send_at=send_at),
+                   gettext("Scheduled."))
 
 
 @blueprint.post("/broadcasts/<id:broadcast_id>/send")
 @roles_required(Role.MANAGER)
 def broadcast_send(broadcast_id: int) -> BaseResponse:
     _steer_form()
-    rt = runtime()
-
-    def work(db: Session, broadcast: Broadcast, now: datetime) -> int:
-        broadcasts.schedule(db, broadcast, send_at=now, now=now)
-        return broadcasts.enqueue(db, broadcast, now=now, policy=rt.sms)
-
-    return _change(broadcast_id, "send", work, gettext("%(n)s messages put in the outbox."))
+    return _change(broadcast_id, lambda ctx: actions.send_now(ctx, broadcast_id=broadcast_id),
+                   gettext("%(n)s messages put in the outbox."))
 
 
-# Buttons that only steer the outbox rows through the service of the same name, and what each says it did.
+# Buttons that only steer the outbox rows through the action of the same name, and what each says it did.
 STEERING = {
-    "pause": (broadcasts.pause, _l("Paused: %(n)s messages held.")),
-    "resume": (broadcasts.resume, _l("Resumed: %(n)s messages queued again.")),
-    "cancel": (broadcasts.cancel, _l("Cancelled: %(n)s messages will not be sent.")),
+    "pause": (actions.pause, _l("Paused: %(n)s messages held.")),
+    "resume": (actions.resume, _l("Resumed: %(n)s messages queued again.")),
+    "cancel": (actions.cancel, _l("Cancelled: %(n)s messages will not be sent.")),
 }
 
 
@@ -447,8 +367,8 @@ STEERING = {
 @roles_required(Role.MANAGER)
 def broadcast_steer(broadcast_id: int, action: str) -> BaseResponse:
     _steer_form()
-    service, done = STEERING[action]
-    return _change(broadcast_id, action, lambda db, b, now: service(db, b, now=now), str(done))
+    steer, done = STEERING[action]
+    return _change(broadcast_id, lambda ctx: steer(ctx, broadcast_id=broadcast_id), str(done))
 
 
 @blueprint.post("/broadcasts/<id:broadcast_id>/numbers")
@@ -462,13 +382,12 @@ def broadcast_numbers(broadcast_id: int) -> BaseResponse:
         return redirect(url_for("console.broadcast_detail", broadcast_id=broadcast_id))
     reports: list[UploadReport] = []
 
-    def work(db: Session, broadcast: Broadcast, now: datetime) -> int:
-        report = broadcasts.upload(db, broadcast, broadcasts.text_lines(_read_upload(form)),
-                                   keep_errors=SHOWN_REFUSALS)
-        reports.append(report)
-        return report.kept
+    def add(ctx: Context) -> int:
+        reports.append(actions.add_numbers(ctx, broadcast_id=broadcast_id, numbers=_read_upload(form),
+                                           keep_errors=SHOWN_REFUSALS))
+        return reports[0].kept
 
-    response = _change(broadcast_id, "upload", work, gettext("%(n)s numbers added."))
+    response = _change(broadcast_id, add, gettext("%(n)s numbers added."))
     if reports:
         _flash_report(reports[0])
     return response
