@@ -8,6 +8,7 @@ import re
 from flask import Blueprint, Response, abort, request
 from twilio.twiml.messaging_response import MessagingResponse
 
+from actions.context import Actor
 from booking.citizens import lock_citizen
 from booking.errors import BookingError
 from booking.phones import PhoneKind, parse_phone
@@ -16,7 +17,7 @@ from hotline.localization import BabelLocalizer
 from hotline.runtime import runtime
 from hotline.twilio_auth import verified_form
 from notifications.dispatcher import record_status
-from notifications.replies import answer
+from hotline.sms_replies import answer
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("sms", __name__, url_prefix="/sms")
@@ -57,7 +58,7 @@ def inbound() -> Response:
     now = rt.now()
     with rt.transaction() as db:
         language = lock_citizen(db, sender.number, now=now).language or rt.settings.default_language
-        text = answer(db, sender=sender.number, body=form.get("Body", "")[:1600], now=now,
-                      today=now.astimezone(rt.settings.tz).date(), policy=rt.policy, loc=BabelLocalizer(language))
+        text = answer(rt.context(db, Actor.sms_sender(sender.number), now=now), body=form.get("Body", "")[:1600],
+                      today=now.astimezone(rt.settings.tz).date(), loc=BabelLocalizer(language))
     reply.message(xml_safe(text))  # names stored before the text gate may hold what XML forbids
     return Response(str(reply), mimetype="text/xml")

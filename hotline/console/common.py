@@ -20,7 +20,10 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from booking.calendar import EARLIEST, LATEST
 from booking.audit import record
+from actions.context import Actor as StaffActor
+from actions.context import Context
 from booking.bookings import Actor
+from actions.errors import NotAllowed
 from booking.errors import BookingError
 from booking.models import Channel, Office, Role
 from hotline.auth import Principal
@@ -62,6 +65,12 @@ def me() -> Principal:
 
 def console_actor() -> Actor:
     return Actor(me().actor, Channel.OPERATOR)
+
+
+def acting(db: Session) -> Context:
+    """The context of an action taken by the signed-in user: their role and offices, this request's address."""
+    user = me()
+    return runtime().context(db, StaffActor.staff(user.actor, user.role, user.office_ids, ip=request.remote_addr))
 
 
 def audit_change(db: Any, action: str, target_type: str, target_id: object, *, office_id: int | None = None,
@@ -107,11 +116,13 @@ def attempt(work: Callable[[Session], T]) -> T | None:
     """Run `work` in a transaction of its own and give back what it returns (never None).
 
     A broken rule (a `BookingError`) rolls the transaction back and is flashed instead of failing
-    the request: the result is then None.
+    the request: the result is then None. An action the user may not take is a 403 page.
     """
     try:
         with runtime().transaction() as db:
             return work(db)
+    except NotAllowed:
+        abort(403)
     except BookingError as exc:
         flash_error(exc)
         return None

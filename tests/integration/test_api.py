@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import date, timedelta
 
+import jsonschema_rs
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from booking.audit import issue_token
+from booking.calendar import EARLIEST, LATEST
 from booking.models import AuditEntry, Booking, BookingStatus, Closure, Role, SessionOverride
+from booking.phones import PhoneKind, parse_contact
+from hotline.api import schemas
+from hotline.api.contract import OPERATIONS, Operation, body, query, reply
 from notifications.models import MessageKind, OutboxMessage
 from tests.factories import NOW, make_office
 
@@ -205,3 +216,145 @@ def test_out_of_range_input_is_4xx_never_500(client: FlaskClient, admin: dict[st
     assert closure.status_code == 404 and closure.get_json()["error"]["code"] == "not_found"
     unknown = client.get("/api/v1/nothing-here", headers=admin)
     assert unknown.status_code == 404 and set(unknown.get_json()["error"]["message"]) == {"vi", "en"}
+
+
+# -- the document and the code come from one source ----------------------------------------------
+
+def _operation(endpoint: str) -> Operation:
+    return OPERATIONS[f"api.{endpoint}"]
+
+
+def _conforms(document: dict, endpoint: str, response: TestResponse) -> None:
+    """`response` is what the document says this route answers with that status, and what its model says."""
+    op = _operation(endpoint)
+    answer = document["paths"][op.url][op.method]["responses"][str(response.status_code)]
+    schema = answer["content"]["application/json"]["schema"]
+    jsonschema_rs.validator_for({**schema, "components": document["components"]}).validate(response.get_json())
+    model = op.responses.get(response.status_code, schemas.Error)
+    model.model_validate(response.get_json())
+
+
+def test_the_document_names_every_route_s_own_models(client: FlaskClient, app: Flask) -> None:
+    """Guards the single source: every route's body, parameters and answers in the document are its models'."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    components = document["components"]["schemas"]
+    rules = {rule.endpoint: rule for rule in app.url_map.iter_rules()
+             if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi"}
+    assert set(rules) == set(OPERATIONS) and len(OPERATIONS) >= 10
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    def names(model: type[BaseModel] | None) -> set[str]:
+        return {info.alias or name for name, info in model.model_fields.items()} if model else set()
+
+    for endpoint, op in OPERATIONS.items():
+        spec = document["paths"][op.url][op.method]
+        if op.body is None:
+            assert "requestBody" not in spec, endpoint
+        else:
+            assert spec["requestBody"]["content"]["application/json"]["schema"] == ref(op.body)
+            assert spec["requestBody"]["required"] is op.body_required
+            assert set(components[op.body.__name__]["properties"]) == names(op.body)
+        assert op.responses and all(spec["responses"][str(status)]["content"]["application/json"]["schema"]
+                                    == ref(model) for status, model in op.responses.items())
+        assert all(spec["responses"][str(status)]["content"]["application/json"]["schema"] == ref(schemas.Error)
+                   for status in (*op.errors, 503))
+        parameters = {(p["in"], p["name"]) for p in spec.get("parameters", [])}
+        assert names(op.path) == set(rules[endpoint].arguments), endpoint
+        assert parameters == {("path", n) for n in names(op.path)} | {("query", n) for n in names(op.query)}
+
+
+def test_a_view_cannot_parse_or_answer_with_a_model_its_route_does_not_declare(app: Flask) -> None:
+    """Guards the single source at run time: the document's model is the only one a view can use."""
+    with app.test_request_context("/api/v1/bookings", method="POST", json={}):
+        with pytest.raises(TypeError):
+            body(schemas.Move)
+        with pytest.raises(TypeError):
+            reply(schemas.Bookings(bookings=[]), 201)
+        with pytest.raises(TypeError):
+            query(schemas.PhoneQuery)
+
+
+def test_every_answer_matches_the_document_and_its_model(client: FlaskClient, admin: dict[str, str],
+                                                         office: int) -> None:
+    """A sample of every route's answers, successes and refusals, validated against the served document."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    created = client.post("/api/v1/bookings", headers=admin, json={
+        "office_id": office, "date": TUESDAY, "session": "S", "phone": "0912 345 678", "name": "Lê Văn Cường"})
+    assert created.status_code == 201
+    code = created.get_json()["booking"]["code"]
+    answers = [
+        ("offices", client.get("/api/v1/offices", headers=admin)),
+        ("offices", client.get("/api/v1/offices")),
+        ("availability", client.get(f"/api/v1/offices/{office}/availability?from=2027-03-01", headers=admin)),
+        ("availability", client.get(f"/api/v1/offices/{office}/availability?to=1999-01-01", headers=admin)),
+        ("next_available", client.get(f"/api/v1/availability/next?office_id={office}&limit=3", headers=admin)),
+        ("create_booking", created),
+        ("find_bookings", client.get("/api/v1/bookings?phone=0912345678", headers=admin)),
+        ("get_booking", client.get(f"/api/v1/bookings/{code}", headers=admin)),
+        ("move_booking", client.post(f"/api/v1/bookings/{code}/move", headers=admin,
+                                     json={"office_id": office, "date": "2027-03-03", "session": "C", "window": 0})),
+        ("cancel_booking", client.post(f"/api/v1/bookings/{code}/cancel", headers=admin, json={"reason": "ốm"})),
+        ("cancel_booking", client.post(f"/api/v1/bookings/{code}/cancel", headers=admin)),
+        ("set_session", client.put(f"/api/v1/offices/{office}/sessions/{TUESDAY}/S", headers=admin,
+                                   json={"capacity": 4, "start": "07:30", "end": "11:00"})),
+        ("close_office", client.post(f"/api/v1/offices/{office}/closures", headers=admin,
+                                     json={"start": TUESDAY, "end": TUESDAY, "reason": "Ngập lụt"})),
+        ("close_office", client.post("/api/v1/offices/99999/closures", headers=admin,
+                                     json={"start": TUESDAY, "end": TUESDAY, "reason": "x"})),
+    ]
+    assert [r.status_code for _, r in answers] == [200, 401, 200, 422, 200, 201, 200, 200, 200, 200, 409, 200, 201,
+                                                   404]
+    for endpoint, response in answers:
+        _conforms(document, endpoint, response)
+    assert answers[11][1].get_json()["session"] == {"date": TUESDAY, "code": "S", "capacity": 4,
+                                                    "start_time": "07:30:00", "end_time": "11:00:00"}
+
+
+def test_the_bounds_the_document_states_are_the_bounds_the_api_enforces(
+        client: FlaskClient, operator: dict[str, str], admin: dict[str, str], office: int) -> None:
+    """Guards against the document allowing what the parser refuses (the old document stated no bound for
+    window, ids or the phone's length, and allowed a blank closure reason that was then refused unnamed)."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    fields = document["components"]["schemas"]["NewBooking"]["properties"]
+    phones = iter(f"0912 345 {n}" for n in range(600, 700))  # one each: a second booking in a session is a 409
+
+    def book(**changes: object) -> TestResponse:
+        good = {"office_id": office, "date": TUESDAY, "session": "S", "phone": next(phones)}
+        return client.post("/api/v1/bookings", headers=operator, json=good | changes)
+
+    # JSON Schema's integers include 2.0, which the old parser refused; a fraction is still refused.
+    whole = book(window=0.0, office_id=float(office))
+    assert whole.status_code == 201, whole.get_json()
+    fraction = book(window=0.5)
+    assert fraction.status_code == 422 and fraction.get_json()["error"]["field"] == "window"
+    bounded = {name for name, schema in fields.items() if "maximum" in schema or "maxLength" in schema}
+    assert bounded == {"office_id", "procedure_id", "window", "phone", "name"}
+    for name in sorted(bounded):  # the seats run out on the way: a 409 is not a refusal of the field
+        top = fields[name].get("maximum")
+        refused = book(**{name: top + 1 if top is not None else "9" * (fields[name]["maxLength"] + 1)})
+        assert refused.status_code == 422 and refused.get_json()["error"]["field"] == name, name
+        answer = book(**{name: top if top is not None else "a" * fields[name]["maxLength"]}).get_json()
+        assert answer.get("error", {}).get("field") != name, answer
+    reason = document["components"]["schemas"]["NewClosure"]["properties"]["reason"]["pattern"]
+    assert re.match(reason, "Ngập lụt") and not re.match(reason, "   ")
+    blank = client.post(f"/api/v1/offices/{office}/closures", headers=admin,
+                        json={"start": TUESDAY, "end": TUESDAY, "reason": "   "})
+    assert blank.status_code == 422 and blank.get_json()["error"]["field"] == "reason"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(schemas.PHONE_PATTERN, fullmatch=True))
+def test_every_phone_the_document_allows_is_a_mobile_the_domain_takes(number: str) -> None:
+    """Guards the documented phone form: a number matching it is never refused as `invalid_phone`."""
+    assert parse_contact(number).kind is PhoneKind.MOBILE
+
+
+def test_the_documented_dates_are_exactly_the_calendar_s_bounds() -> None:
+    """Guards the date bounds in the document: `format: date` alone allowed year 1 and 9999, which the API refuses."""
+    allowed = re.compile(schemas.DATE_PATTERN)
+    for day in (EARLIEST, LATEST, date(2027, 2, 28)):
+        assert allowed.match(day.isoformat())
+    for day in (EARLIEST - timedelta(days=1), LATEST + timedelta(days=1), date(1, 1, 1)):
+        assert not allowed.match(day.isoformat())
