@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from booking.availability import SessionRoom
 from booking.calendar import EARLIEST, LATEST
+from booking.plain_text import FORBIDDEN, clean
 from booking.models import Booking, BookingStatus, Channel, Closure, OfficeLevel, SessionOverride
 from hotline.api.contract import invalid
 
@@ -38,25 +39,28 @@ PHONE_PATTERN = r"^(\+84|0)(3[0-9]|5[1689]|7[06-9]|8[1-8]|9[0-8])( ?[0-9]){7}$"
 CODE_PATTERN = r"^[1-9][0-9]{8}$"
 
 
-# The characters no field may hold: C0 and C1 controls but tab and the line breaks, DEL, and the two
-# non-characters XML 1.0 forbids; the request gate (hotline.errors) refuses them before any view, so the
-# document must not offer them. A text field that needs content needs more than spaces. Lone surrogates
-# are refused too, but left out here: UTF-8 cannot carry them, and the Rust regex engines that read the
-# document (schemathesis through jsonschema_rs) cannot compile them.
-# SEAM: build this from booking.plain_text.FORBIDDEN once that module is committed.
-_NOT_STORED = r"\u0000-\u0008\u000e-\u001b\u001f\u007f-\u0084\u0086-\u009f\ufffe\uffff"
+def _escaped(characters: str) -> str:
+    """A regular-expression class body with every character but "-" as \\uXXXX (JSON and ECMA read it too)."""
+    return "".join(c if c == "-" else f"\\u{ord(c):04x}" for c in characters)
+
+
+# The characters no field may hold (`booking.plain_text`, the project's one rule for incoming text, which
+# the request gate in hotline.errors applies before any view), so that the document does not offer text
+# the API must refuse. A text field that needs content needs more than spaces. Lone surrogates are refused
+# too, but left out here: UTF-8 cannot carry them, and the Rust regex engines that read the document
+# (schemathesis through jsonschema_rs) cannot compile them.
+_NOT_STORED = _escaped(FORBIDDEN.pattern[1:-1])
 TEXT_PATTERN = f"^[^{_NOT_STORED}]*$"
 SOME_TEXT_PATTERN = rf"^[^{_NOT_STORED}]*[^\s{_NOT_STORED}][^{_NOT_STORED}]*$"
 
 
 def clean_text(value: str) -> str:
-    """What every text field of a request goes through before a view sees it.
+    """Text through the project's one rule (`booking.plain_text.clean`: NFC, no control characters), stripped.
 
-    The request gate (hotline.errors) has already normalised every string of the request (NFC, no
-    control characters). SEAM: call booking.plain_text.clean here once it is committed, so that a
-    model used outside a request gets the same; each field's length limit is its `max_length`.
+    The request gate has already done it to every string of a request; a model used anywhere else gets
+    the same. Each field's own length limit is its `max_length`, checked before this runs.
     """
-    return value.strip()
+    return clean(value, limit=len(value) * 3).strip()  # NFC composes; the bound is only clean()'s own
 
 
 def _whole_number(value: object) -> object:

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
@@ -358,3 +358,11 @@ def test_the_documented_dates_are_exactly_the_calendar_s_bounds() -> None:
         assert allowed.match(day.isoformat())
     for day in (EARLIEST - timedelta(days=1), LATEST + timedelta(days=1), date(1, 1, 1)):
         assert not allowed.match(day.isoformat())
+
+
+def test_a_model_used_outside_a_request_cleans_text_by_the_project_s_one_rule() -> None:
+    """Guards that the models call booking.plain_text themselves, not only behind the request gate."""
+    good = {"office_id": 1, "date": TUESDAY, "session": "S", "phone": "0912 345 678"}
+    assert schemas.NewBooking.model_validate(good | {"name": " Le\u0301 Văn "}).name == "Lé Văn"
+    with pytest.raises(ValidationError):
+        schemas.NewBooking.model_validate(good | {"name": "a\x07b"})
