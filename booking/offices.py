@@ -18,6 +18,7 @@ from booking import office_settings
 from booking.db import get_or_not_found
 from booking.errors import InvalidSettings
 from booking.models import Office, OfficeLevel
+from booking.models.offices import spoken_name_of
 from booking.phones import parse_phone
 
 OFFICE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
@@ -103,7 +104,10 @@ def _check(session: Session, details: OfficeDetails, *, office_id: int | None) -
                          keypad_number=keypad, address=details.address.strip(), phone=phone, active=details.active)
 
 
-def _apply(office: Office, details: OfficeDetails) -> None:
+def _apply(office: Office, details: OfficeDetails, *, new: bool = False) -> None:
+    # A spoken name that merely followed the old name follows the new one; one set on purpose stays.
+    if new or office.spoken_name in ("", spoken_name_of(office.name)):
+        office.spoken_name = spoken_name_of(details.name)
     office.code, office.name, office.name_en, office.level = details.code, details.name, details.name_en, details.level
     office.keypad_number, office.address, office.phone = details.keypad_number, details.address, details.phone
     office.active = details.active
@@ -124,7 +128,7 @@ def create_office(session: Session, *, details: OfficeDetails, week: tuple[Weekl
         raise InvalidSettings(detail="a session needs at least one seat")
     office = Office(crowd_limit=10, window_minutes=30, horizon_days=14, cutoff_minutes=60,
                     timezone="Asia/Ho_Chi_Minh")
-    _apply(office, details)
+    _apply(office, details, new=True)
     session.add(office)
     _flush(session)
     for hours in week:

@@ -20,6 +20,7 @@ from booking.availability import office_availability
 from booking.demo import load_demo
 from booking.errors import BookingError
 from booking.models import Office, Role
+from booking.provinces import Change, import_province
 from hotline.runtime import runtime
 from hotline.simulator import call_group
 
@@ -71,11 +72,14 @@ def demo_group() -> None:
 
 @demo_group.command("load")
 def demo_load() -> None:
-    """Load Cà Mau's demo offices and procedures (safe to run again)."""
+    """Load Cà Mau's 65 public administration service centres and some procedures (safe to run again)."""
     require_current_schema()
-    with runtime().transaction() as session:
-        added = load_demo(session)
+    rt = runtime()
+    with rt.transaction() as session:
+        added = load_demo(session, now=rt.now())
     click.echo(f"Demo data: {added['offices']} offices and {added['procedures']} procedures added.")
+    if added["updated"]:
+        click.echo(f"{added['updated']} offices brought in line with the register.")
 
 
 @click.group("users", help="Staff accounts.", cls=AppGroup)
@@ -140,6 +144,29 @@ def offices_list() -> None:
             click.echo(f"{office.keypad_number or '-':>3}  {office.code:<14} {office.name}  "
                        f"[crowd {office.crowd_limit}, window {office.window_minutes} min, "
                        f"horizon {office.horizon_days} d]{state}")
+
+
+@offices_group.command("import-province")
+@click.argument("code")
+@click.option("--dry-run", is_flag=True, help="Only say what would change.")
+@click.option("--code-prefix", help="Start of the new offices' codes (default: the province's name, e.g. CAMAU).")
+def offices_import_province(code: str, dry_run: bool, code_prefix: str | None) -> None:
+    """Bring the offices in line with province CODE's official register (e.g. 96 for Cà Mau): a centre for the
+    province and each ward and commune. Safe to run again; offices the register dropped are deactivated."""
+    require_current_schema()
+    rt = runtime()
+    try:
+        with rt.reading() if dry_run else rt.transaction() as session:
+            result = import_province(session, province_code=code, actor="system", now=rt.now(), dry_run=dry_run,
+                                     code_prefix=code_prefix)
+    except BookingError as exc:
+        raise _fail(exc) from exc
+    for step in result.steps:
+        click.echo(f"{step.change.value:<10}  {step.code:<20} {step.official_code:>5}  "
+                   f"{step.after.get('name', '')}".rstrip())
+    counts = ", ".join(f"{result.count(change)} {change.value}" for change in Change)
+    verb = "would change" if dry_run else "changed"
+    click.echo(f"{result.province.name}: {result.units} units in the register; {verb}: {counts}.")
 
 
 @offices_group.command("availability")

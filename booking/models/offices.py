@@ -5,14 +5,40 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Time, UniqueConstraint
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking.db import Base, UTCDateTime
 from booking.models.enums import CalendarDayKind, Channel, OfficeLevel, str_enum
 
 
+# What an office's name says before the unit it serves: "Trung tâm Phục vụ hành chính công xã Năm Căn".
+NAME_PREFIXES = ("Trung tâm Phục vụ hành chính công ", "Bộ phận tiếp nhận và trả kết quả ", "Bộ phận Một cửa ")
+
+
+def spoken_name_of(name: str) -> str:
+    """The unit an office serves, as a caller hears it: "xã Năm Căn" for its centre, "tỉnh Cà Mau" for the province's."""
+    name = " ".join(name.split())
+    for prefix in NAME_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def _spoken_name_default(context: DefaultExecutionContext) -> str:
+    # SQLAlchemy leaves this method unannotated; it returns the row's parameters as a dict.
+    parameters: dict[str, object] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return spoken_name_of(str(parameters.get("name") or ""))
+
+
 class Office(Base):
-    """A one-stop office that receives dossiers by appointment."""
+    """A one-stop office that receives dossiers by appointment.
+
+    `code` is ours: short, typed by staff and other systems (users' offices, the API, the command
+    line), editable. `official_code` is the register's (vietnam-provinces) code of the ward,
+    commune or province the office serves, set by the province import and never typed; an office
+    outside the register (a branch desk) has none.
+    """
 
     __tablename__ = "offices"
     __table_args__ = (
@@ -28,6 +54,12 @@ class Office(Base):
     keypad_number: Mapped[int | None] = mapped_column(Integer, unique=True)
     name: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str | None] = mapped_column(String(200))
+    # What the IVR says instead of the whole name; derived from the name when not given.
+    spoken_name: Mapped[str] = mapped_column(String(200), default=_spoken_name_default, server_default="")
+    official_code: Mapped[str | None] = mapped_column(String(8), unique=True)
+    # The register's province the office lies in, so that an import knows which of its offices the
+    # register has dropped (a dropped ward's code is no longer listed under any province).
+    province_code: Mapped[str | None] = mapped_column(String(4), index=True)
     level: Mapped[OfficeLevel] = mapped_column(str_enum(OfficeLevel))
     address: Mapped[str] = mapped_column(String(300), default="")
     phone: Mapped[str | None] = mapped_column(String(20))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from booking.models import Office, Procedure, Role, User
+from booking.models import Role, User
 from booking.schema import SchemaOutOfDate, downgrade
 from config import Settings
 from hotline import create_app
@@ -45,18 +45,6 @@ def test_cli_upgrades_an_empty_database_then_the_app_starts(tmp_path: Path) -> N
     assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
     assert "up to date" in runner.invoke(args=["db", "current"]).output
     assert create_app(settings).extensions["hotline"].engine is not None
-
-
-def test_demo_load_is_idempotent(app: Flask, db: Session) -> None:
-    runner = app.test_cli_runner()
-    first = runner.invoke(args=["demo", "load"])
-    assert "6 offices and 11 procedures added" in first.output
-    second = runner.invoke(args=["demo", "load"])
-    assert "0 offices and 0 procedures added" in second.output
-    assert db.scalar(select(func.count()).select_from(Office)) == 6
-    assert db.scalar(select(func.count()).select_from(Procedure)) == 11
-    province = db.scalar(select(Office).where(Office.code == "CM-TTHCC"))
-    assert province is not None and province.name == "Trung tâm Phục vụ hành chính công tỉnh Cà Mau"
 
 
 def test_users_create_takes_the_password_from_the_environment(app: Flask, db: Session,
