@@ -309,8 +309,11 @@ def stranded_bookings(session: Session, *, start: date, end: date, office_id: in
 
 def _live_bookings(session: Session, office_ids: list[int], start: date, end: date,
                    code: str | None = None) -> list[Booking]:
+    """The people booked, in the order they would have come: by day and arrival time (the morning's before the
+    afternoon's, which their session codes, C before S, would not give), then queue number."""
     query = select(Booking).where(Booking.office_id.in_(office_ids), Booking.date.between(start, end),
                                   Booking.status == BookingStatus.BOOKED)
     if code is not None:
         query = query.where(Booking.session_code == code)
-    return list(session.scalars(query.order_by(Booking.date, Booking.session_code, Booking.queue_number)))
+    return list(session.scalars(query.order_by(Booking.date, Booking.arrival_start, Booking.session_code,
+                                               Booking.queue_number, Booking.office_id)))

@@ -1,4 +1,4 @@
-"""The messages a booking's life sends: confirmed, cancelled, moved; and closure notices.
+"""The messages a booking's life sends: confirmed, cancelled, moved; and what a closure did to it.
 
 The IVR, the console and the API all call these, in the transaction that changed the booking,
 so every channel sends the same words and none can forget one.
@@ -24,6 +24,12 @@ MOVED = N_("Your appointment %(code)s is now at %(office)s on %(date)s (%(part)s
            "queue number %(queue)s.")
 CLOSED = N_("%(office)s is closed from %(start)s to %(end)s (%(reason)s). Appointments on those days are cancelled; "
             "please call the hotline to book again.")
+# A closure or a cancelled session tells each person booked in it what became of their own appointment.
+CLOSED_CANCELLED = N_("%(office)s will not receive you on %(date)s (%(part)s): %(reason)s. Your appointment "
+                      "%(code)s is cancelled; please call the hotline to book again.")
+CLOSED_MOVED = N_("%(office)s will not receive you on %(was)s (%(reason)s). Your appointment %(code)s is moved to "
+                  "%(date)s (%(part)s): please arrive %(start)s-%(end)s, queue number %(queue)s.")
+NO_REASON = N_("a change to the office's hours")
 
 
 def _office_name(office: Office, language: str) -> str:
@@ -31,11 +37,11 @@ def _office_name(office: Office, language: str) -> str:
 
 
 def _queue(session: Session, booking: Booking, kind: MessageKind, body: str, *, now: datetime, policy: SmsPolicy,
-           key: str) -> OutboxMessage | None:
+           key: str, urgent: bool | None = None) -> OutboxMessage | None:
     if parse_phone(booking.phone).kind is not PhoneKind.MOBILE:
         return None  # SMS reaches mobiles only; the person heard or saw it all already
     return enqueue(session, kind=kind, recipient=booking.phone, body=body, language=booking.language, now=now,
-                   policy=policy, booking_id=booking.id, dedupe_key=key)
+                   policy=policy, booking_id=booking.id, dedupe_key=key, urgent=urgent)
 
 
 def confirmed(session: Session, booking: Booking, *, now: datetime, policy: SmsPolicy,
@@ -67,9 +73,38 @@ def moved(session: Session, booking: Booking, *, now: datetime, policy: SmsPolic
                   key=f"move:{booking.id}:{booking.updated_at.isoformat()}")
 
 
+def closure_cancelled(session: Session, booking: Booking, *, reason: str, kind: MessageKind, urgent: bool,
+                      now: datetime, policy: SmsPolicy, loc: Localizer) -> OutboxMessage | None:
+    """Tell one person that the office will not open for their appointment, which is cancelled.
+
+    `urgent` sends it even in quiet hours (the caller decides when the appointment is too close
+    to wait for the morning); `kind` says why, for the reports: a closure or one cancelled session.
+    """
+    body = loc.gettext(CLOSED_CANCELLED, office=_office_name(booking.office, loc.language), date=loc.date(booking.date),
+                       part=texts.part_of_day(booking.session_code, loc), reason=reason or loc.gettext(NO_REASON),
+                       code=booking.code)
+    return _queue(session, booking, kind, body, now=now, policy=policy, key=f"cancellation:{booking.id}",
+                  urgent=urgent)
+
+
+def closure_moved(session: Session, booking: Booking, *, was: date, reason: str, urgent: bool, now: datetime,
+                  policy: SmsPolicy, loc: Localizer) -> OutboxMessage | None:
+    """Tell one person that the office will not open on `was` and where their appointment is now."""
+    body = loc.gettext(CLOSED_MOVED, office=_office_name(booking.office, loc.language), was=loc.date(was),
+                       reason=reason or loc.gettext(NO_REASON), code=booking.code, date=loc.date(booking.date),
+                       part=texts.part_of_day(booking.session_code, loc), start=loc.time(booking.arrival_start),
+                       end=loc.time(booking.arrival_end), queue=booking.queue_label)
+    reminders.drop_stale(session, booking, now=now)
+    return _queue(session, booking, MessageKind.MOVE, body, now=now, policy=policy,
+                  key=f"move:{booking.id}:{booking.updated_at.isoformat()}", urgent=urgent)
+
+
 def closure_broadcast(session: Session, *, office: Office, start: date, end: date, reason: str, created_by: str,
                       now: datetime, policy: SmsPolicy, loc: Localizer) -> Broadcast:
     """An urgent notice to everyone booked at `office` in the closed days, queued at once.
+
+    Office closures no longer send it: `actions.offices` tells each person booked what became of
+    their own appointment (`closure_moved`, `closure_cancelled`). Kept for a manager's own notice.
 
     It is queued before the bookings are cancelled, in the same transaction: its audience is
     the people booked in those days, and a cancelled booking no longer counts as one.

@@ -11,17 +11,18 @@ still decides, with its own error code, about anything else sent.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
                       PlainValidator, WithJsonSchema, model_validator)
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from actions.offices import Appointment, ClosureOutcome, Fate
 from booking.availability import SessionRoom
 from booking.calendar import EARLIEST, LATEST
 from booking.plain_text import FORBIDDEN, clean
-from booking.models import Booking, BookingStatus, Channel, Closure, OfficeLevel, SessionOverride
+from booking.models import Booking, BookingStatus, Channel, OfficeLevel, SessionOverride
 from hotline.api.contract import invalid
 
 MAX_RANGE_DAYS = 62
@@ -197,12 +198,27 @@ class SessionChange(Body):
         return self
 
 
+Disposition = Literal["leave", "cancel_and_notify", "move"]
+
+
 class NewClosure(Body):
     start: Day
     end: Day
     reason: NeededReason
-    notify: Annotated[bool, Field(strict=True)] = Field(False, description="Cancel the bookings of those days "
-                                                                           "and text everyone affected.")
+    disposition: Disposition | Absent = Field(
+        None, description="What becomes of the people booked on those days: `leave` them booked and untold, "
+                          "`cancel_and_notify` (each is texted), or `move` each to the soonest session with room "
+                          "that starts no earlier than their own appointment (texted the new time; whoever cannot "
+                          "be moved is cancelled and texted). Left out: `cancel_and_notify` with `notify`, else "
+                          "`leave`.")
+    notify: Annotated[bool, Field(strict=True)] = Field(False, description="The older spelling of `disposition: "
+                                                                           "cancel_and_notify`.")
+    expect: Annotated[str, Field(max_length=64)] | Absent = Field(
+        None, description="The `fingerprint` of a preview: the closure is refused (409 `plan_changed`, nothing "
+                          "changed) if it would now do something else to the people booked.")
+
+    def chosen(self) -> Disposition:
+        return self.disposition or ("cancel_and_notify" if self.notify else "leave")
 
 
 class AvailabilityQuery(Model):
@@ -376,15 +392,63 @@ class ClosureOut(Model):
     reason: str
 
 
-class Closed(Model):
-    closure: ClosureOut
-    affected: int = Field(description="Bookings on the closed days (cancelled when `notify` was set).")
-    broadcast_id: int | None
+class AppointmentOut(Model):
+    office_id: int
+    date: date
+    session: str
+    queue: str
+    arrival_start: Clock
+    arrival_end: Clock
 
     @classmethod
-    def of(cls, closure: Closure, *, affected: int, broadcast_id: int | None) -> Closed:
-        return cls(closure=ClosureOut(id=closure.id, start=closure.start_date, end=closure.end_date,
-                                      reason=closure.reason), affected=affected, broadcast_id=broadcast_id)
+    def of(cls, where: Appointment) -> AppointmentOut:
+        return cls(office_id=where.office_id, date=where.date, session=where.session, queue=where.queue,
+                   arrival_start=where.arrival_start, arrival_end=where.arrival_end)
+
+
+class FateOut(Model):
+    code: str
+    outcome: Literal["kept", "cancelled", "moved"]
+    was: AppointmentOut
+    now: AppointmentOut | None = Field(description="Where a moved booking is now.")
+    sms_at: Stamp | None = Field(description="When the person's text leaves (quiet hours wait unless the "
+                                             "appointment is less than 12 hours away); null: no text.")
+
+    @classmethod
+    def of(cls, fate: Fate) -> FateOut:
+        return cls(code=fate.code, outcome=fate.outcome.value, was=AppointmentOut.of(fate.was),
+                   now=AppointmentOut.of(fate.now_at) if fate.now_at else None, sms_at=fate.notice_due)
+
+
+class ClosurePlan(Model):
+    """What a closure does (or, previewed, would do) to the people booked on its days."""
+
+    disposition: Disposition
+    affected: int = Field(description="Bookings on the closed days.")
+    moved: int
+    cannot_move: int = Field(description="With `move`: bookings no later session had room for, cancelled instead.")
+    bookings: list[FateOut]
+    fingerprint: str = Field(description="Send it back as `expect` to close only if nothing changed meanwhile.")
+
+    @staticmethod
+    def fields_of(outcome: ClosureOutcome) -> dict[str, Any]:
+        return dict(disposition=outcome.disposition.value, affected=outcome.affected, moved=len(outcome.moved),
+                    cannot_move=len(outcome.cannot_move), bookings=[FateOut.of(f) for f in outcome.fates],
+                    fingerprint=outcome.fingerprint)
+
+    @classmethod
+    def of(cls, outcome: ClosureOutcome) -> ClosurePlan:
+        return cls(**cls.fields_of(outcome))
+
+
+class Closed(ClosurePlan):
+    closure: ClosureOut
+
+    @classmethod
+    def made(cls, outcome: ClosureOutcome) -> Closed:
+        assert outcome.closure_id is not None  # a closure made, not a preview
+        return cls(closure=ClosureOut(id=outcome.closure_id, start=outcome.start, end=outcome.end,
+                                      reason=outcome.reason), **cls.fields_of(outcome))
 
 
 class ErrorMessage(Model):

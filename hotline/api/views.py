@@ -11,8 +11,12 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from booking import bookings, office_settings
-from booking.audit import record, snapshot
+from actions import offices as office_actions
+from actions.context import Actor as StaffActor
+from actions.context import Context
+from actions.offices import Disposition
+from booking import bookings
+from booking.audit import record
 from booking.availability import next_sessions_with_room, office_availability
 from booking.bookings import Actor
 from booking.errors import BookingError, NotFound
@@ -112,6 +116,15 @@ def _manager_of(office_id: int) -> Principal:
     if not principal.may_manage(office_id):
         raise ApiError(403, "forbidden", FORBIDDEN)
     return principal
+
+
+def _acting(db: Session, principal: Principal) -> Context:
+    """The context of an action taken by this caller: a token as an integration, a console session as staff."""
+    if principal.id.startswith("api:"):
+        actor = StaffActor.token(principal.actor, principal.role, ip=request.remote_addr)
+    else:
+        actor = StaffActor.staff(principal.actor, principal.role, principal.office_ids, ip=request.remote_addr)
+    return runtime().context(db, actor)
 
 
 @blueprint.get("/openapi.json")
@@ -251,39 +264,36 @@ def set_session(office_id: int, date: str, session: str) -> Reply:
     principal = _manager_of(office_id)
     where, change = path(s.SessionPath), body(s.SessionChange)
     rt = runtime()
-    now = rt.now()
     with rt.transaction() as db:
-        _office(db, office_id)
-        override = office_settings.set_session_for_date(db, office_id=office_id, day=where.date, code=where.session,
-                                                        capacity=change.capacity, start=change.start, end=change.end)
-        after = snapshot(override, "date", "code", "capacity", "start_time", "end_time")
-        record(db, actor=principal.actor, action="session.change", target_type="office", target_id=office_id,
-               office_id=office_id, after=after, now=now, ip=request.remote_addr)
+        override = office_actions.set_session_on_date(_acting(db, principal), office_id=office_id, day=where.date,
+                                                      code=where.session, capacity=change.capacity,
+                                                      start=change.start, end=change.end)
         return reply(s.ChangedSession(session=s.SessionSettings.of(override)))
 
 
-@operation(blueprint, "POST", "/offices/<int:office_id>/closures", "closeOffice", path=s.OfficePath,
-           body=s.NewClosure, responses={201: s.Closed}, errors=(401, 403, 404, 415, 422))
-def close_office(office_id: int) -> Reply:
-    """Close an office for a date range; with notify, cancel the bookings and text everyone affected."""
+def _closure(asked: s.NewClosure) -> dict[str, Any]:
+    """The closure asked for, as the closure actions take it."""
+    return dict(start=asked.start, end=asked.end, reason=asked.reason, disposition=Disposition(asked.chosen()))
+
+
+@operation(blueprint, "POST", "/offices/<int:office_id>/closures/preview", "previewClosure", path=s.OfficePath,
+           body=s.NewClosure, responses={200: s.ClosurePlan}, errors=(401, 403, 404, 415, 422))
+def preview_closure(office_id: int) -> Reply:
+    """What closing the office would do now, changing nothing: who is booked, who would go where."""
     principal = _manager_of(office_id)
     asked = body(s.NewClosure)
-    start, end, reason = asked.start, asked.end, asked.reason
-    rt = runtime()
-    now = rt.now()
-    with rt.transaction() as db:
-        office = _office(db, office_id)
-        closure, affected = office_settings.close(db, office_id=office_id, start=start, end=end, reason=reason,
-                                                  actor=principal.actor, now=now)
-        broadcast_id = None
-        if asked.notify and affected:
-            broadcast_id = notices.closure_broadcast(db, office=office, start=start, end=end, reason=reason,
-                                                     created_by=principal.actor, now=now, policy=rt.sms,
-                                                     loc=BabelLocalizer(rt.settings.default_language)).id
-            actor = Actor(principal.actor, _channel(principal))
-            for booking in affected:
-                bookings.cancel(db, booking_id=booking.id, actor=actor, now=now, policy=rt.policy, reason=reason)
-        record(db, actor=principal.actor, action="office.close", target_type="office", target_id=office_id,
-               office_id=office_id, after={"start": start, "end": end, "reason": reason, "notify": asked.notify,
-                                           "affected": len(affected)}, now=now, ip=request.remote_addr)
-        return reply(s.Closed.of(closure, affected=len(affected), broadcast_id=broadcast_id), 201)
+    with runtime().transaction() as db:
+        outcome = office_actions.preview_closure(_acting(db, principal), office_id=office_id, **_closure(asked))
+        return reply(s.ClosurePlan.of(outcome))
+
+
+@operation(blueprint, "POST", "/offices/<int:office_id>/closures", "closeOffice", path=s.OfficePath,
+           body=s.NewClosure, responses={201: s.Closed}, errors=(401, 403, 404, 409, 415, 422))
+def close_office(office_id: int) -> Reply:
+    """Close an office for a date range; leave, cancel or move the people booked, each told by SMS."""
+    principal = _manager_of(office_id)
+    asked = body(s.NewClosure)
+    with runtime().transaction() as db:
+        outcome = office_actions.close_office(_acting(db, principal), office_id=office_id, expect=asked.expect,
+                                              **_closure(asked))
+        return reply(s.Closed.made(outcome), 201)

@@ -8,7 +8,8 @@ from datetime import date, datetime
 from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, Field, IntegerField, PasswordField, SelectField, StringField
+from wtforms import (DateField, Field, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
+                     StringField)
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
@@ -73,13 +74,24 @@ class CheckInForm(FlaskForm):
     code = StringField(_l("Booking code"), validators=[DataRequired(), Length(max=20)])
 
 
+DISPOSITIONS = [
+    SelectChoice("cancel_and_notify", _l("Cancel the appointments and send everyone affected an SMS")),
+    SelectChoice("move", _l("Move each appointment to the soonest later session with room, with an SMS (anyone who "
+                            "cannot be moved is cancelled and told)")),
+    SelectChoice("leave", _l("Leave the appointments as they are and tell nobody yet")),
+]
+
+
 class ClosureForm(FlaskForm):
+    """A closure and what becomes of those booked; sent once for the preview, then again with `confirm`."""
+
     start = DateField(_l("From"), validators=[DataRequired(), in_range])
     end = DateField(_l("To"), validators=[DataRequired(), in_range, not_before("start")])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=300)])
-    notify = BooleanField(_l("Cancel the appointments and send everyone affected an SMS"))
-    move = BooleanField(_l("Move them instead to the soonest session with room, each with an SMS (anyone who "
-                           "cannot be moved is cancelled and told)"))
+    disposition = RadioField(_l("What becomes of the appointments on those days"), choices=DISPOSITIONS,
+                             default="cancel_and_notify")
+    confirm = HiddenField()  # set by the preview's button: apply it
+    expect = HiddenField(validators=[Optional(), Length(max=64)])  # the preview's fingerprint
 
 
 class CapacityForm(FlaskForm):

@@ -1,8 +1,9 @@
 """Office managers' settings screens: the weekly sessions, per-date changes, crowd limit, reserves, closures,
 and the administrators' province calendar.
 
-Every change is one POST that calls a service of `booking.office_settings` in its own transaction,
-audits the state before and after, flashes a broken rule instead of failing, and goes back to the page.
+Every change is one POST that calls an action of `actions.offices` (which authorises it and audits the
+state before and after; the province calendar still calls `booking.office_settings` and audits here) in
+its own transaction, flashes a broken rule instead of failing, and goes back to the page.
 """
 
 from __future__ import annotations
@@ -24,27 +25,23 @@ from wtforms import BooleanField, DateField, IntegerField, SelectField, StringFi
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
-from booking import bookings
+from actions import offices as office_actions
+from actions.offices import Disposition
 from booking import office_settings as services
 from booking.db import get_or_not_found
 from booking.audit import snapshot
 from booking.availability import office_availability
-from booking.calendar import LATEST, national_holiday
-from booking.errors import NotFound
+from booking.calendar import national_holiday
 from booking.models import (
-    Booking, CalendarDay, CalendarDayKind, Channel, ChannelReserve, Closure, Office, OfficeSession, Role,
-    SessionOverride, SessionTemplate,
+    CalendarDay, CalendarDayKind, Channel, Closure, Office, Role, SessionOverride,
 )
-from booking.schedule import plan_session
 from hotline.auth import roles_required
 from hotline.console import views
-from hotline.console.common import (apply_change, audit_change, blueprint, calendar_date, console_actor,
-                                    flash_field_errors, local_today, managed_office, me)
+from hotline.console.common import (acting, apply_change, audit_change, blueprint, calendar_date, flash_field_errors,
+                                    local_today, managed_office, me)
 from hotline.console.forms import ActionForm, ClosureForm, in_range
 from hotline.console.labels import CHANNELS, SESSION_CHOICES
-from hotline.localization import BabelLocalizer
 from hotline.runtime import runtime
-from notifications import notices
 
 # Transport bounds only, so that a typo cannot overflow a database integer; the services own the rules
 # (a capacity of 0 or more, windows of 5 to 240 minutes, …) and their messages.
@@ -171,25 +168,6 @@ def _office_in(db: Session, office_id: int) -> Office:
     return get_or_not_found(db, Office, office_id)
 
 
-def _session_state(db: Session, office: Office, day: date, code: str) -> dict[str, Any]:
-    """What the office holds in one session on one date, for the audit log."""
-    planned = plan_session(db, office, day, code)
-    row = db.scalar(select(OfficeSession).where(OfficeSession.office_id == office.id, OfficeSession.date == day,
-                                                OfficeSession.code == code))
-    state: dict[str, Any] = {"date": day, "session": code, "in_plan": planned is not None}
-    if planned is not None:
-        state.update(start=planned.start_time, end=planned.end_time, capacity=planned.capacity)
-    if row is not None:
-        state.update(booked=row.booked, closed=row.closed)
-    return state
-
-
-def _template_state(template: SessionTemplate | None) -> dict[str, Any] | None:
-    if template is None:
-        return None
-    return snapshot(template, "weekday", "code", "start_time", "end_time", "capacity")
-
-
 # -- the settings page ------------------------------------------------------------------------------
 
 @blueprint.get("/offices/<id:office_id>/settings", endpoint="office_settings")
@@ -247,28 +225,15 @@ def _prefilled_date_forms(days: list[Any]) -> tuple[SessionDateForm, CancelDateF
 
 @_office_setting("template", "office_template_set", TemplateForm, anchor="template")
 def template_set(db: Session, form: TemplateForm, office_id: int) -> None:
-    weekday, code = form.weekday.data, form.code.data or ""
-    before = _template_state(db.scalar(select(SessionTemplate).where(
-        SessionTemplate.office_id == office_id, SessionTemplate.weekday == weekday, SessionTemplate.code == code)))
-    template = services.set_template(db, office_id=office_id, weekday=weekday, code=code,
-                                     start=form.start.data or time(0), end=form.end.data or time(0),
-                                     capacity=form.capacity.data or 0)
-    audit_change(db, "template.set", "office", office_id, office_id=office_id, before=before,
-                 after=_template_state(template))
+    office_actions.set_template(acting(db), office_id=office_id, weekday=form.weekday.data, code=form.code.data or "",
+                                start=form.start.data or time(0), end=form.end.data or time(0),
+                                capacity=form.capacity.data or 0)
 
 
 @_office_setting("template/remove", "office_template_remove", RemoveTemplateForm, anchor="template")
 def template_remove(db: Session, form: RemoveTemplateForm, office_id: int) -> str:
-    weekday, code = form.weekday.data, form.code.data or ""
-    template = db.scalar(select(SessionTemplate).where(
-        SessionTemplate.office_id == office_id, SessionTemplate.weekday == weekday, SessionTemplate.code == code))
-    if template is None:
-        raise NotFound()
-    before = _template_state(template)
-    services.remove_template(db, office_id=office_id, weekday=weekday or 0, code=code)
-    audit_change(db, "template.remove", "office", office_id, office_id=office_id, before=before, after=None)
-    stranded = [b for b in services.stranded_bookings(db, start=local_today(), end=LATEST, office_id=office_id,
-                                                       code=code) if b.date.weekday() == weekday]
+    stranded = office_actions.remove_template(acting(db), office_id=office_id, weekday=form.weekday.data or 0,
+                                              code=form.code.data or "")
     if stranded:
         return ngettext("Removed. %(num)s person booked on those dates keeps the appointment until you cancel "
                         "and notify or move them: close the office on that date to do so.",
@@ -281,104 +246,50 @@ def template_remove(db: Session, form: RemoveTemplateForm, office_id: int) -> st
 
 @_office_setting("date", "office_date_set", SessionDateForm, anchor="dates")
 def date_set(db: Session, form: SessionDateForm, office_id: int) -> None:
-    office = _office_in(db, office_id)
-    day, code = form.day.data or date.min, form.code.data or ""
-    start, end = form.start.data, form.end.data
-    planned = plan_session(db, office, day, code)
-    if planned is not None and (start is not None or end is not None):
-        # One end given: complete it from the plan, so that the service checks the hours are in order.
-        start, end = start or planned.start_time, end or planned.end_time
-        if (start, end) == (planned.start_time, planned.end_time):
-            # The form comes filled in with the current hours: sending them back changes no hours,
-            # and must not trip the rule that a booked session keeps its hours.
-            start = end = None
-    before = _session_state(db, office, day, code)
-    services.set_session_for_date(db, office_id=office_id, day=day, code=code, capacity=form.capacity.data,
-                                  start=start, end=end, note=form.note.data or "")
-    audit_change(db, "session.change", "office", office_id, office_id=office_id, before=before,
-                 after=_session_state(db, office, day, code))
+    office_actions.set_session_on_date(acting(db), office_id=office_id, day=form.day.data or date.min,
+                                       code=form.code.data or "", capacity=form.capacity.data, start=form.start.data,
+                                       end=form.end.data, note=form.note.data or "")
 
 
 @_office_setting("date/cancel", "office_date_cancel", CancelDateForm, anchor="dates")
 def date_cancel(db: Session, form: CancelDateForm, office_id: int) -> str:
-    office = _office_in(db, office_id)
-    day, code = form.day.data or date.min, form.code.data or ""
-    before = _session_state(db, office, day, code)
-    affected = services.cancel_session_for_date(db, office_id=office_id, day=day, code=code,
-                                                note=form.note.data or "")
-    if form.notify.data:
-        _cancel_and_notify(db, affected, reason=form.note.data or "")
-    after = _session_state(db, office, day, code) | {
-        "cancelled": True, "notify": bool(form.notify.data), "bookings": [b.code for b in affected]}
-    audit_change(db, "session.cancel", "office", office_id, office_id=office_id, before=before, after=after)
-    if affected and not form.notify.data:
+    disposition = Disposition.CANCEL_AND_NOTIFY if form.notify.data else Disposition.LEAVE
+    fates = office_actions.cancel_session_on_date(acting(db), office_id=office_id, day=form.day.data or date.min,
+                                                  code=form.code.data or "", note=form.note.data or "",
+                                                  disposition=disposition)
+    if fates and disposition is Disposition.LEAVE:
         return gettext("Cancelled; %(n)s appointments are still booked in it: move or cancel them.",
-                       n=len(affected))
-    return gettext("Cancelled; %(n)s appointments affected.", n=len(affected))
-
-
-def _cancel_and_notify(db: Session, affected: list[Booking], *, reason: str) -> None:
-    """Each booking is cancelled and its holder told by SMS, as a cancellation at the counter would."""
-    rt = runtime()
-    now = rt.now()
-    for booking in affected:
-        cancelled = bookings.cancel(db, booking_id=booking.id, actor=console_actor(), now=now, policy=rt.policy,
-                                    reason=reason)
-        notices.cancelled(db, cancelled, now=now, policy=rt.sms, loc=BabelLocalizer(cancelled.language))
+                       n=len(fates))
+    return gettext("Cancelled; %(n)s appointments affected.", n=len(fates))
 
 
 # -- crowd limit and reserves -----------------------------------------------------------------------
 
 @_office_setting("crowd", "office_crowd", CrowdForm, anchor="crowd")
 def crowd(db: Session, form: CrowdForm, office_id: int) -> None:
-    before = snapshot(_office_in(db, office_id), "crowd_limit", "window_minutes")
-    office = services.set_crowd_limit(db, office_id=office_id, crowd_limit=form.crowd_limit.data or 0,
-                                      window_minutes=form.window_minutes.data, today=local_today())
-    audit_change(db, "office.crowd_limit", "office", office_id, office_id=office_id, before=before,
-                 after=snapshot(office, "crowd_limit", "window_minutes"))
+    office_actions.set_crowd_limit(acting(db), office_id=office_id, crowd_limit=form.crowd_limit.data or 0,
+                                   window_minutes=form.window_minutes.data)
 
 
 @_office_setting("reserve", "office_reserve", ReserveForm, anchor="reserves")
 def reserve(db: Session, form: ReserveForm, office_id: int) -> None:
-    code, channel = form.code.data or "", Channel(form.channel.data)
-    existing = db.scalar(select(ChannelReserve).where(
-        ChannelReserve.office_id == office_id, ChannelReserve.session_code == code,
-        ChannelReserve.channel == channel))
-    fields = ("session_code", "channel", "seats", "release_minutes_before")
-    before = snapshot(existing, *fields) if existing is not None else None
-    saved = services.set_channel_reserve(db, office_id=office_id, session_code=code, channel=channel,
-                                         seats_kept=form.seats.data or 0,
-                                         release_minutes_before=form.release_minutes.data or 0)
-    audit_change(db, "reserve.set", "office", office_id, office_id=office_id, before=before,
-                 after=snapshot(saved, *fields))
+    office_actions.set_channel_reserve(acting(db), office_id=office_id, session_code=form.code.data or "",
+                                       channel=Channel(form.channel.data), seats_kept=form.seats.data or 0,
+                                       release_minutes_before=form.release_minutes.data or 0)
 
 
 # -- closures ---------------------------------------------------------------------------------------
 
 @blueprint.post("/offices/<id:office_id>/settings/closures", endpoint="office_close")
 @roles_required(Role.MANAGER)
-def close(office_id: int) -> BaseResponse:
-    """The roster's closure (cancelling, notifying and auditing there), coming back to this page."""
-    managed_office(office_id)
-    form = ClosureForm()
-    if form.validate_on_submit():
-        views.close(office_id)  # flashes its own outcome; its redirect to the roster is not wanted here
-    else:
-        flash_field_errors(form)
-    return redirect(_back(office_id, "closures"))
+def close(office_id: int) -> str | BaseResponse:
+    """The roster's closure form and its preview, coming back to this page."""
+    return views.closure_page(office_id, _back(office_id, "closures"))
 
 
 @_office_setting("closures/<id:closure_id>/reopen", "office_reopen", ActionForm, anchor="closures")
 def reopen(db: Session, form: ActionForm, office_id: int, closure_id: int) -> str:
-    closure = db.get(Closure, closure_id)
-    # A province-wide closure concerns every office: only an administrator lifts it.
-    if closure is None or not (closure.office_id == office_id
-                               or (closure.office_id is None and me().role is Role.ADMIN)):
-        raise NotFound()
-    before = snapshot(closure, "office_id", "start_date", "end_date", "reason", "created_by")
-    services.reopen(db, closure_id=closure_id)
-    audit_change(db, "office.reopen", "closure", closure_id, office_id=before["office_id"], before=before,
-                 after=None)
+    office_actions.reopen(acting(db), closure_id=closure_id, office_id=office_id)
     return gettext("Reopened.")
 
 

@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 
-from booking import bookings, office_settings, rehousing
+from actions import offices as office_actions
+from actions.offices import Disposition, PlanChanged
+from booking import bookings
 from booking.availability import SessionRoom, availability, next_sessions_with_room, office_availability
 from booking.errors import BookingError
 from booking.models import AuditEntry, Booking, BookingStatus, CallbackRequest, Channel, Office, OfficeLevel, Procedure, Role
@@ -27,7 +29,7 @@ from hotline.console.forms import (ActionForm, BookForm, CapacityForm, CheckInFo
                                    MoveForm)
 from hotline.localization import BabelLocalizer
 from hotline.console.broadcasts import may_see
-from hotline.console.common import (ANY_STAFF, apply_change, attempt, audit_change, blueprint, calendar_date,
+from hotline.console.common import (ANY_STAFF, acting, apply_change, attempt, audit_change, blueprint, calendar_date,
                                     console_actor, csv_response, flash_error, flash_field_errors, in_calendar,
                                     local_today, managed_office, me)
 from hotline.runtime import runtime
@@ -409,56 +411,62 @@ def capacity(office_id: int) -> BaseResponse:
         day = form.day.data
 
         def change(db: Session) -> None:
-            office_settings.set_session_for_date(db, office_id=office_id, day=day, code=form.session.data or "S",
-                                                 capacity=form.capacity.data)
-            audit_change(db, "session.change", "office", office_id, office_id=office_id,
-                         after={"date": day, "session": form.session.data, "capacity": form.capacity.data})
+            office_actions.set_session_on_date(acting(db), office_id=office_id, day=day,
+                                               code=form.session.data or "S", capacity=form.capacity.data)
 
         return apply_change(change, back)
     flash_field_errors(form)
     return redirect(back)
+
+
+def _closed_message(outcome: office_actions.ClosureOutcome) -> str:
+    if outcome.disposition is Disposition.MOVE:
+        return gettext("Closed; %(n)s appointments affected, %(moved)s moved.", n=outcome.affected,
+                       moved=len(outcome.moved))
+    return gettext("Closed; %(n)s appointments affected.", n=outcome.affected)
+
+
+def closure_page(office_id: int, back: str) -> str | BaseResponse:
+    """The closure form of the roster and of the settings page: a preview first, then the closure.
+
+    The form's POST shows what the closure would do (`preview_closure`: the closure's own code,
+    rolled back); the preview's button posts the same fields again with `confirm` and the preview's
+    fingerprint, and the office closes only if the closure still does what was shown (otherwise the
+    new preview is shown). Invalid input goes back to `back` with the fields' errors.
+    """
+    office = managed_office(office_id)
+    form = ClosureForm()
+    if not form.validate_on_submit() or form.start.data is None or form.end.data is None:
+        flash_field_errors(form)
+        return redirect(back)
+    start, end, reason = form.start.data, form.end.data, form.reason.data or ""
+    disposition = Disposition(form.disposition.data)
+    if form.confirm.data:
+        try:
+            with runtime().transaction() as db:
+                outcome = office_actions.close_office(acting(db), office_id=office_id, start=start, end=end,
+                                                      reason=reason, disposition=disposition,
+                                                      expect=form.expect.data or None)
+        except PlanChanged as exc:
+            flash_error(exc)  # and the new preview below
+        except BookingError as exc:
+            flash_error(exc)
+            return redirect(back)
+        else:
+            flash(_closed_message(outcome), "ok")
+            return redirect(back)
+    preview = attempt(lambda db: office_actions.preview_closure(acting(db), office_id=office_id, start=start,
+                                                                end=end, reason=reason, disposition=disposition))
+    if preview is None:
+        return redirect(back)
+    return render_template("console/closure_preview.html", office=office, preview=preview, action=request.path,
+                           back=back, Outcome=office_actions.Outcome, Disposition=Disposition)
 
 
 @blueprint.post("/offices/<id:office_id>/closures")
 @roles_required(Role.MANAGER)
-def close(office_id: int) -> BaseResponse:
-    office = managed_office(office_id)
-    form = ClosureForm()
-    back = url_for("console.roster", office_id=office_id)
-    if form.validate_on_submit() and form.start.data and form.end.data:
-        rt = runtime()
-        now, start, end, reason = rt.now(), form.start.data, form.end.data, form.reason.data or ""
-
-        def change(db: Session) -> str:
-            _, affected = office_settings.close(db, office_id=office_id, start=start, end=end, reason=reason,
-                                                actor=me().actor, now=now)
-            moved: list[Booking] = []
-            left = affected
-            if form.move.data and affected:
-                moved, left = rehousing.move_to_soonest(db, affected, actor=console_actor(), now=now,
-                                                        policy=rt.policy)
-                for booking in moved:
-                    notices.moved(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
-            if (form.notify.data or form.move.data) and left:
-                # Queued while `left` are still booked: the notice's audience is whoever is booked then.
-                notices.closure_broadcast(db, office=office, start=start, end=end, reason=reason,
-                                          created_by=me().actor, now=now, policy=rt.sms,
-                                          loc=BabelLocalizer(rt.settings.default_language))
-                for booking in left:
-                    bookings.cancel(db, booking_id=booking.id, actor=console_actor(), now=now, policy=rt.policy,
-                                    reason=reason)
-            audit_change(db, "office.close", "office", office_id, office_id=office_id,
-                         after={"start": start, "end": end, "reason": form.reason.data, "notify": form.notify.data,
-                                "move": form.move.data, "affected": len(affected),
-                                "moved": [b.code for b in moved]})
-            if form.move.data:
-                return gettext("Closed; %(n)s appointments affected, %(moved)s moved.", n=len(affected),
-                               moved=len(moved))
-            return gettext("Closed; %(n)s appointments affected.", n=len(affected))
-
-        return apply_change(change, back)
-    flash_field_errors(form)
-    return redirect(back)
+def close(office_id: int) -> str | BaseResponse:
+    return closure_page(office_id, url_for("console.roster", office_id=office_id))
 
 
 # -- administrators -----------------------------------------------------------------------------

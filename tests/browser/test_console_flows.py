@@ -83,6 +83,10 @@ def test_manager_closes_a_day_and_everyone_booked_is_texted(browsing: Browsing, 
     page.get_by_label("Cancel the appointments and send everyone affected an SMS").check()
     browsing.shoot(page, "06-roster-closure-form")
     page.get_by_role("button", name="Close", exact=True).click()
+    # The preview: who is affected and what becomes of them, before anything changes.
+    expect(page.get_by_role("heading", name=re.compile("^Close .*Năm Căn"))).to_be_visible()
+    browsing.shoot(page, "06b-closure-preview")
+    page.get_by_role("button", name="Close the office", exact=True).click()
 
     expect(page.get_by_role("status")).to_have_text("Closed; 2 appointments affected.")
     reread(db)

@@ -16,6 +16,7 @@ from booking import bookings
 from booking.bookings import Actor
 from booking.models import AuditEntry, Booking, BookingStatus, Channel, OfficeLevel, OfficeSession
 from notifications.models import MessageKind, OutboxMessage
+from tests.closure_pages import close_through_preview
 from tests.console import PASSWORD, csrf, login
 from tests.console import app as app, client as client, offices as offices
 from tests.factories import NOW, OPERATOR, POLICY, at, make_office, phone
@@ -148,33 +149,36 @@ def test_manager_closes_the_office_and_everyone_affected_is_texted(client: Flask
     db.commit()
     login(client, "hoa")
     token = csrf(client, f"/console/offices/{mine}/roster")
-    client.post(f"/console/offices/{mine}/closures", data={
-        "csrf_token": token, "start": TUESDAY, "end": TUESDAY, "reason": "Mưa bão", "notify": "y"})
+    close_through_preview(client, f"/console/offices/{mine}/closures", {
+        "csrf_token": token, "start": TUESDAY, "end": TUESDAY, "reason": "Mưa bão",
+        "disposition": "cancel_and_notify"})
     db.rollback()
     assert db.scalars(select(Booking.status)).one() is BookingStatus.CANCELLED
     closure = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.CLOSURE)).one()
     assert closure.recipient == "+84912345678" and "Mưa bão" in closure.body
 
 
-def test_manager_closes_a_day_and_moves_everyone_to_the_soonest_session(client: FlaskClient,
-                                                                         offices: tuple[int, int], db: Session) -> None:
+def test_manager_closes_a_day_and_moves_everyone_to_the_soonest_later_session(
+        client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
+    """Guards the move that went backwards: Tuesday's people were put on Monday afternoon, before their own
+    appointment (Monday 13:30 was the soonest session with room); now they go to Wednesday morning."""
     mine, _ = offices
     codes = {bookings.book(db, office_id=mine, day=at(2027, 3, 2).date(), code="S", phone=phone(n),
                            actor=OPERATOR, now=NOW, policy=POLICY).code for n in (1, 2)}
     db.commit()
     login(client, "hoa")
     token = csrf(client, f"/console/offices/{mine}/roster")
-    client.post(f"/console/offices/{mine}/closures", data={
-        "csrf_token": token, "start": TUESDAY, "end": TUESDAY, "reason": "Mưa bão", "move": "y"})
+    close_through_preview(client, f"/console/offices/{mine}/closures", {
+        "csrf_token": token, "start": TUESDAY, "end": TUESDAY, "reason": "Mưa bão", "disposition": "move"})
     db.rollback()
     moved = list(db.scalars(select(Booking)))
-    # Monday afternoon (today, 13:30) is the soonest session with room; the codes stay the same.
-    assert {b.code for b in moved} == codes
-    assert all(b.status is BookingStatus.BOOKED and (b.date, b.session_code) == (at(2027, 3, 1).date(), "C") for b in moved)
+    assert {b.code for b in moved} == codes  # the codes stay the same
+    assert all(b.status is BookingStatus.BOOKED and (b.date, b.session_code) == (at(2027, 3, 3).date(), "S")
+               for b in moved)
     kinds = list(db.scalars(select(OutboxMessage.kind)))
     assert kinds == [MessageKind.MOVE, MessageKind.MOVE]  # one each; nobody is left to cancel or notify
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "office.close")).one()
-    assert entry.after is not None and sorted(entry.after["moved"]) == sorted(codes)
+    assert sorted(f["code"] for f in entry.after["bookings"] if f["outcome"] == "moved") == sorted(codes)
 
 
 def test_a_manager_handles_only_their_own_offices_bookings_in_the_console_and_the_api(

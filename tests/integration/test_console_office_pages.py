@@ -16,6 +16,7 @@ from booking.models import (
 )
 from notifications.models import MessageKind, OutboxMessage
 from tests.console import csrf, login, signed_in
+from tests.closure_pages import confirmation
 from tests.console import app as app, client as client, offices as offices
 from tests.factories import NOW, OPERATOR, POLICY
 
@@ -202,8 +203,15 @@ def test_closing_from_the_settings_page_and_reopening(client: FlaskClient, offic
                                                       db: Session) -> None:
     mine, _ = offices
     token = _sign_in(client, "hoa")
-    response = client.post(f"/console/offices/{mine}/settings/closures", data={
+    # The form shows what the closure would do first (nothing is written); its button closes the office.
+    preview = client.post(f"/console/offices/{mine}/settings/closures", data={
         "csrf_token": token, "start": "2027-03-03", "end": "2027-03-04", "reason": "Bão số 3"})
+    assert preview.status_code == 200 and "People booked on those days" in preview.get_data(as_text=True)
+    db.rollback()
+    assert db.scalars(select(Closure)).all() == []
+    db.rollback()
+    response = client.post(f"/console/offices/{mine}/settings/closures",
+                           data=confirmation(preview.get_data(as_text=True)))
     assert response.headers["Location"].endswith(f"/console/offices/{mine}/settings#closures")
     db.rollback()
     closure = db.scalars(select(Closure)).one()

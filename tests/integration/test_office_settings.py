@@ -194,18 +194,23 @@ def test_make_up_working_saturday_opens_with_the_weekday_sessions(db: Session) -
     assert _book(db, office.id, 1, day=saturday, code="C").queue_label == "C-001"
 
 
-def test_closed_days_bookings_move_in_queue_order_until_the_room_runs_out(db: Session) -> None:
-    # Bookable only today and tomorrow: Monday afternoon has one seat, Tuesday is then closed.
-    office = make_office(db, morning=3, afternoon=1, horizon_days=1)
+def test_closed_days_bookings_move_in_queue_order_until_the_later_room_runs_out(db: Session) -> None:
+    """Guards the move that went backwards: Monday afternoon has a seat, but it comes before Tuesday's
+    appointments, so nobody is put there; Wednesday has one seat left, which goes to the first in the queue."""
+    wednesday = date(2027, 3, 3)
+    office = make_office(db, morning=2, afternoon=1, horizon_days=2)  # bookable Monday to Wednesday
     first, second = _book(db, office.id, 1), _book(db, office.id, 2)
+    _book(db, office.id, 9, day=wednesday, code="S")
+    _book(db, office.id, 10, day=wednesday, code="C")  # Wednesday: one morning seat left, the afternoon full
     _, affected = office_settings.close(db, office_id=office.id, start=TUESDAY, end=TUESDAY, reason="Mưa bão",
                                         actor="user:hoa", now=NOW)
     moved, stuck = rehousing.move_to_soonest(db, affected, actor=OPERATOR, now=NOW, policy=POLICY)
-    assert [b.code for b in moved] == [first.code] and [b.code for b in stuck] == [second.code]
-    assert (moved[0].date, moved[0].session_code, moved[0].status) == (date(2027, 3, 1), "C", BookingStatus.BOOKED)
+    assert [b.code for b in moved] == [first.code] and [b.code for b in stuck] == [second.code]  # type: ignore[attr-defined]
+    assert (moved[0].date, moved[0].session_code, moved[0].status) == (wednesday, "S", BookingStatus.BOOKED)
     assert stuck[0].status is BookingStatus.BOOKED and stuck[0].date == TUESDAY  # left for the caller to cancel
     counters = {(r.date, r.code): r.booked for r in db.scalars(select(OfficeSession))}
-    assert counters[(date(2027, 3, 1), "C")] == 1 and counters[(TUESDAY, "S")] == 1
+    assert counters[(wednesday, "S")] == 2 and counters[(TUESDAY, "S")] == 1
+    assert (date(2027, 3, 1), "C") not in counters  # Monday afternoon was never even opened
 
 
 def test_changing_capacity_inside_a_closure_does_not_reopen_the_session(db: Session) -> None:
