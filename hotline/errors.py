@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.exceptions import HTTPException
 
+from actions.errors import NotAllowed
 from actions.offices import PlanChanged
 from booking import errors as domain
 from booking.i18n import N_
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Which HTTP status tells a client what went wrong with a refused booking.
 STATUS = {
+    NotAllowed: 403,
     PlanChanged: 409,  # a closure confirmed from a preview that no longer holds
     domain.NotFound: 404,
     domain.SessionFull: 409,

@@ -11,25 +11,21 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from actions import bookings as actions
 from actions import offices as office_actions
 from actions.context import Actor as StaffActor
 from actions.context import Context
 from actions.offices import Disposition
-from booking import bookings
-from booking.audit import record
 from booking.availability import next_sessions_with_room, office_availability
-from booking.bookings import Actor
 from booking.errors import BookingError, NotFound
 from booking.i18n import N_
-from booking.models import Booking, Channel, Office, Role
+from booking.models import Channel, Office, Role
 from hotline.api import schemas as s
 from hotline.api.contract import INVALID, body, operation, path, query, reply
 from hotline.api.errors import ApiError, error_response, from_api, from_domain
 from hotline.api.openapi import document
 from hotline.auth import Principal, api_principal
-from hotline.localization import BabelLocalizer
 from hotline.runtime import runtime
-from notifications import notices
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 Reply = tuple[Response, int]
@@ -86,11 +82,6 @@ def _caller(*roles: Role) -> Principal:
     return principal
 
 
-def _handling(principal: Principal, *office_ids: int) -> None:
-    if not all(principal.may_handle(office_id) for office_id in office_ids):
-        raise ApiError(403, "forbidden", FORBIDDEN)
-
-
 def _office(db: Session, office_id: int) -> Office:
     if not 0 < office_id < 2**31:  # ids are 32-bit in the database; anything else names no office
         raise NotFound()
@@ -102,11 +93,6 @@ def _office(db: Session, office_id: int) -> Office:
 
 def _channel(principal: Principal) -> Channel:
     return Channel.API if principal.id.startswith("api:") else Channel.OPERATOR
-
-
-def _audited(booking: Booking) -> dict[str, Any]:
-    """The booking as the audit log keeps it: what the API shows of it."""
-    return s.BookingOut.of(booking).model_dump(mode="json")
 
 
 def _manager_of(office_id: int) -> Principal:
@@ -174,17 +160,11 @@ def create_booking() -> Reply:
     """Book a seat for a caller; the confirmation SMS goes out with the booking."""
     principal = _caller(Role.OPERATOR, Role.MANAGER)
     new = body(s.NewBooking)
-    _handling(principal, new.office_id)
     rt = runtime()
-    now = rt.now()
     with rt.transaction() as db:
-        booking = bookings.book(db, office_id=new.office_id, day=new.date, code=new.session, phone=new.phone,
-                                actor=Actor(principal.actor, _channel(principal)), now=now, policy=rt.policy,
-                                name=new.name, procedure_id=new.procedure_id, window_position=new.window,
-                                language=new.language or rt.settings.default_language)
-        notices.confirmed(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
-        record(db, actor=principal.actor, action="booking.create", target_type="booking", target_id=booking.code,
-               office_id=booking.office_id, after=_audited(booking), now=now, ip=request.remote_addr)
+        booking = actions.book(_acting(db, principal), office_id=new.office_id, day=new.date, code=new.session,
+                               phone=new.phone, name=new.name, procedure_id=new.procedure_id,
+                               window_position=new.window, language=new.language or rt.settings.default_language)
         return reply(s.OneBooking.of(booking), 201)
 
 
@@ -198,8 +178,8 @@ def find_bookings() -> Reply:
     principal = _caller(Role.OPERATOR, Role.MANAGER)
     phone = query(s.PhoneQuery).phone
     with runtime().reading() as db:
-        found = bookings.bookings_for_phone(db, phone)
-        return reply(s.Bookings(bookings=[s.BookingOut.of(b) for b in found if principal.may_handle(b.office_id)]))
+        found = actions.of_phone(_acting(db, principal), phone=phone)
+        return reply(s.Bookings(bookings=[s.BookingOut.of(b) for b in found]))
 
 
 @operation(blueprint, "GET", "/bookings/<code>", "getBooking", path=s.CodePath, responses={200: s.OneBooking},
@@ -208,9 +188,7 @@ def get_booking(code: str) -> Reply:
     """One booking by its code."""
     principal = _caller(Role.OPERATOR, Role.MANAGER)
     with runtime().reading() as db:
-        found = bookings.find_booking(db, code)
-        _handling(principal, found.office_id)
-        return reply(s.OneBooking.of(found))
+        return reply(s.OneBooking.of(actions.find(_acting(db, principal), code=code)))
 
 
 @operation(blueprint, "POST", "/bookings/<code>/cancel", "cancelBooking", path=s.CodePath, body=s.Cancel,
@@ -219,19 +197,8 @@ def cancel_booking(code: str) -> Reply:
     """Cancel a booking; the caller is told by SMS."""
     principal = _caller(Role.OPERATOR, Role.MANAGER)
     reason = body(s.Cancel).reason
-    rt = runtime()
-    now = rt.now()
-    with rt.transaction() as db:
-        found = bookings.find_booking(db, code)
-        _handling(principal, found.office_id)
-        before = _audited(found)
-        booking = bookings.cancel(db, booking_id=found.id, actor=Actor(principal.actor, _channel(principal)),
-                                  now=now, policy=rt.policy, reason=reason or "")
-        notices.cancelled(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
-        record(db, actor=principal.actor, action="booking.cancel", target_type="booking", target_id=booking.code,
-               office_id=booking.office_id, before=before, after=_audited(booking), now=now,
-               ip=request.remote_addr)
-        return reply(s.OneBooking.of(booking))
+    with runtime().transaction() as db:
+        return reply(s.OneBooking.of(actions.cancel(_acting(db, principal), code=code, reason=reason or "")))
 
 
 @operation(blueprint, "POST", "/bookings/<code>/move", "moveBooking", path=s.CodePath, body=s.Move,
@@ -240,19 +207,9 @@ def move_booking(code: str) -> Reply:
     """Move a booking to another session (at the same or another office); the caller is told by SMS."""
     principal = _caller(Role.OPERATOR, Role.MANAGER)
     to = body(s.Move)
-    rt = runtime()
-    now = rt.now()
-    with rt.transaction() as db:
-        found = bookings.find_booking(db, code)
-        _handling(principal, found.office_id, to.office_id)
-        before = _audited(found)
-        booking = bookings.move(db, booking_id=found.id, office_id=to.office_id, day=to.date, code=to.session,
-                                actor=Actor(principal.actor, _channel(principal)), now=now, policy=rt.policy,
-                                window_position=to.window)
-        notices.moved(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
-        record(db, actor=principal.actor, action="booking.move", target_type="booking", target_id=booking.code,
-               office_id=booking.office_id, before=before, after=_audited(booking), now=now,
-               ip=request.remote_addr)
+    with runtime().transaction() as db:
+        booking = actions.move(_acting(db, principal), code=code, office_id=to.office_id, day=to.date,
+                               session_code=to.session, window_position=to.window)
         return reply(s.OneBooking.of(booking))
 
 

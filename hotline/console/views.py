@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 
+from actions import bookings as actions
+from actions import desk
 from actions import offices as office_actions
 from actions.offices import Disposition, PlanChanged
-from booking import bookings
 from booking.availability import SessionRoom, availability, next_sessions_with_room, office_availability
 from booking.errors import BookingError
 from booking.models import AuditEntry, Booking, BookingStatus, CallbackRequest, Channel, Office, OfficeLevel, Procedure, Role
@@ -27,13 +28,11 @@ from booking.phones import parse_contact
 from hotline.auth import check_password, roles_required
 from hotline.console.forms import (ActionForm, BookForm, CapacityForm, CheckInForm, ClosureForm, LoginForm, LookupForm,
                                    MoveForm)
-from hotline.localization import BabelLocalizer
 from hotline.console.broadcasts import may_see
 from hotline.console.common import (ANY_STAFF, acting, apply_change, attempt, audit_change, blueprint, calendar_date,
-                                    console_actor, csv_response, flash_error, flash_field_errors, in_calendar,
+                                    csv_response, flash_error, flash_field_errors, in_calendar,
                                     local_today, managed_office, me)
 from hotline.runtime import runtime
-from notifications import notices
 from notifications.models import Broadcast, OutboxMessage
 
 STATUS_LABELS = {
@@ -68,13 +67,6 @@ def qr_svg(code: str) -> Markup:
     """
     qr = segno.make(code, micro=False)
     return Markup(qr.svg_inline(scale=5, title=code, svgclass="qr", omitsize=True, light="#fff"))
-
-
-def _booking_state(booking: Booking) -> dict[str, Any]:
-    """What the audit log keeps of a booking before and after a change."""
-    return {"office_id": booking.office_id, "date": booking.date, "session": booking.session_code,
-            "queue": booking.queue_label, "arrival_start": booking.arrival_start,
-            "arrival_end": booking.arrival_end, "status": booking.status}
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -187,16 +179,11 @@ def book(office_id: int, day: str, session: str) -> str | BaseResponse:
     form = BookForm(office_id=office_id, day=when, session=session)
     form.procedure_id.choices = procedures
     if form.validate_on_submit():
-        now = rt.now()
 
         def book_seat(db: Session) -> str:
-            booking = bookings.book(db, office_id=office_id, day=when, code=session, phone=form.phone.data or "",
-                                    actor=console_actor(), now=now, policy=rt.policy, name=form.name.data or None,
-                                    procedure_id=form.procedure_id.data or None, language=form.language.data or "vi")
-            notices.confirmed(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
-            audit_change(db, "booking.create", "booking", booking.code, office_id=office_id,
-                         after={"queue": booking.queue_label, "phone": booking.phone, "date": booking.date})
-            return booking.code
+            return actions.book(acting(db), office_id=office_id, day=when, code=session, phone=form.phone.data or "",
+                                name=form.name.data or None, procedure_id=form.procedure_id.data or None,
+                                language=form.language.data or "vi").code
 
         code = attempt(book_seat)
         if code is not None:
@@ -210,19 +197,9 @@ def book(office_id: int, day: str, session: str) -> str | BaseResponse:
 def cancel(code: str) -> BaseResponse:
     if not ActionForm().validate_on_submit():
         abort(400)
-    rt = runtime()
-    now = rt.now()
 
     def cancel_booking(db: Session) -> str:
-        found = bookings.find_booking(db, code)
-        if not me().may_handle(found.office_id):
-            abort(403)
-        booking = bookings.cancel(db, booking_id=found.id, actor=console_actor(), now=now, policy=rt.policy,
-                                  reason=request.form.get("reason", "")[:300])
-        notices.cancelled(db, booking, now=now, policy=rt.sms, loc=BabelLocalizer(booking.language))
-        audit_change(db, "booking.cancel", "booking", code, office_id=booking.office_id,
-                     before={"status": "booked"}, after={"status": booking.status})
-        return booking.phone
+        return actions.cancel(acting(db), code=code, reason=request.form.get("reason", "")[:300]).phone
 
     phone = attempt(cancel_booking)
     if phone is None:
@@ -251,9 +228,7 @@ def _history(booking: Booking) -> list[dict[str, Any]]:
 def booking_detail(code: str) -> str:
     """The confirmation a caller is read (or handed, printed): everything about one booking and its QR code."""
     with runtime().reading() as db:
-        booking = bookings.find_booking(db, code)
-        if not me().may_handle(booking.office_id):
-            abort(403)
+        booking = actions.find(acting(db), code=code)
         return render_template("console/confirmation.html", booking=booking, office=booking.office,
                                procedure=booking.procedure, history=_history(booking), qr=qr_svg(booking.code),
                                action=ActionForm())
@@ -287,27 +262,15 @@ def _move_choices(booking: Booking, office_id: int) -> list[SessionRoom]:
 def move(code: str) -> str | BaseResponse:
     rt = runtime()
     with rt.reading() as db:
-        booking = bookings.find_booking(db, code)
+        booking = actions.find(acting(db), code=code)
         here = booking.office.name
-    if not me().may_handle(booking.office_id):
-        abort(403)
     form = MoveForm()
     if form.validate_on_submit() and form.day.data is not None and form.office_id.data is not None:
-        target = form.office_id.data
-        if not me().may_handle(target):
-            abort(403)
-        now, day = rt.now(), form.day.data
+        target, day = form.office_id.data, form.day.data
 
         def move_booking(db: Session) -> str:
-            found = bookings.find_booking(db, code)
-            before = _booking_state(found)
-            moved = bookings.move(db, booking_id=found.id, office_id=target, day=day,
-                                  code=(form.session.data or "").upper(), actor=console_actor(), now=now,
-                                  policy=rt.policy)
-            notices.moved(db, moved, now=now, policy=rt.sms, loc=BabelLocalizer(moved.language))
-            audit_change(db, "booking.move", "booking", moved.code, office_id=moved.office_id, before=before,
-                         after=_booking_state(moved))
-            return moved.queue_label
+            return actions.move(acting(db), code=code, office_id=target, day=day,
+                                session_code=(form.session.data or "").upper()).queue_label
 
         queue = attempt(move_booking)
         if queue is not None:
@@ -390,10 +353,7 @@ def checkin(office_id: int) -> BaseResponse:
     if form.validate_on_submit():
 
         def check_in(db: Session) -> str:
-            booking = bookings.check_in(db, code=form.code.data or "", actor=console_actor(), now=runtime().now(),
-                                        office_id=office_id)
-            audit_change(db, "booking.check_in", "booking", booking.code, office_id=office_id,
-                         after={"status": booking.status})
+            booking = desk.check_in(acting(db), code=form.code.data or "", office_id=office_id)
             return gettext("Checked in: %(queue)s.", queue=booking.queue_label)
 
         return apply_change(check_in, back)

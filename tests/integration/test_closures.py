@@ -220,7 +220,7 @@ def test_the_12_hours_count_to_the_arrival_time_on_the_offices_clock(db: Session
 def test_a_manager_closes_only_their_own_office_and_an_operator_none(db: Session) -> None:
     mine, other = make_office(db), make_office(db)
     _book(db, other.id, 1, TUESDAY, "S")
-    asked = dict(start=TUESDAY, end=TUESDAY, reason="Bão", disposition=Disposition.CANCEL_AND_NOTIFY)
+    asked: dict[str, Any] = dict(start=TUESDAY, end=TUESDAY, reason="Bão", disposition=Disposition.CANCEL_AND_NOTIFY)
     refusals = [(_manager(mine.id), other.id), (_manager(mine.id), None),
                 (Actor.staff("user:lan", Role.OPERATOR, frozenset()), mine.id),
                 (Actor.token("api:portal", Role.OPERATOR), other.id),
@@ -268,7 +268,7 @@ def test_the_preview_writes_nothing_and_is_what_the_closure_then_does(db: Sessio
     for n, code in enumerate(("S", "S", "C")):
         _book(db, office.id, n, TUESDAY, code)
     ctx = _context(db, _manager(office.id))
-    asked = dict(office_id=office.id, start=TUESDAY, end=TUESDAY, reason="Bão", disposition=Disposition.MOVE)
+    asked: dict[str, Any] = dict(office_id=office.id, start=TUESDAY, end=TUESDAY, reason="Bão", disposition=Disposition.MOVE)
     before = [(b.code, b.status, b.date, b.session_code) for b in db.scalars(select(Booking).order_by(Booking.id))]
     preview = preview_closure(ctx, **asked)
     assert preview.closure_id is None and [f.outcome for f in preview.fates] == [Outcome.MOVED] * 3

@@ -178,6 +178,7 @@ def test_manager_closes_a_day_and_moves_everyone_to_the_soonest_later_session(
     kinds = list(db.scalars(select(OutboxMessage.kind)))
     assert kinds == [MessageKind.MOVE, MessageKind.MOVE]  # one each; nobody is left to cancel or notify
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "office.close")).one()
+    assert entry.after is not None
     assert sorted(f["code"] for f in entry.after["bookings"] if f["outcome"] == "moved") == sorted(codes)
 
 

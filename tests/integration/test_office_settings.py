@@ -205,7 +205,7 @@ def test_closed_days_bookings_move_in_queue_order_until_the_later_room_runs_out(
     _, affected = office_settings.close(db, office_id=office.id, start=TUESDAY, end=TUESDAY, reason="Mưa bão",
                                         actor="user:hoa", now=NOW)
     moved, stuck = rehousing.move_to_soonest(db, affected, actor=OPERATOR, now=NOW, policy=POLICY)
-    assert [b.code for b in moved] == [first.code] and [b.code for b in stuck] == [second.code]  # type: ignore[attr-defined]
+    assert [b.code for b in moved] == [first.code] and [b.code for b in stuck] == [second.code]
     assert (moved[0].date, moved[0].session_code, moved[0].status) == (wednesday, "S", BookingStatus.BOOKED)
     assert stuck[0].status is BookingStatus.BOOKED and stuck[0].date == TUESDAY  # left for the caller to cancel
     counters = {(r.date, r.code): r.booked for r in db.scalars(select(OfficeSession))}
