@@ -7,6 +7,6 @@ in that one transaction authorises, applies the domain's rules (`booking/`), que
 (`notifications/`) and writes the audit entry. The edge then renders what came back, or the
 `BookingError` that stopped it. So a rule, a text or an audit entry cannot differ by channel.
 
-Imports point inward: `actions` may import `booking` and `notifications`, never Flask, Twilio or
-`hotline`.
+Imports point inward: `actions` may import `accounts`, `booking`, `database` and `notifications`,
+never Flask, Twilio or `hotline`. The audit log is this layer's own (`actions.audit`, `actions.models`).
 """

@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlalchemy import update
 
+from actions import audit
 from actions.context import Context, Proof
 from actions.errors import NotAllowed
-from booking import audit, bookings
+from booking import bookings
 from booking.errors import NotFound
 from booking.models import Booking, BookingStatus, Channel, Citizen, Hold
 from notifications import notices

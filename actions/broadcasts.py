@@ -18,12 +18,13 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from accounts.models import Role
+from actions import audit
+from actions.audit import snapshot
 from actions.context import Actor, Context
 from actions.errors import NotAllowed
-from booking import audit
-from booking.audit import snapshot
-from booking.db import get_or_not_found
-from booking.models import Office, Role
+from booking.lookup import get_or_not_found
+from booking.models import Office
 from notifications import broadcasts
 from notifications.broadcasts import NotInFuture, Preview, UploadReport
 from notifications.models import AudienceKind, Broadcast, BroadcastStatus

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from actions import audit
 from actions.context import Context
 from actions.errors import NotAllowed
-from booking import audit
 from booking.citizens import set_broadcast_opt_out
 from booking.models import CallbackRequest, Citizen
 from booking.phones import PhoneKind, parse_phone

@@ -9,8 +9,9 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from accounts.models import Role
 from booking.bookings import Actor as HistoryActor
-from booking.models import Channel, Role
+from booking.models import Channel
 from booking.policy import BookingPolicy
 from notifications.policy import SmsPolicy
 from notifications.texts import Localizer

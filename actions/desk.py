@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from actions import audit
 from actions.bookings import state
 from actions.context import Context
 from actions.errors import NotAllowed
-from booking import audit, bookings
+from booking import bookings
 from booking.models import Booking
 
 

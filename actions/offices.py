@@ -28,16 +28,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from accounts.models import Role
+from actions import audit
+from actions.audit import snapshot
 from actions.context import Context
 from actions.errors import NotAllowed
-from booking import audit, bookings, office_settings, rehousing
-from booking.audit import snapshot
+from booking import bookings, office_settings, rehousing
 from booking.calendar import LATEST
-from booking.db import get_or_not_found
 from booking.errors import BookingError, NotFound
 from booking.i18n import N_
+from booking.lookup import get_or_not_found
 from booking.models import (
-    Booking, Channel, ChannelReserve, Closure, Office, OfficeSession, Role, SessionOverride, SessionTemplate,
+    Booking, Channel, ChannelReserve, Closure, Office, OfficeSession, SessionOverride, SessionTemplate,
 )
 from booking.schedule import plan_session
 from notifications import notices

@@ -29,9 +29,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from booking.db import make_engine
 from booking.models import Office
-from booking.schema import upgrade
+from database.engine import make_engine
+from database.schema import upgrade
 from tests.factories import make_office
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -45,14 +45,14 @@ from bench._common import (
 from booking.availability import next_sessions_with_room, office_availability
 from booking.bookings import Actor, book
 from booking.codes import new_code
-from booking.db import make_engine, make_session_factory
 from booking.models import (
     ArrivalWindow, Booking, BookingEvent, BookingStatus, Channel, Citizen, Office, OfficeSession,
 )
 from booking.policy import BookingPolicy
 from booking.schedule import plan_days
-from booking.schema import upgrade
 from booking.seats import window_bounds, window_capacity
+from database.engine import make_engine, make_session_factory
+from database.schema import upgrade
 
 NAME = "availability_scale"
 POLICY = BookingPolicy()

@@ -12,7 +12,7 @@ Steps:
    seats per session and a crowd limit of 500, so no session fills up during the run. One seat of
    every target session (both sessions of the next 5 working days) is booked beforehand so that
    the session rows exist.
-2. N worker processes, each with its own engine (made by booking.db.make_engine, so with its
+2. N worker processes, each with its own engine (made by database.engine.make_engine, so with its
    settings), book into random target sessions (some contention per session, never all on one
    row), each booking with a phone of its own, with the fixed clock Monday 2027-03-01 09:00
    (Vietnam). After a short warm-up they count for `--seconds`. Worker 0 counts the statements and
@@ -56,11 +56,11 @@ from bench._common import (
     machine_cpu, percentile, process_cpu, safe_url, scratch_database, server_version, write_result,
 )
 from booking.bookings import Actor, book
-from booking.db import make_engine, make_session_factory
 from booking.errors import BookingError
 from booking.models import ArrivalWindow, Booking, BookingEvent, Channel, OfficeSession
 from booking.policy import BookingPolicy
 from booking.schedule import plan_days
+from database.engine import make_engine, make_session_factory
 
 NAME = "booking_throughput"
 ACTOR = Actor("bench", Channel.OPERATOR)
@@ -491,7 +491,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--crowd-limit", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-pre-ping", dest="pre_ping", action="store_false",
-                        help="turn off the pool's pre-ping that booking.db.make_engine turns on (to measure its cost)")
+                        help="turn off the pool's pre-ping that database.engine.make_engine turns on (to measure its cost)")
     parser.add_argument("--start-method", choices=["spawn", "fork", "forkserver"], default="spawn")
     parser.add_argument("--pgbench-jobs", type=int, default=2, help="pgbench -j (threads)")
     parser.add_argument("--pgbench-protocol", choices=["simple", "extended", "prepared"], default="simple",

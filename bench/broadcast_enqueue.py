@@ -65,11 +65,11 @@ from bench._common import (
     DEFAULT_ADMIN_URL, NOW, RESULTS, busy_share, environment, load_average, process_cpu, safe_url,
     scratch_database, server_version, write_result,
 )
-from booking.db import make_engine, make_session_factory
 from booking.errors import BookingError
 from booking.models import Citizen
 from booking.phones import MOBILE_PREFIXES, PhoneKind, parse_phone
-from booking.schema import upgrade
+from database.engine import make_engine, make_session_factory
+from database.schema import upgrade
 
 NAME = "broadcast_enqueue"
 TARGET_ENQUEUE_SECONDS = 60.0

@@ -12,7 +12,7 @@ TCP relay that is cut, which CI runs.
 Steps:
 1. A scratch database beside the admin URL's (created, migrated, dropped WITH (FORCE) at the end)
    gets one office with 5,000 seats on Tuesday morning and an API token.
-2. The app is built in this process (booking.db's engine: a pool with pre-ping) at the fixed test
+2. The app is built in this process (database.engine's engine: a pool with pre-ping) at the fixed test
    time, and tests/faults/rush.py runs `--api-threads` clients booking through POST
    /api/v1/bookings (a new phone each time) and `--voice-threads` callers ringing the hotline.
 3. After `--warmup` seconds PostgreSQL is restarted; the command is timed. The rush goes on until
@@ -47,10 +47,11 @@ from bench._common import (
     DEFAULT_ADMIN_URL, NOW, add_office, environment, load_average, percentile, safe_url, scratch_database,
     server_version, write_result,
 )
-from booking.audit import issue_token
-from booking.db import make_engine
-from booking.models import Booking, Role
+from accounts.models import Role
+from accounts.tokens import issue_token
+from booking.models import Booking
 from config import Settings
+from database.engine import make_engine
 from hotline import create_app
 from tests.faults.rush import Outcomes, Rush, consistency_problems, missing_codes
 

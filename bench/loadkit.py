@@ -40,8 +40,8 @@ from babel.messages.pofile import read_po
 from twilio.request_validator import RequestValidator
 
 from bench._common import DEFAULT_ADMIN_URL, percentile, scratch_database
-from booking.db import make_engine
-from booking.schema import upgrade
+from database.engine import make_engine
+from database.schema import upgrade
 from ivr_flows.prompts import PROMPTS
 from tests.faults import processes
 from tests.faults.processes import Child, Children
@@ -161,7 +161,7 @@ def rss_kib(pid: int) -> int | None:
 
 
 def migrate(url: str) -> None:
-    """The database at `url` upgraded to the schema this code needs (booking.schema.upgrade)."""
+    """The database at `url` upgraded to the schema this code needs (database.schema.upgrade)."""
     engine = make_engine(url)
     try:
         upgrade(engine)

@@ -62,10 +62,11 @@ from bench.loadkit import (
     Heard, HttpClient, Latencies, Processes, Reply, Signer, StackConfig, add_stack_arguments, call_params,
     fresh_database, latency_lines, run_and_report, server_env, stack_options, verdict_lines, workdir,
 )
-from booking.db import make_engine, make_session_factory
 from booking.models import (
-    ArrivalWindow, Booking, BookingStatus, Call, Hold, Office, OfficeLevel, OfficeSession, SessionOverride,
+    ArrivalWindow, Booking, BookingStatus, Hold, Office, OfficeLevel, OfficeSession, SessionOverride,
 )
+from database.engine import make_engine, make_session_factory
+from hotline.ivr.models import Call
 from notifications.models import MessageKind, OutboxMessage
 from tests.faults.processes import child_pids, wait_healthy
 

@@ -364,7 +364,7 @@ class TimedSender:
 
 def make_broadcast(url: str, phones: list[str]) -> int:
     """An uploaded broadcast of `phones`, scheduled and in the outbox; returns its id."""
-    from booking.db import make_engine, make_session_factory
+    from database.engine import make_engine, make_session_factory
     from notifications.broadcasts import create, enqueue, schedule, upload
     from notifications.models import AudienceKind
     from notifications.policy import SmsPolicy
@@ -388,7 +388,7 @@ def make_broadcast(url: str, phones: list[str]) -> int:
 def drain(url: str, base: str, server_pid: int, *, concurrency: int, batch: int, broadcast_id: int,
           expected: int, profile: cProfile.Profile | None = None) -> dict[str, Any]:
     """dispatch_once until nothing is claimed; per-call phases, statements and CPU."""
-    from booking.db import make_engine, make_session_factory
+    from database.engine import make_engine, make_session_factory
     from notifications.dispatcher import DispatchConfig, dispatch_once
     from notifications.models import OutboxMessage
     from notifications.policy import SmsPolicy

@@ -8,7 +8,7 @@ A leak, a pool that grows, an outbox that never quite drains: none shows in a te
 This run keeps a production-shaped stack busy for `--minutes` and then settles the books:
 
 1. A database made for the run (PostgreSQL beside `--admin-url`, or `--sqlite`), migrated, with
-   the demo offices and procedures (booking.demo), 300 seats in every session, and an API token.
+   the demo offices and procedures (actions.demo), 300 seats in every session, and an API token.
 2. In this process, tests/twilio_standin.py's stand-in for Twilio's Messages API, extended to do
    what Twilio does after accepting a message: post the signed delivery reports to the message's
    StatusCallback (`sent` after about a second, then `delivered`, or for 3 % `undelivered` and 1 %
@@ -72,12 +72,13 @@ from bench.loadkit import (
 )
 from bench.rush import ACCOUNT_SID as CALL_ACCOUNT_SID
 from bench.rush import Caller, Failed, RushCall, Shared, log_errors
-from booking.audit import issue_token
+from accounts.models import Role
+from accounts.tokens import issue_token
+from actions.demo import load_demo
 from booking.availability import availability
-from booking.db import make_engine, make_session_factory
-from booking.demo import load_demo
-from booking.models import Booking, BookingStatus, Channel, Hold, Office, OfficeSession, Role, SessionTemplate
+from booking.models import Booking, BookingStatus, Channel, Hold, Office, OfficeSession, SessionTemplate
 from booking.policy import BookingPolicy
+from database.engine import make_engine, make_session_factory
 from notifications.models import Broadcast, MessageKind, MessageStatus, OutboxMessage
 from tests.faults.processes import Child, child_pids, die_with_parent, loopback_socket, wait_healthy
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn

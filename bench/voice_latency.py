@@ -8,8 +8,8 @@ p99 of a trivial Flask endpoint served the same way (gunicorn, same workers, sam
 concurrency and duration).
 
 Steps:
-1. A scratch database beside the admin URL's, migrated (booking.schema.upgrade), with the demo
-   offices and procedures (booking.demo.load_demo); every session template gets 1,000,000 seats
+1. A scratch database beside the admin URL's, migrated (database.schema.upgrade), with the demo
+   offices and procedures (actions.demo.load_demo); every session template gets 1,000,000 seats
    and every office a crowd limit of 1,000,000, so no session fills during the run.
 2. gunicorn serves `wsgi:app` (HOTLINE_ENV=production, a fixed TWILIO_AUTH_TOKEN and SECRET_KEY,
    a temporary HOTLINE_INSTANCE_PATH) with `--workers` sync workers on 127.0.0.1; a second gunicorn
@@ -94,9 +94,10 @@ from bench._common import (
     percentile, process_cpu, safe_url, scratch_name, server_version, write_result,
 )
 from bench.loadkit import HttpClient, Signer, call_params, migrate
-from booking.db import make_engine, make_session_factory
-from booking.demo import load_demo
-from booking.models import Booking, Call, Hold, Office, SessionTemplate
+from actions.demo import load_demo
+from booking.models import Booking, Hold, Office, SessionTemplate
+from database.engine import make_engine, make_session_factory
+from hotline.ivr.models import Call
 from notifications.models import OutboxMessage
 from tests.faults.processes import Child, Children, child_pids, server_env, wait_healthy
 

@@ -22,18 +22,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from booking import seats
-from booking.db import get_or_not_found
 from booking.citizens import lock_citizen
 from booking.codes import new_code, normalise_code
-from booking.phones import parse_contact
 from booking.errors import (
     AlreadyBookedForSession, CheckInNotAllowed, HoldExpired, InvalidTransition, NoShowTooEarly, NoSuchSession,
     NotCancellable, NotFound, NotMovable, NotServable, OfficeClosed, OfficeInactive, OutsideHorizon, PastCutoff,
     ProcedureNotOffered, TooManyBookings,
 )
+from booking.lookup import get_or_not_found
 from booking.models import (
     ArrivalWindow, Booking, BookingEvent, BookingStatus, Channel, Hold, Office, OfficeSession, Procedure,
 )
+from booking.phones import parse_contact
 from booking.policy import BookingPolicy
 from booking.schedule import PlannedSession, plan_days
 

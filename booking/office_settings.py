@@ -13,8 +13,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from booking import seats
-from booking.db import get_or_not_found
 from booking.errors import InvalidSettings
+from booking.lookup import get_or_not_found
 from booking.models import (
     ArrivalWindow, Booking, BookingStatus, CalendarDay, CalendarDayKind, Channel, ChannelReserve, Closure, Hold,
     Office, OfficeSession, SessionOverride, SessionTemplate,

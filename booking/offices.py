@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from booking import office_settings
-from booking.db import get_or_not_found
 from booking.errors import InvalidSettings
+from booking.lookup import get_or_not_found
 from booking.models import Office, OfficeLevel
 from booking.models.offices import spoken_name_of
 from booking.phones import parse_phone

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from booking.db import get_or_not_found
 from booking.errors import InvalidSettings
+from booking.lookup import get_or_not_found
 from booking.models import Procedure
 
 PROCEDURE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,39}$")

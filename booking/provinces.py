@@ -11,9 +11,9 @@ capacities, address, keypad number) is the province's, set once when the office 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import time
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +21,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from vietnam_provinces import Province, ProvinceCode, VietNamDivisionType, Ward
 
-from booking import audit
 from booking.errors import InvalidSettings
 from booking.models import Channel, ChannelReserve, Office, OfficeLevel, SessionTemplate
 from booking.offices import KEYPAD_MAX, OFFICE_CODE
@@ -122,6 +121,7 @@ class Step:
     code: str
     before: dict[str, Any] | None
     after: dict[str, Any]
+    office: Office = field(compare=False, repr=False)  # the office it changes or (a creation) makes
 
 
 @dataclass(frozen=True)
@@ -182,10 +182,11 @@ def _codes(province: Unit, units: list[Unit], prefix: str, local: Mapping[str, L
     return codes
 
 
-def import_province(session: Session, *, province_code: int | str, actor: str, now: datetime,
-                    dry_run: bool = False, code_prefix: str | None = None,
-                    local: Mapping[str, Local] | None = None) -> ImportResult:
+def import_province(session: Session, *, province_code: int | str, dry_run: bool = False,
+                    code_prefix: str | None = None, local: Mapping[str, Local] | None = None) -> ImportResult:
     """Bring the offices of one province in line with the register; with `dry_run`, only say what would change.
+
+    Audit entries for the steps are the caller's to write (`actions.provinces`), once they are flushed.
 
     `local` gives, by official code, what a new office should have besides the register's names;
     `code_prefix` starts the codes of new offices (default: the province's ASCII name, e.g. CAMAU).
@@ -213,7 +214,7 @@ def import_province(session: Session, *, province_code: int | str, actor: str, n
             if same_code is not None and same_code.official_code is None:
                 office = same_code  # made by hand, or by an older demo, before offices had official codes
                 after = register_says | {"official_code": unit.official_code}
-                step = Step(Change.ADOPT, unit.official_code, code, audit.snapshot(office, *after), after)
+                step = Step(Change.ADOPT, unit.official_code, code, _values(office, after), after, office)
                 steps.append(step)
                 changed.append((step, office))
                 continue
@@ -227,18 +228,19 @@ def import_province(session: Session, *, province_code: int | str, actor: str, n
                 keypad = next(free_keypads, None)
             created = _new_office(unit, province, code=code, keypad=keypad, spec=spec)
             by_code[code] = created
-            steps.append(Step(Change.CREATE, unit.official_code, code, None, audit.snapshot(created, *AUDITED)))
+            steps.append(Step(Change.CREATE, unit.official_code, code, None, _values(created, AUDITED), created))
             new.append(created)
             continue
-        before = audit.snapshot(office, *REGISTER_OWNS)
-        if before != audit.plain(register_says):
-            step = Step(Change.RENAME, unit.official_code, office.code, before, register_says)
+        before = _values(office, REGISTER_OWNS)
+        if before != register_says:
+            step = Step(Change.RENAME, unit.official_code, office.code, before, register_says, office)
             steps.append(step)
             changed.append((step, office))
     listed = {unit.official_code for unit in [province, *units]}
     for office in offices:
         if office.province_code == province.official_code and office.official_code not in listed and office.active:
-            step = Step(Change.DEACTIVATE, office.official_code or "", office.code, {"active": True}, {"active": False})
+            step = Step(Change.DEACTIVATE, office.official_code or "", office.code, {"active": True}, {"active": False},
+                        office)
             steps.append(step)
             changed.append((step, office))
     result = ImportResult(province=province, units=1 + len(units), steps=tuple(steps), dry_run=dry_run)
@@ -249,14 +251,11 @@ def import_province(session: Session, *, province_code: int | str, actor: str, n
             setattr(office, name, value)
     session.add_all(new)
     session.flush()
-    targets = {office.code: office for office in new} | {office.code: office for _, office in changed}
-    for step in steps:
-        target = targets[step.code]
-        audit.record(session, actor=actor, action="office.create" if step.change is Change.CREATE else "office.update",
-                     target_type="office", target_id=target.id, office_id=target.id, now=now, before=step.before,
-                     after=step.after | {"import": step.change.value})
-    session.flush()
     return result
+
+
+def _values(office: Office, names: Iterable[str]) -> dict[str, Any]:
+    return {name: getattr(office, name) for name in names}
 
 
 def _new_office(unit: Unit, province: Unit, *, code: str, keypad: int | None, spec: Local) -> Office:

@@ -19,12 +19,12 @@ from sqlalchemy import ColumnElement, CursorResult, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from booking.db import Base
 from booking.errors import SessionFull, WindowFull
 from booking.models import (
     ArrivalWindow, Booking, BookingStatus, Channel, ChannelReserve, Hold, Office, OfficeSession, SessionReserve,
 )
 from booking.schedule import PlannedSession
+from database.base import Base
 
 
 def _insert(session: Session, model: type[Base]) -> postgresql.Insert | sqlite.Insert:

@@ -7,10 +7,10 @@ from datetime import timedelta
 import click
 from flask import Flask
 
-from booking.db import make_engine, make_session_factory
 from booking.policy import BookingPolicy
-from booking.schema import ensure_current
 from config import Settings
+from database.engine import make_engine, make_session_factory
+from database.schema import ensure_current
 from hotline import logs, metrics, security
 from hotline.messaging import sms_policy
 from hotline.runtime import Runtime

@@ -18,9 +18,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from booking import accounts
-from booking.audit import token_for
-from booking.models import LoginAttempt, Role, User
+from accounts import users as accounts
+from accounts.models import LoginAttempt, Role, User
+from accounts.tokens import token_for
 from hotline.runtime import runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,7 +87,7 @@ def _load(user_id: str) -> Principal | None:
     """The session's user, unless their sessions have ended since this one began (see `_stamp`)."""
     if not user_id.startswith("user:"):
         return None
-    # User names have no ':' (see booking.accounts), so the stamp is what follows the last one.
+    # User names have no ':' (see accounts.users), so the stamp is what follows the last one.
     username, _, stamp = user_id[5:].rpartition(":")
     if not username or not stamp:
         return None

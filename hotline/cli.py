@@ -13,14 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.security import generate_password_hash
 
-from booking import schema
-from booking.accounts import create_user
-from booking.audit import issue_token
+from accounts.models import Role
+from accounts.tokens import issue_token
+from accounts.users import create_user
+from actions.demo import load_demo
+from actions.provinces import import_province
 from booking.availability import office_availability
-from booking.demo import load_demo
 from booking.errors import BookingError
-from booking.models import Office, Role
-from booking.provinces import Change, import_province
+from booking.models import Office
+from booking.provinces import Change
+from database import schema
 from hotline.runtime import runtime
 from hotline.simulator import call_group
 

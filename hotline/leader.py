@@ -36,8 +36,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from booking.db import make_engine
-from booking.models import SchedulerHeartbeat, SchedulerRole
+from database.engine import make_engine
+from hotline.heartbeats import SchedulerHeartbeat, SchedulerRole
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,9 @@ from sqlalchemy import Row, event, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import Booking, BookingEvent, BookingStatus, Channel, Office, SchedulerHeartbeat, SchedulerRole
+from booking.models import Booking, BookingEvent, BookingStatus, Channel, Office
 from config import Settings
+from hotline.heartbeats import SchedulerHeartbeat, SchedulerRole
 from hotline.logs import bind
 from hotline.runtime import Runtime, runtime
 from notifications.models import MessageStatus, OutboxMessage

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from booking.availability import availability
 from booking.models import Office
-from booking.schema import head_revision
+from database.schema import head_revision
 from hotline.leader import leader_heartbeat_age
 from hotline.runtime import runtime
 

@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.context import Actor, Context
-from booking.db import utcnow
 from booking.policy import BookingPolicy
 from config import Settings
+from database.base import utcnow
 from hotline.localization import BabelLocalizer
 from notifications.policy import SmsPolicy
 

@@ -447,7 +447,7 @@ def simulate(base_url: str | None, caller: str, to: str, digits: str | None, tok
             raise click.BadParameter("give the server's base URL, e.g. http://127.0.0.1:8000", param_hint="--url")
         transport, base, signed, label = HttpTransport(), base_url, public_url, ""
     else:
-        from booking import schema
+        from database import schema
 
         try:
             schema.ensure_current(app.extensions["hotline"].engine)

@@ -5,9 +5,15 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import booking.models  # noqa: F401  (registers every table on Base.metadata)
+# Every module that maps tables onto Base (tests/conftest.py lists the same ones).
+import accounts.models  # noqa: F401
+import actions.models  # noqa: F401
+import booking.models  # noqa: F401
+import hotline.heartbeats
+import hotline.ivr.models  # noqa: F401
 import notifications.models  # noqa: F401
-from booking.db import Base, make_engine
+from database.base import Base
+from database.engine import make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import booking.db  # custom column types (UTCDateTime)
+import database.base  # custom column types (UTCDateTime)
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}

@@ -19,13 +19,13 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Select, and_, func, insert, literal, not_, or_, select, update
 from sqlalchemy.orm import Session
 
-from booking.db import get_or_not_found
-from booking.db import UTCDateTime
 from booking.errors import BookingError, InvalidSettings
 from booking.i18n import N_
+from booking.lookup import get_or_not_found
 from booking.models import Booking, BookingStatus, Citizen
 from booking.phones import PhoneKind, parse_phone
 from booking.plain_text import TextRefused, clean
+from database.base import UTCDateTime
 from notifications.models import (
     AudienceKind, Broadcast, BroadcastNumber, BroadcastStatus, MessageKind, MessageStatus, OutboxMessage,
 )

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.db import Base, UTCDateTime
-from booking.models.enums import str_enum
+from database.base import Base, UTCDateTime
+from database.base import str_enum
 
 
 class MessageKind(enum.StrEnum):

@@ -22,11 +22,17 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-import booking.models  # noqa: F401  (every table, for truncation)
+# Every module that maps tables onto Base, for truncation (migrations/env.py lists the same ones).
+import accounts.models  # noqa: F401
+import actions.models  # noqa: F401
+import booking.models  # noqa: F401
+import hotline.heartbeats
+import hotline.ivr.models  # noqa: F401
 import notifications.models  # noqa: F401
-from booking.db import Base, make_engine, make_session_factory
-from booking.schema import upgrade
 from config import Settings
+from database.base import Base
+from database.engine import make_engine, make_session_factory
+from database.schema import upgrade
 
 POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("HOTLINE_TEST_REQUIRE_POSTGRES") == "1"

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from booking.accounts import create_user
-from booking.models import Role
+from accounts.models import Role
+from accounts.users import create_user
 from tests.factories import NOW, make_office
 
 PASSWORD = "mật khẩu rất dài"

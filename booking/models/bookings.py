@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Time, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking.db import Base, UTCDateTime
-from booking.models.enums import BookingStatus, Channel, str_enum
+from booking.models.enums import BookingStatus, Channel
 from booking.models.offices import Office
 from booking.models.procedures import Procedure
+from database.base import Base, UTCDateTime
+from database.base import str_enum
 
 # A phone holds at most one live booking per session; cancelled ones do not count.
 _LIVE = text("status <> 'cancelled'")

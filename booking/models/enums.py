@@ -1,11 +1,8 @@
-"""Enumerations shared by the models, stored as their string values."""
+"""Enumerations shared by the booking models, stored as their string values (`database.base.str_enum`)."""
 
 from __future__ import annotations
 
 import enum
-from typing import Any
-
-from sqlalchemy import Enum
 
 
 class OfficeLevel(enum.StrEnum):
@@ -32,24 +29,3 @@ class BookingStatus(enum.StrEnum):
 class CalendarDayKind(enum.StrEnum):
     DAY_OFF = "day_off"  # an extra day off announced by the government or the province
     WORKING_DAY = "working_day"  # a make-up working day (often a Saturday)
-
-
-class Role(enum.StrEnum):
-    OPERATOR = "operator"
-    MANAGER = "manager"
-    ADMIN = "admin"
-
-
-def str_enum(cls: type[enum.StrEnum], length: int = 16, name: str | None = None) -> Any:
-    """A portable column type that stores the enum's value, checked by a CHECK constraint.
-
-    `name` names the constraint where a table has two columns of the same enum.
-    """
-    return Enum(
-        cls,
-        native_enum=False,
-        create_constraint=True,
-        length=length,
-        values_callable=lambda members: [m.value for m in members],
-        name=name or cls.__name__.lower(),
-    )

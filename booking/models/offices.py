@@ -8,8 +8,9 @@ from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, Stri
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking.db import Base, UTCDateTime
-from booking.models.enums import CalendarDayKind, Channel, OfficeLevel, str_enum
+from booking.models.enums import CalendarDayKind, Channel, OfficeLevel
+from database.base import Base, UTCDateTime
+from database.base import str_enum
 
 
 # What an office's name says before the unit it serves: "Trung tâm Phục vụ hành chính công xã Năm Căn".

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.db import Base
 from booking.models.enums import OfficeLevel
+from database.base import Base
 
 
 class Procedure(Base):

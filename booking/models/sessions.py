@@ -12,8 +12,9 @@ from datetime import date, datetime, time
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, String, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking.db import Base, UTCDateTime
-from booking.models.enums import Channel, str_enum
+from booking.models.enums import Channel
+from database.base import Base, UTCDateTime
+from database.base import str_enum
 
 _COUNTERS_NOT_NEGATIVE = "booked >= 0 AND held >= 0 AND cooling >= 0"
 

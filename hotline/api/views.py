@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from accounts.models import Role
 from actions import bookings as actions
 from actions import offices as office_actions
 from actions.context import Actor as StaffActor
@@ -19,7 +20,7 @@ from actions.offices import Disposition
 from booking.availability import next_sessions_with_room, office_availability
 from booking.errors import BookingError, NotFound
 from booking.i18n import N_
-from booking.models import Channel, Office, Role
+from booking.models import Channel, Office
 from hotline.api import schemas as s
 from hotline.api.contract import INVALID, body, operation, path, query, reply
 from hotline.api.errors import ApiError, error_response, from_api, from_domain

@@ -23,12 +23,14 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  #
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from booking import accounts
+from accounts import users as accounts
+from accounts.models import ApiToken, Role, User
+from accounts.tokens import issue_token, revoke_token
+from actions.audit import snapshot
 from booking import offices as office_admin
 from booking import procedures as catalogue
-from booking.audit import issue_token, revoke_token, snapshot
 from booking.errors import InvalidSettings
-from booking.models import ApiToken, Office, OfficeLevel, Procedure, Role, User
+from booking.models import Office, OfficeLevel, Procedure
 from hotline.auth import roles_required
 from hotline.console.common import apply_change, attempt, audit_change, blueprint, me
 from hotline.runtime import runtime

@@ -23,11 +23,12 @@ from wtforms import BooleanField, DateField, DateTimeLocalField, IntegerField, S
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from accounts.models import Role
 from actions import broadcasts as actions
 from actions.context import Actor, Context
 from actions.errors import NotAllowed
 from booking.errors import BookingError, NotFound
-from booking.models import Office, Role
+from booking.models import Office
 from hotline.auth import roles_required
 from hotline.console.common import acting, apply_change, blueprint, flash_error, flash_field_errors, me, valid_id
 from hotline.console.forms import in_range

@@ -18,14 +18,15 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
-from booking.calendar import EARLIEST, LATEST
-from booking.audit import record
+from accounts.models import Role
+from actions.audit import record
 from actions.context import Actor as StaffActor
 from actions.context import Context
-from booking.bookings import Actor
 from actions.errors import NotAllowed
+from booking.bookings import Actor
+from booking.calendar import EARLIEST, LATEST
 from booking.errors import BookingError
-from booking.models import Channel, Office, Role
+from booking.models import Channel, Office
 from hotline.auth import Principal
 from hotline.runtime import runtime
 

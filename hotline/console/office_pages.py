@@ -25,16 +25,15 @@ from wtforms import BooleanField, DateField, IntegerField, SelectField, StringFi
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
+from accounts.models import Role
 from actions import offices as office_actions
+from actions.audit import snapshot
 from actions.offices import Disposition
 from booking import office_settings as services
-from booking.db import get_or_not_found
-from booking.audit import snapshot
 from booking.availability import office_availability
 from booking.calendar import national_holiday
-from booking.models import (
-    CalendarDay, CalendarDayKind, Channel, Closure, Office, Role, SessionOverride,
-)
+from booking.lookup import get_or_not_found
+from booking.models import CalendarDay, CalendarDayKind, Channel, Closure, Office, SessionOverride
 from hotline.auth import roles_required
 from hotline.console import views
 from hotline.console.common import (acting, apply_change, audit_change, blueprint, calendar_date, flash_field_errors,

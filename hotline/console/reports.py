@@ -21,7 +21,8 @@ from wtforms import DateField, IntegerField, SelectField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import DataRequired, NumberRange, Optional
 
-from booking.models import Channel, Office, Role
+from accounts.models import Role
+from booking.models import Channel, Office
 from booking.reports import (FIRST_YEAR, LAST_YEAR, BookingReport, InvalidPeriod, InvalidQuarter, OfficeLine, Period,
                              booking_report)
 from hotline import charts

@@ -17,21 +17,23 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 
+from accounts.models import Role
 from actions import bookings as actions
 from actions import desk
 from actions import offices as office_actions
+from actions.models import AuditEntry
 from actions.offices import Disposition, PlanChanged
 from booking.availability import SessionRoom, availability, next_sessions_with_room, office_availability
 from booking.errors import BookingError
-from booking.models import AuditEntry, Booking, BookingStatus, CallbackRequest, Channel, Office, OfficeLevel, Procedure, Role
+from booking.models import Booking, BookingStatus, CallbackRequest, Channel, Office, OfficeLevel, Procedure
 from booking.phones import parse_contact
 from hotline.auth import check_password, roles_required
-from hotline.console.forms import (ActionForm, BookForm, CapacityForm, CheckInForm, ClosureForm, LoginForm, LookupForm,
-                                   MoveForm)
 from hotline.console.broadcasts import may_see
 from hotline.console.common import (ANY_STAFF, acting, apply_change, attempt, audit_change, blueprint, calendar_date,
                                     csv_response, flash_error, flash_field_errors, in_calendar,
                                     local_today, managed_office, me)
+from hotline.console.forms import (ActionForm, BookForm, CapacityForm, CheckInForm, ClosureForm, LoginForm, LookupForm,
+                                   MoveForm)
 from hotline.runtime import runtime
 from notifications.models import Broadcast, OutboxMessage
 

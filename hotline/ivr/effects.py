@@ -22,8 +22,9 @@ from booking.errors import (
     AlreadyBookedForSession, BookingError, InvalidBookingCode, InvalidPhone, NotAMobile, NotFound,
     SessionFull, TooManyBookings, WindowFull,
 )
-from booking.models import Booking, BookingStatus, Call, Channel, Citizen, Office, Procedure
+from booking.models import Booking, BookingStatus, Channel, Citizen, Office, Procedure
 from booking.phones import PhoneKind, parse_mobile, parse_phone
+from hotline.ivr.models import Call
 from hotline.runtime import Runtime
 
 PREFIX = "Trung tâm Phục vụ hành chính công"

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
 
-from booking.models import Call
 from hotline.ivr.effects import Effects
+from hotline.ivr.models import Call
 from hotline.ivr.speech import say_value
 from hotline.ivr.twiml import Urls, Voice, apology, render_turn
 from hotline.localization import BabelLocalizer

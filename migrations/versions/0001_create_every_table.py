@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import booking.db  # custom column types (UTCDateTime)
+import database.base  # custom column types (UTCDateTime)
 
 
 revision: str = '0001'
@@ -32,8 +32,8 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=True),
     sa.Column('language', sa.String(length=5), nullable=True),
     sa.Column('broadcast_opt_out', sa.Boolean(), nullable=False),
-    sa.Column('opted_out_at', booking.db.UTCDateTime(), nullable=True),
-    sa.Column('created_at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('opted_out_at', database.base.UTCDateTime(), nullable=True),
+    sa.Column('created_at', database.base.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('phone', name=op.f('pk_citizens'))
     )
     op.create_table('offices',
@@ -79,7 +79,7 @@ def upgrade() -> None:
     sa.Column('role', sa.Enum('operator', 'manager', 'admin', name='role', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('display_name', sa.String(length=200), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', database.base.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
@@ -102,7 +102,7 @@ def upgrade() -> None:
     sa.Column('start_date', sa.Date(), nullable=False),
     sa.Column('end_date', sa.Date(), nullable=False),
     sa.Column('reason', sa.String(length=300), nullable=False),
-    sa.Column('created_at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', database.base.UTCDateTime(), nullable=False),
     sa.Column('created_by', sa.String(length=100), nullable=False),
     sa.CheckConstraint('start_date <= end_date', name=op.f('ck_closures_range_ordered')),
     sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_closures_office_id_offices'), ondelete='CASCADE'),
@@ -187,7 +187,7 @@ def upgrade() -> None:
     sa.Column('channel', sa.Enum('ivr', 'operator', 'web', 'api', 'walkin', name='channel', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('seats', sa.Integer(), nullable=False),
     sa.Column('used', sa.Integer(), nullable=False),
-    sa.Column('release_at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('release_at', database.base.UTCDateTime(), nullable=False),
     sa.Column('released', sa.Boolean(), nullable=False),
     sa.CheckConstraint('used >= 0 AND used <= seats', name=op.f('ck_session_reserves_used_within_seats')),
     sa.ForeignKeyConstraint(['session_id'], ['office_sessions.id'], name=op.f('fk_session_reserves_session_id_office_sessions'), ondelete='CASCADE'),
@@ -213,13 +213,13 @@ def upgrade() -> None:
     sa.Column('created_by', sa.String(length=100), nullable=False),
     sa.Column('language', sa.String(length=5), nullable=False),
     sa.Column('status', sa.Enum('booked', 'cancelled', 'checked_in', 'served', 'no_show', name='bookingstatus', native_enum=False, create_constraint=True, length=16), nullable=False),
-    sa.Column('created_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('cancelled_at', booking.db.UTCDateTime(), nullable=True),
-    sa.Column('seat_released_at', booking.db.UTCDateTime(), nullable=True),
-    sa.Column('checked_in_at', booking.db.UTCDateTime(), nullable=True),
-    sa.Column('served_at', booking.db.UTCDateTime(), nullable=True),
-    sa.Column('no_show_at', booking.db.UTCDateTime(), nullable=True),
+    sa.Column('created_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('cancelled_at', database.base.UTCDateTime(), nullable=True),
+    sa.Column('seat_released_at', database.base.UTCDateTime(), nullable=True),
+    sa.Column('checked_in_at', database.base.UTCDateTime(), nullable=True),
+    sa.Column('served_at', database.base.UTCDateTime(), nullable=True),
+    sa.Column('no_show_at', database.base.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_bookings_office_id_offices')),
     sa.ForeignKeyConstraint(['procedure_id'], ['procedures.id'], name=op.f('fk_bookings_procedure_id_procedures')),
     sa.ForeignKeyConstraint(['session_id'], ['office_sessions.id'], name=op.f('fk_bookings_session_id_office_sessions')),
@@ -241,8 +241,8 @@ def upgrade() -> None:
     sa.Column('phone', sa.String(length=20), nullable=False),
     sa.Column('channel', sa.Enum('ivr', 'operator', 'web', 'api', 'walkin', name='channel', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('reserve_channel', sa.Enum('ivr', 'operator', 'web', 'api', 'walkin', name='reserve_channel', native_enum=False, create_constraint=True, length=16), nullable=True),
-    sa.Column('created_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('expires_at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', database.base.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['session_id'], ['office_sessions.id'], name=op.f('fk_holds_session_id_office_sessions'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['window_id'], ['arrival_windows.id'], name=op.f('fk_holds_window_id_arrival_windows'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_holds')),
@@ -255,7 +255,7 @@ def upgrade() -> None:
     op.create_table('booking_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('booking_id', sa.Integer(), nullable=False),
-    sa.Column('at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('at', database.base.UTCDateTime(), nullable=False),
     sa.Column('action', sa.String(length=32), nullable=False),
     sa.Column('actor', sa.String(length=100), nullable=False),
     sa.Column('channel', sa.Enum('ivr', 'operator', 'web', 'api', 'walkin', name='channel', native_enum=False, create_constraint=True, length=16), nullable=False),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import booking.db  # custom column types (UTCDateTime)
+import database.base  # custom column types (UTCDateTime)
 
 
 revision: str = '0002'
@@ -31,9 +31,9 @@ def upgrade() -> None:
     sa.Column('last_token', sa.String(length=200), nullable=True),
     sa.Column('last_response', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('started_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('ended_at', booking.db.UTCDateTime(), nullable=True),
+    sa.Column('started_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('ended_at', database.base.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('sid', name=op.f('pk_calls'))
     )
     with op.batch_alter_table('calls', schema=None) as batch_op:
@@ -50,13 +50,13 @@ def upgrade() -> None:
     sa.Column('audience_spec', sa.JSON(), nullable=False),
     sa.Column('office_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.Enum('draft', 'scheduled', 'sending', 'paused', 'cancelled', 'done', name='broadcaststatus', native_enum=False, create_constraint=True, length=16), nullable=False),
-    sa.Column('send_at', booking.db.UTCDateTime(), nullable=True),
+    sa.Column('send_at', database.base.UTCDateTime(), nullable=True),
     sa.Column('recipients', sa.Integer(), nullable=False),
     sa.Column('skipped_opted_out', sa.Integer(), nullable=False),
     sa.Column('skipped_not_mobile', sa.Integer(), nullable=False),
     sa.Column('created_by', sa.String(length=100), nullable=False),
-    sa.Column('created_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', database.base.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_broadcasts_office_id_offices'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_broadcasts'))
     )
@@ -66,8 +66,8 @@ def upgrade() -> None:
     sa.Column('call_sid', sa.String(length=64), nullable=True),
     sa.Column('language', sa.String(length=5), nullable=False),
     sa.Column('context', sa.JSON(), nullable=False),
-    sa.Column('requested_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('done_at', booking.db.UTCDateTime(), nullable=True),
+    sa.Column('requested_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('done_at', database.base.UTCDateTime(), nullable=True),
     sa.Column('done_by', sa.String(length=100), nullable=True),
     sa.Column('note', sa.String(length=500), nullable=False),
     sa.ForeignKeyConstraint(['call_sid'], ['calls.sid'], name=op.f('fk_callback_requests_call_sid_calls'), ondelete='SET NULL'),
@@ -92,19 +92,19 @@ def upgrade() -> None:
     sa.Column('segments', sa.Integer(), nullable=False),
     sa.Column('urgent', sa.Boolean(), nullable=False),
     sa.Column('status', sa.Enum('queued', 'held', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'cancelled', name='messagestatus', native_enum=False, create_constraint=True, length=16), nullable=False),
-    sa.Column('due_at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('due_at', database.base.UTCDateTime(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('error_code', sa.String(length=16), nullable=True),
     sa.Column('error_message', sa.String(length=500), nullable=True),
     sa.Column('provider_sid', sa.String(length=64), nullable=True),
     sa.Column('booking_id', sa.Integer(), nullable=True),
     sa.Column('broadcast_id', sa.Integer(), nullable=True),
-    sa.Column('claimed_at', booking.db.UTCDateTime(), nullable=True),
+    sa.Column('claimed_at', database.base.UTCDateTime(), nullable=True),
     sa.Column('claimed_by', sa.String(length=64), nullable=True),
     sa.Column('dedupe_key', sa.String(length=120), nullable=True),
-    sa.Column('created_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('sent_at', booking.db.UTCDateTime(), nullable=True),
+    sa.Column('created_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('sent_at', database.base.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['booking_id'], ['bookings.id'], name=op.f('fk_outbox_booking_id_bookings'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['broadcast_id'], ['broadcasts.id'], name=op.f('fk_outbox_broadcast_id_broadcasts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import booking.db  # custom column types (UTCDateTime)
+import database.base  # custom column types (UTCDateTime)
 
 
 revision: str = '0003'
@@ -27,9 +27,9 @@ def upgrade() -> None:
     sa.Column('prefix', sa.String(length=12), nullable=False),
     sa.Column('role', sa.Enum('operator', 'manager', 'admin', name='role', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('created_by', sa.String(length=100), nullable=False),
-    sa.Column('created_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('last_used_at', booking.db.UTCDateTime(), nullable=True),
-    sa.Column('revoked_at', booking.db.UTCDateTime(), nullable=True),
+    sa.Column('created_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('last_used_at', database.base.UTCDateTime(), nullable=True),
+    sa.Column('revoked_at', database.base.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
     sa.UniqueConstraint('name', name=op.f('uq_api_tokens_name')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('ip', sa.String(length=64), nullable=False),
-    sa.Column('at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('at', database.base.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_login_attempts'))
     )
     with op.batch_alter_table('login_attempts', schema=None) as batch_op:
@@ -47,7 +47,7 @@ def upgrade() -> None:
 
     op.create_table('audit_log',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('at', database.base.UTCDateTime(), nullable=False),
     sa.Column('actor', sa.String(length=100), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('target_type', sa.String(length=32), nullable=False),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import booking.db  # custom column types (UTCDateTime)
+import database.base  # custom column types (UTCDateTime)
 
 
 revision: str = '0004'
@@ -24,9 +24,9 @@ def upgrade() -> None:
     sa.Column('host', sa.String(length=200), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=False),
     sa.Column('role', sa.Enum('leader', 'standby', name='schedulerrole', native_enum=False, create_constraint=True, length=16), nullable=False),
-    sa.Column('started_at', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('role_since', booking.db.UTCDateTime(), nullable=False),
-    sa.Column('beat_at', booking.db.UTCDateTime(), nullable=False),
+    sa.Column('started_at', database.base.UTCDateTime(), nullable=False),
+    sa.Column('role_since', database.base.UTCDateTime(), nullable=False),
+    sa.Column('beat_at', database.base.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_scheduler_heartbeats'))
     )
     with op.batch_alter_table('scheduler_heartbeats', schema=None) as batch_op:

@@ -12,8 +12,9 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from actions.models import AuditEntry
 from booking import bookings
-from booking.models import AuditEntry, Booking, BookingStatus
+from booking.models import Booking, BookingStatus
 from notifications.models import MessageKind, OutboxMessage
 from tests.browser.driving import Browsing, reread, sign_in
 from tests.factories import NOW, OPERATOR, POLICY, at

@@ -17,9 +17,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accounts.models import User
+from actions.audit import record
 from booking import bookings
-from booking.audit import record
-from booking.models import CallbackRequest, User
+from booking.models import CallbackRequest
 from tests.browser.driving import Browsing, sign_in
 from tests.factories import NOW, OPERATOR, POLICY, at
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from booking.db import make_engine, make_session_factory
-from booking.demo import load_demo
+from actions.demo import load_demo
+from database.engine import make_engine, make_session_factory
 
 from tests.conftest import _truncate_postgres
 

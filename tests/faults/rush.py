@@ -26,7 +26,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from booking.models import ArrivalWindow, AuditEntry, Booking, BookingStatus, Hold, OfficeSession
+from actions.models import AuditEntry
+from booking.models import ArrivalWindow, Booking, BookingStatus, Hold, OfficeSession
 from notifications.models import MessageKind, OutboxMessage
 
 BASE = "http://localhost"

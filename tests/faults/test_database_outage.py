@@ -19,8 +19,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from booking.audit import issue_token
-from booking.models import Booking, Role
+from accounts.models import Role
+from accounts.tokens import issue_token
+from booking.models import Booking
 from config import Settings
 from hotline import create_app
 from tests.factories import NOW, make_office

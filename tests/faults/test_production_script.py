@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from booking.models import SchedulerHeartbeat, SchedulerRole
+from hotline.heartbeats import SchedulerHeartbeat, SchedulerRole
 from tests.faults.processes import ROOT, Children, group_alive, http_status, loopback_socket, server_env, wait_until
 
 pytestmark = pytest.mark.slow

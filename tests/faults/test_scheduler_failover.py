@@ -24,8 +24,8 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.db import make_session_factory
-from booking.models import SchedulerHeartbeat, SchedulerRole
+from database.engine import make_session_factory
+from hotline.heartbeats import SchedulerHeartbeat, SchedulerRole
 from hotline.leader import LOCK_KEY
 from notifications import broadcasts
 from notifications.models import AudienceKind, Broadcast, BroadcastStatus, MessageStatus, OutboxMessage

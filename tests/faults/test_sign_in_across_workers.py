@@ -18,8 +18,8 @@ import requests
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from booking.accounts import create_user
-from booking.models import Role
+from accounts.models import Role
+from accounts.users import create_user
 from tests.factories import NOW
 from tests.faults.processes import Children, server_env, wait_healthy
 

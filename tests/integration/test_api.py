@@ -17,9 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from booking.audit import issue_token
+from accounts.models import Role
+from accounts.tokens import issue_token
+from actions.models import AuditEntry
 from booking.calendar import EARLIEST, LATEST
-from booking.models import AuditEntry, Booking, BookingStatus, Closure, Role, SessionOverride
+from booking.models import Booking, BookingStatus, Closure, SessionOverride
 from booking.phones import PhoneKind, parse_contact
 from hotline.api import schemas
 from hotline.api.contract import OPERATIONS, Operation, body, query, reply

@@ -10,9 +10,9 @@ from flask import Flask
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from booking.models import Role, User
-from booking.schema import SchemaOutOfDate, downgrade
+from accounts.models import Role, User
 from config import Settings
+from database.schema import SchemaOutOfDate, downgrade
 from hotline import create_app
 
 
@@ -103,7 +103,7 @@ def test_healthz(app: Flask) -> None:
 
 def test_migrations_go_down_and_up_again(engine: Engine) -> None:
     downgrade(engine, "base")
-    from booking.schema import current_revision, head_revision, upgrade
+    from database.schema import current_revision, head_revision, upgrade
 
     assert current_revision(engine) is None
     upgrade(engine)
@@ -115,7 +115,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from booking.db import Base
+    from database.base import Base
 
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)

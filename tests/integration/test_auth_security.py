@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import TooManyRequests
 
 import hotline.auth
-from booking.models import LoginAttempt, User
+from accounts.models import LoginAttempt, User
 from hotline.auth import MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_USER, check_password
 from tests.console import PASSWORD, csrf, login, signed_in
 from tests.console import app as app, client as client, offices as offices

@@ -14,10 +14,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from accounts.models import Role
 from actions import broadcasts as actions
 from actions.context import Actor, Context
 from actions.errors import NotAllowed
-from booking.models import AuditEntry, Role
+from actions.models import AuditEntry
 from notifications.models import AudienceKind, Broadcast, BroadcastStatus, MessageStatus, OutboxMessage
 from notifications.policy import SmsPolicy
 from tests.console import app as app, client as client

@@ -19,14 +19,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from accounts.models import Role
+from accounts.users import create_user
 from actions.context import Actor, Context
 from actions.errors import NotAllowed
+from actions.models import AuditEntry
 from actions.offices import (CLOSE_AT_HAND, Disposition, Outcome, PlanChanged, cancel_session_on_date, close_office,
                              preview_closure, reopen)
-from booking.errors import NotFound
 from booking import bookings
-from booking.accounts import create_user
-from booking.models import AuditEntry, Booking, BookingStatus, Closure, Role
+from booking.errors import NotFound
+from booking.models import Booking, BookingStatus, Closure
 from notifications.models import MessageKind, OutboxMessage
 from notifications.policy import SmsPolicy
 from tests.closure_pages import close_through_preview, confirmation

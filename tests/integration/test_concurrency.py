@@ -20,9 +20,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking import bookings, office_settings, rehousing
-from booking.db import make_engine, make_session_factory
 from booking.errors import AlreadyBookedForSession, BookingError, SessionFull, TooManyBookings, WindowFull
 from booking.models import ArrivalWindow, Booking, BookingStatus, CalendarDayKind, Channel, Hold, OfficeSession
+from database.engine import make_engine, make_session_factory
 from tests.factories import IVR, NOW, OPERATOR, POLICY, make_office, phone
 
 TUESDAY = date(2027, 3, 2)

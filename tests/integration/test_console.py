@@ -12,9 +12,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from actions.models import AuditEntry
 from booking import bookings
 from booking.bookings import Actor
-from booking.models import AuditEntry, Booking, BookingStatus, Channel, OfficeLevel, OfficeSession
+from booking.models import Booking, BookingStatus, Channel, OfficeLevel, OfficeSession
 from notifications.models import MessageKind, OutboxMessage
 from tests.closure_pages import close_through_preview
 from tests.console import PASSWORD, csrf, login

@@ -12,7 +12,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash
 
-from booking.models import ApiToken, AuditEntry, Office, OfficeLevel, Procedure, Role, SessionTemplate, User
+from accounts.models import ApiToken, Role, User
+from actions.models import AuditEntry
+from booking.models import Office, OfficeLevel, Procedure, SessionTemplate
 from tests.console import PASSWORD, csrf, login, signed_in
 from tests.console import app as app, client as client, offices as offices
 

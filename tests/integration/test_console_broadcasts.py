@@ -13,8 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from actions.models import AuditEntry
 from booking import bookings
-from booking.models import AuditEntry, Citizen
+from booking.models import Citizen
 from notifications import broadcasts
 from notifications.models import (
     AudienceKind, Broadcast, BroadcastNumber, BroadcastStatus, MessageKind, MessageStatus, OutboxMessage,

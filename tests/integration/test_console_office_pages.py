@@ -8,11 +8,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from actions.models import AuditEntry
 from booking import bookings, office_settings
 from booking.availability import office_availability
 from booking.models import (
-    AuditEntry, Booking, BookingStatus, CalendarDay, CalendarDayKind, Channel, ChannelReserve, Closure, Office,
-    SessionOverride, SessionTemplate,
+    Booking, BookingStatus, CalendarDay, CalendarDayKind, Channel, ChannelReserve, Closure, Office, SessionOverride,
+    SessionTemplate,
 )
 from notifications.models import MessageKind, OutboxMessage
 from tests.console import csrf, login, signed_in

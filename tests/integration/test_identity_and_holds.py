@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from actions import bookings as actions
 from actions.context import Actor, Context
+from actions.models import AuditEntry
 from booking import bookings
 from booking.errors import HoldExpired
-from booking.models import AuditEntry, Booking, BookingStatus, Citizen, Hold
+from booking.models import Booking, BookingStatus, Citizen, Hold
 from notifications.policy import SmsPolicy
 from tests.factories import NOW, POLICY, make_office, phone
 from tests.ivr_caller import Caller

@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.routing import IntegerConverter
 
+from accounts.models import Role
+from accounts.tokens import issue_token
 from booking import bookings
-from booking.audit import issue_token
-from booking.models import Booking, CalendarDay, Closure, Office, Role, SessionOverride
-from hotline.errors import FIELD_LIMIT
+from booking.models import Booking, CalendarDay, Closure, Office, SessionOverride
 from hotline.console.common import spreadsheet_cell
+from hotline.errors import FIELD_LIMIT
 from notifications import broadcasts
 from notifications.broadcasts import UnreadableList
 from notifications.models import AudienceKind, Broadcast, MessageKind, MessageStatus, OutboxMessage

@@ -34,12 +34,14 @@ from werkzeug.test import TestResponse
 
 from booking import bookings
 from booking.bookings import Actor
-from booking.db import Base, make_engine, make_session_factory
 from booking.errors import InvalidPhone
-from booking.models import ArrivalWindow, Booking, BookingStatus, Call, Channel, Hold, Office, OfficeSession
+from booking.models import ArrivalWindow, Booking, BookingStatus, Channel, Hold, Office, OfficeSession
 from booking.phones import parse_phone
 from config import Settings
+from database.base import Base
+from database.engine import make_engine, make_session_factory
 from hotline import create_app
+from hotline.ivr.models import Call
 from hotline.localization import BabelLocalizer
 from ivr_flows.hotline import HOTLINE
 from ivr_flows.prompts import PROMPTS

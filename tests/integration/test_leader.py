@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from booking import bookings
-from booking.db import make_engine
-from booking.models import Channel, Hold, SchedulerHeartbeat, SchedulerRole
-from booking.schema import downgrade, head_revision, upgrade
+from booking.models import Channel, Hold
 from config import Settings
+from database.engine import make_engine
+from database.schema import downgrade, head_revision, upgrade
 from hotline import create_app
+from hotline.heartbeats import SchedulerHeartbeat, SchedulerRole
 from hotline.leader import LOCK_FILE, LOCK_KEY, Elector, FileElector, Leadership, PostgresElector, elector_for
 from hotline.scheduler import build, leadership_for, shared_dispatch
 from tests.factories import NOW, POLICY, make_office, phone

@@ -20,10 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accounts.models import Role
+from accounts.tokens import issue_token
 from booking import bookings
-from booking.audit import issue_token
-from booking.models import Booking, Role, SchedulerHeartbeat, SchedulerRole
+from booking.models import Booking
 from config import Settings, SettingsError
+from hotline.heartbeats import SchedulerHeartbeat, SchedulerRole
 from hotline.logs import GunicornLogger, clean, mask_phone, scrub
 from notifications.models import MessageKind, MessageStatus, OutboxMessage
 from notifications.senders import LogSender, Outgoing

@@ -22,10 +22,12 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.security import generate_password_hash
 
+from accounts.models import Role
+from accounts.tokens import issue_token
+from accounts.users import create_user
+from actions.models import AuditEntry
 from booking import bookings
-from booking.accounts import create_user
-from booking.audit import issue_token
-from booking.models import AuditEntry, Booking, Citizen, Role
+from booking.models import Booking, Citizen
 from notifications.models import OutboxMessage
 from tests.console import PASSWORD, csrf, login
 from tests.factories import NOW, OPERATOR, POLICY, at, make_office, make_procedure, phone

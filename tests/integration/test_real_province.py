@@ -12,11 +12,13 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from accounts.models import Role
+from accounts.users import create_user
+from actions.demo import load_demo
+from actions.models import AuditEntry
 from booking import offices as office_admin
-from booking.accounts import create_user
-from booking.demo import load_demo
-from booking.models import AuditEntry, Office, OfficeLevel, Procedure, Role, SessionTemplate
-from booking.schema import downgrade, upgrade
+from booking.models import Office, OfficeLevel, Procedure, SessionTemplate
+from database.schema import downgrade, upgrade
 from tests.console import PASSWORD, signed_in
 from tests.factories import NOW, make_office
 

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
-from booking.models import Booking, Call, CallbackRequest, Hold
+from booking.models import Booking, CallbackRequest, Hold
 from config import Settings
 from hotline import create_app
+from hotline.ivr.models import Call
 from hotline.simulator import AppTransport, CallSimulator, SimulatorError, call_group, parse_script
 from notifications.models import MessageKind, OutboxMessage
 from tests.factories import NOW

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from bench.rush import RushConfig, SessionSpec, report_lines, run_rush
-from booking.db import make_engine
+from database.engine import make_engine
 from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
 
 SESSIONS = (SessionSpec(0, "S", 25), SessionSpec(1, "S", 15))  # 40 seats in two offices

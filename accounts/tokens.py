@@ -1,45 +1,17 @@
-"""Writing the audit log and issuing API tokens."""
+"""API tokens for integrations: issuing, checking and revoking them."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import date, datetime, time
-from enum import Enum
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking.db import get_or_not_found
+from accounts.models import ApiToken, Role
 from booking.errors import InvalidSettings
-from booking.models import ApiToken, AuditEntry, Role
-
-
-def plain(value: Any) -> Any:
-    """A JSON-safe copy of a value (dates as ISO text, enums as their value)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    return value
-
-
-def snapshot(obj: object, *fields: str) -> dict[str, Any]:
-    return {name: plain(getattr(obj, name)) for name in fields}
-
-
-def record(session: Session, *, actor: str, action: str, target_type: str, target_id: object, now: datetime,
-           office_id: int | None = None, before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-           ip: str | None = None) -> AuditEntry:
-    entry = AuditEntry(at=now, actor=actor, action=action, target_type=target_type, target_id=str(target_id),
-                       office_id=office_id, before=plain(before), after=plain(after), ip=ip)
-    session.add(entry)
-    return entry
+from booking.lookup import get_or_not_found
 
 
 def _digest(token: str) -> str:

@@ -1,9 +1,9 @@
 """Demo data: Cà Mau as it is, its province centre and the centre of each of its 64 wards and communes.
 
-The offices come from the official register (`booking.provinces`, keyed on codes), so their names
-are the real ones since 1 July 2025 (Cà Mau now includes the former Bạc Liêu); the six the demo
-always had keep their codes, keypad numbers, addresses and hours, the others get the default week
-of their kind. Loading is idempotent: offices are matched by official code, procedures by code, so
+The offices come from the official register (`booking.provinces`, keyed on codes; imported and
+audited by `actions.provinces`), so their names are the real ones since 1 July 2025 (Cà Mau now
+includes the former Bạc Liêu); the six the demo always had keep their codes, keypad numbers,
+addresses and hours, the others get the default week of their kind. Loading is idempotent: offices are matched by official code, procedures by code, so
 running it again changes nothing, and it never touches bookings. Addresses and capacities are
 illustrative, not official.
 """
@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from actions.provinces import import_province
 from booking.models import Procedure
-from booking.provinces import Change, Local, Week, import_province
+from booking.provinces import Change, Local, Week
 
 CA_MAU = 96
 # Known to the demo since before it had the register, by official code.

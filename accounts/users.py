@@ -8,9 +8,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking.db import get_or_not_found
+from accounts.models import Role, User
 from booking.errors import InvalidSettings, NotFound
-from booking.models import Office, Role, User
+from booking.lookup import get_or_not_found
+from booking.models import Office
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 

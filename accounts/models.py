@@ -1,18 +1,25 @@
-"""Staff accounts: operators, office managers and administrators.
+"""Staff accounts (operators, office managers and administrators), API tokens, and failed logins.
 
 Passwords arrive already hashed: hashing belongs to the edge that receives them.
 """
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking.db import Base, UTCDateTime
-from booking.models.enums import Role, str_enum
 from booking.models.offices import Office
+from database.base import Base, UTCDateTime, str_enum
+
+
+class Role(enum.StrEnum):
+    OPERATOR = "operator"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
 
 user_offices = Table(
     "user_offices",
@@ -52,3 +59,31 @@ class User(Base):
         Incremented in SQL, so that two changes at once cannot lose one of the increments.
         """
         self.session_version = User.session_version + 1
+
+
+class ApiToken(Base):
+    """A per-integration API token; only its SHA-256 is stored, the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # the first characters, to recognise it in lists
+    role: Mapped[Role] = mapped_column(str_enum(Role))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginAttempt(Base):
+    """A failed login, counted per user name and per address to slow down guessing."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_username_at", "username", "at"), Index("ix_login_attempts_ip_at", "ip", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,4 +1,4 @@
-"""The database: declarative base, engine set-up for SQLite and PostgreSQL, and sessions.
+"""Engines for SQLite and PostgreSQL, and sessions on them.
 
 The rules that keep two callers off the last seat are conditional UPDATEs and unique indexes,
 so they hold on any number of processes sharing one database. On SQLite every transaction starts
@@ -11,57 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
-from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
-from sqlalchemy.types import TypeDecorator
-
-T = TypeVar("T")
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-    if TYPE_CHECKING:
-        # Every model maps one Table (none maps a join or a select), so Core's insert() and
-        # update() on `Model.__table__` are there; SQLAlchemy declares the wider FromClause.
-        __table__: ClassVar[Table]
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """An instant, stored as UTC and always returned timezone-aware.
-
-    SQLite has no time zone type; storing naive UTC on both engines keeps comparisons in SQL
-    identical and makes a naive datetime from anywhere in our code a loud error.
-    """
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; pass an aware one")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -114,17 +70,3 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commits when the block ends, rolls back on any exception."""
     with factory.begin() as session:
         yield session
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def get_or_not_found(session: Session, model: type[T], key: Any, **options: Any) -> T:
-    """The row with this primary key; `booking.errors.NotFound` (a 404 at every edge) when there is none."""
-    from booking.errors import NotFound
-
-    row = session.get(model, key, **options)
-    if row is None:
-        raise NotFound()
-    return row

@@ -13,8 +13,7 @@ from datetime import datetime
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.db import Base, UTCDateTime
-from booking.models.enums import str_enum
+from database.base import Base, UTCDateTime, str_enum
 
 
 class SchedulerRole(enum.StrEnum):

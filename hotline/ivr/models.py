@@ -1,4 +1,4 @@
-"""Calls in progress and call-back requests: the hotline's state lives here, not in a process.
+"""Calls in progress: the hotline's state lives here, not in a process.
 
 Any web worker can serve a call's next webhook because everything about the call (where the
 caller is in the flow, what they chose, the last answer sent) is in its row, keyed by the
@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.db import Base, UTCDateTime
+from database.base import Base, UTCDateTime
 
 
 class Call(Base):
@@ -35,21 +35,3 @@ class Call(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class CallbackRequest(Base):
-    """A caller asked to be called back when no operator could answer."""
-
-    __tablename__ = "callback_requests"
-    __table_args__ = (Index("ix_callback_requests_open", "done_at", "requested_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(String(20))
-    call_sid: Mapped[str | None] = mapped_column(ForeignKey("calls.sid", ondelete="SET NULL"))
-    language: Mapped[str] = mapped_column(String(5), default="vi")
-    # What the caller was doing, for the operator who calls back (e.g. booking at an office).
-    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    done_by: Mapped[str | None] = mapped_column(String(100))
-    note: Mapped[str] = mapped_column(String(500), default="")
