@@ -117,11 +117,11 @@ class Settings:
                                  "voice for Vietnamese prompts (`Google.vi-VN-Standard-A`; Wavenet and Chirp3-HD voices also work)")
     ivr_voice_en: str = _setting("IVR_VOICE_EN", "Google.en-US-Standard-C",
                                  "voice for English prompts (`Google.en-US-Standard-C`)")
-    ivr_speech: bool = _setting("IVR_SPEECH", False,
-                                "also accept spoken answers where the flow lists words (off: keypad only)")
+    ivr_speech: bool = _setting("IVR_SPEECH", True,
+                                "accept spoken answers as well as keys: office names, whole requests at the first "
+                                "menu, yes and no (on; `0` for keypad only)")
     ivr_audio_dir: Path = _setting("IVR_AUDIO_DIR", PROJECT_ROOT / "hotline" / "static" / "prompts",  # noqa: RUF009
                                    "folder of recorded prompts, `LANG/KEY.mp3`, played instead of text-to-speech (`hotline/static/prompts`)")
-    ivr_menu_offices: int = _setting("IVR_MENU_OFFICES", 5, "how many offices the booking menu reads out (5)", least=1)
     operator_numbers: str = _setting("IVR_OPERATOR_NUMBERS", "",
                                      "comma-separated numbers rung at once when a caller asks for an operator (none: call-back only)")
     operator_hours: str = _setting("IVR_OPERATOR_HOURS", "07:00-17:00",

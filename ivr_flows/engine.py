@@ -8,6 +8,7 @@ transfers the call or hangs up. It knows nothing of Twilio; the edge renders the
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,10 @@ class Engine:
             return self._enter(state.name, context, [])
         if event.kind == "silence":
             return self._again(state, retries, context, SILENCE, state.on_silence)
+        if event.kind == "speech" and state.listen is not None and event.value.strip():
+            # Free speech is for the effect to understand: "đặt lịch ở Năm Căn sáng thứ hai" is more than "1".
+            context[state.listen.store] = event.value.strip()
+            return self._enter(state.listen.then, context, [])
         key = event.value.strip() if event.kind == "keys" else self._heard(state, context, event.value)
         target = self._target(state, context, key)
         if target is None:
@@ -199,6 +204,9 @@ class Engine:
                 spoken.append(self._resolve(state.choices.prompt, {**context, "item": item, "n": str(n)}))
                 hints.extend(item.get("say_as", []))
         spoken.extend(self._resolve(p, context) for p in state.then_say)
+        if state.listen is not None and state.listen.hints is not None:
+            with contextlib.suppress(FlowError):  # nothing to bias the recogniser with: it still hears any words
+                hints.extend(str(h) for h in lookup(context, state.listen.hints))
         if state.input is not None:
             wait = Wait(state.input.max_digits, tuple(hints))
         else:

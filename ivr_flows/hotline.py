@@ -1,55 +1,81 @@
-"""The hotline's call flow: book, check and cancel, hear office information, notices, operators.
+"""The hotline's call flow: book, check, move and cancel, office information, notices, operators.
 
-Effects named here are implemented at the edge (`hotline/ivr/effects.py`); a test checks that
-every effect has an implementation and every prompt a text.
+Written for a whole province (65 offices) and for callers who are often elderly: the caller may
+say what they want in one sentence at the first menu, or the name of their commune or ward when
+asked; keys always work, and no menu offers more than four choices before "other". Effects named
+here are implemented at the edge (`hotline/ivr/effects.py`); a test checks that every effect has
+an implementation and every prompt a text.
 """
 
 from __future__ import annotations
 
-from ivr_flows.model import Choices, Each, Flow, Input, State, date, digits, message, number, phone, say, text, time
+from ivr_flows.model import (
+    Choices, Flow, Input, Listen, State, date, digits, message, number, phone, say, text, time,
+)
 
-YES_NO = {"có": "1", "đúng": "1", "đồng ý": "1", "xác nhận": "1", "yes": "1", "confirm": "1",
+YES_NO = {"có": "1", "đúng": "1", "đồng ý": "1", "xác nhận": "1", "phải": "1", "yes": "1", "confirm": "1",
           "không": "2", "sai": "2", "no": "2"}
 BACK = {"*": "main_menu"}
 
-SESSION_WORDS = dict(part=message("item.part"), date=date("item.date"), left=number("item.left"), n=text("n"))
+SESSION_WORDS = dict(part=message("item.part"), date=date("item.date"), left=text("item.left_note"), n=text("n"))
 
 HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
-    State("identify", effect="identify_caller", outcomes={"ok": "greeting"}),
-    State("greeting", say=(say("welcome"), say("language_offer")), next="main_menu"),
+    State("identify", effect="identify_caller", outcomes={"ok": "greeting", "no_province": "greeting_plain"}),
+    State("greeting", say=(say("welcome", province=text("province")), say("language_offer")), next="main_menu"),
+    State("greeting_plain", say=(say("welcome_plain"), say("language_offer")), next="main_menu"),
     State("main_menu", say=(say("main_menu"),),
           keys={"1": "book", "2": "manage", "3": "info", "4": "notices", "0": "operator", "9": "english"},
-          speech={"đặt lịch": "1", "đặt hẹn": "1", "book": "1", "kiểm tra": "2", "hủy": "2", "check": "2",
-                  "cancel": "2", "thông tin": "3", "giờ làm việc": "3", "information": "3", "thông báo": "4",
-                  "notice": "4", "tổng đài viên": "0", "gặp người": "0", "operator": "0"}),
+          listen=Listen("request", then="understand_request", hints="request_hints")),
     State("english", effect="set_language_en", outcomes={"ok": "main_menu"}),
     State("no_answer", next="operator"),
 
-    # Booking: office, optional field, session, phone, hold, confirm.
-    State("book", effect="list_offices", outcomes={"ok": "choose_office"}),
+    # What the caller said at the first menu, in their own words.
+    State("understand_request", effect="understand_request", outcomes={
+        "book_ready": "need_phone", "book_sessions": "list_sessions", "book_office_unsure": "office_read_back",
+        "book": "book", "manage": "manage", "info": "info", "notices": "notices", "operator": "operator",
+        "limit": "too_many", "not_understood": "not_understood", "give_up": "operator"}),
+    State("not_understood", say=(say("not_understood"),), next="main_menu"),
+
+    # Booking: the booking limit first, then office, field, session, phone, hold, confirm.
+    State("book", effect="check_limit", outcomes={"ok": "office_options", "limit": "too_many"}),
+    State("office_options", effect="office_options", outcomes={
+        "last": "last_office", "ask": "ask_office", "only": "office_chosen"}),
+    State("last_office", say=(say("last_office", office=text("last_office.name")),),
+          keys={"1": "take_last_office", "2": "ask_office", **BACK}, speech=YES_NO),
+    State("take_last_office", effect="take_last_office", outcomes={"ok": "office_chosen"}),
+    State("ask_office", say=(say("ask_office"),),
+          keys={"1": "province_office", "2": "office_list", **BACK},
+          listen=Listen("office_said", then="match_office", hints="office_hints")),
+    State("match_office", effect="match_office", outcomes={
+        "sure": "office_chosen", "unsure": "office_read_back", "none": "office_not_heard",
+        "give_up": "office_list"}),
+    State("office_not_heard", say=(say("office_not_heard"),), next="ask_office"),
+    State("office_read_back", say=(say("office_read_back", office=text("office.name")),),
+          keys={"1": "office_chosen", "2": "ask_office"}, speech=YES_NO),
+    State("province_office", effect="province_office", outcomes={"ok": "office_chosen", "none": "office_list"}),
+    # A keypad path that needs no office number: the offices in name order, four at a time.
+    State("office_list", effect="office_page", outcomes={"ok": "choose_office"}),
     State("choose_office", say=(say("choose_office"),),
           choices=Choices("offices", say("office_choice", name=text("item.name"), n=text("n")),
-                          store="office", then="office_chosen"),
-          then_say=(say("office_other"), say("back_to_menu")),
-          keys={"8": "type_office", **BACK}),
-    State("type_office", say=(say("type_office"),), input=Input("office_number", then="find_office", max_digits=4)),
-    State("find_office", effect="find_office", outcomes={"found": "office_chosen", "unknown": "office_unknown"}),
-    State("office_unknown", say=(say("office_unknown"),), next="choose_office"),
+                          store="office", then="office_chosen", limit=4),
+          then_say=(say("office_more"), say("back_to_menu")),
+          keys={"9": "office_list", **BACK}),
     State("office_chosen", effect="list_fields", outcomes={"some": "choose_field", "none": "list_sessions"}),
     State("choose_field", say=(say("choose_field"),),
           choices=Choices("fields", say("field_choice", field=text("item.name"), n=text("n")),
-                          store="field", then="list_sessions"),
+                          store="field", then="list_sessions", limit=4),
           then_say=(say("field_skip"),), keys={"0": "list_sessions", **BACK}),
     State("list_sessions", effect="list_sessions", outcomes={"some": "choose_session", "none": "no_room"}),
     State("choose_session", say=(say("sessions_intro", office=text("office.name")),),
-          choices=Choices("sessions", say("session_choice", **SESSION_WORDS), store="session", then="need_phone"),
+          choices=Choices("sessions", say("session_choice", **SESSION_WORDS), store="session", then="need_phone",
+                          limit=4),
           then_say=(say("back_to_menu"),), keys=BACK),
     State("no_room", say=(say("no_room", office=text("office.name")),), next="find_alternatives"),
     State("find_alternatives", effect="list_alternatives",
           outcomes={"some": "choose_alternative", "none": "no_room_anywhere"}),
     State("choose_alternative", say=(say("alternatives_intro"),),
           choices=Choices("sessions", say("alternative_choice", office=text("item.office"), **SESSION_WORDS),
-                          store="session", then="need_phone"),
+                          store="session", then="need_phone", limit=4),
           then_say=(say("back_to_menu"),), keys=BACK),
     State("no_room_anywhere", say=(say("no_room_anywhere"),), next="operator"),
     State("need_phone", effect="caller_mobile", outcomes={"mobile": "hold", "missing": "ask_phone"}),
@@ -72,23 +98,26 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
     State("release_and_end", effect="release_hold", outcomes={"ok": "goodbye"}),
     State("confirm", effect="confirm_hold", outcomes={"booked": "booked", "expired": "hold_expired"}),
     State("hold_expired", say=(say("hold_expired"),), next="list_sessions"),
-    State("booked", say=(say("booked", code=digits("booking.code"), queue=text("booking.queue"),
-                             date=date("booking.date"), start=time("booking.start"), end=time("booking.end"),
-                             office=text("booking.office")),
-                         say("sms_will_follow", phone=phone("booking.phone"))),
+    State("booked", say=(say("booked", queue=number("booking.queue_number"), part=message("booking.part"),
+                             date=date("booking.date"), start=time("booking.start"), end=time("booking.end")),
+                         say("booked_where", office=text("booking.office"), address=text("booking.address")),
+                         say("booked_bring", documents=text("booking.documents")),
+                         say("booked_code", code=digits("booking.code")),
+                         say("sms_will_follow")),
           next="booked_menu"),
     State("booked_menu", say=(say("booked_menu"),), keys={"1": "booked", "2": "main_menu"},
           retries=1, on_silence="goodbye"),
 
-    # Checking and cancelling.
+    # Checking, moving and cancelling.
     # A caller whose number the network did not present (withheld, a landline) finds a booking by its code.
     State("manage", effect="caller_bookings", outcomes={"some": "choose_booking", "none": "no_bookings",
-                                                        "unknown_caller": "ask_code"}),
+                                                        "unknown_caller": "ask_code_hidden"}),
     State("no_bookings", say=(say("no_bookings"),), next="ask_code"),
+    State("ask_code_hidden", say=(say("hidden_number"),), next="ask_code"),
     State("choose_booking", say=(say("bookings_intro"),),
           choices=Choices("bookings", say("booking_choice", part=message("item.part"), date=date("item.date"),
-                                          office=text("item.office"), queue=text("item.queue"), n=text("n")),
-                          store="booking", then="booking_detail"),
+                                          office=text("item.office"), n=text("n")),
+                          store="booking", then="booking_detail", limit=4),
           then_say=(say("bookings_other"), say("back_to_menu")), keys={"8": "ask_code", **BACK}),
     State("ask_code", say=(say("ask_code"),), input=Input("typed_code", then="find_code", max_digits=9, min_digits=9)),
     State("find_code", effect="find_by_code", outcomes={
@@ -97,32 +126,58 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
     State("code_tries_exceeded", say=(say("code_tries_exceeded"),), next="operator"),
     State("code_invalid", say=(say("code_invalid"),), next="ask_code"),
     State("code_unknown", say=(say("code_unknown"),), next="main_menu"),
-    State("booking_detail", say=(say("booking_detail", code=digits("booking.code"), part=message("booking.part"),
-                                     date=date("booking.date"), office=text("booking.office"),
-                                     queue=text("booking.queue"), start=time("booking.start"),
+    State("booking_detail", say=(say("booking_detail", queue=number("booking.queue_number"),
+                                     part=message("booking.part"), date=date("booking.date"),
+                                     office=text("booking.office"), start=time("booking.start"),
                                      end=time("booking.end")),),
           next="booking_actions"),
     State("booking_actions", effect="booking_is_active", outcomes={"active": "booking_menu", "past": "not_active"}),
     State("not_active", say=(say("booking_not_active"),), next="main_menu"),
     State("booking_menu", say=(say("booking_detail_menu"), say("back_to_menu")),
-          keys={"1": "confirm_cancel", "2": "booking_detail", **BACK}, speech={"hủy": "1", "cancel": "1"}),
+          keys={"1": "confirm_cancel", "2": "list_move_sessions", "3": "booking_detail", **BACK},
+          speech={"hủy": "1", "cancel": "1", "đổi": "2", "dời": "2", "move": "2", "nghe lại": "3"}),
     State("confirm_cancel", say=(say("confirm_cancel"),), keys={"1": "cancel", "2": "main_menu"}, speech=YES_NO),
     State("cancel", effect="cancel_booking", outcomes={"cancelled": "cancelled", "failed": "cancel_failed"}),
     State("cancelled", say=(say("cancelled"),), next="main_menu"),
     State("cancel_failed", say=(say("cancel_failed"),), next="main_menu"),
-
-    # Information about an office.
-    State("info", effect="list_offices", outcomes={"ok": "info_choose"}),
-    State("info_choose", say=(say("info_choose"),),
-          choices=Choices("offices", say("office_choice", name=text("item.name"), n=text("n")),
-                          store="office", then="load_info"),
+    # Rescheduling: another session at the same office.
+    State("list_move_sessions", effect="list_move_sessions", outcomes={"some": "choose_move", "none": "no_move"}),
+    State("choose_move", say=(say("move_intro"),),
+          choices=Choices("sessions", say("session_choice", **SESSION_WORDS), store="move_to", then="confirm_move",
+                          limit=4),
           then_say=(say("back_to_menu"),), keys=BACK),
+    State("no_move", say=(say("no_move"),), next="main_menu"),
+    State("confirm_move", say=(say("confirm_move", part=message("move_to.part"), date=date("move_to.date")),),
+          keys={"1": "move", "2": "main_menu"}, speech=YES_NO),
+    State("move", effect="move_booking", outcomes={"moved": "moved", "failed": "move_failed"}),
+    State("moved", say=(say("moved", queue=number("booking.queue_number"), part=message("booking.part"),
+                            date=date("booking.date"), start=time("booking.start"), end=time("booking.end")),
+                        say("sms_will_follow")), next="main_menu"),
+    State("move_failed", say=(say("move_failed"),), next="list_move_sessions"),
+
+    # Information about an office: where it is, when it opens, the rules; notices by SMS.
+    State("info", effect="info_office_options", outcomes={"last": "info_last_office", "ask": "info_ask_office"}),
+    State("info_last_office", say=(say("info_last_office", office=text("last_office.name")),),
+          keys={"1": "info_take_last", "2": "info_ask_office", **BACK}, speech=YES_NO),
+    State("info_take_last", effect="take_last_office", outcomes={"ok": "load_info"}),
+    State("info_ask_office", say=(say("info_ask_office"),),
+          keys={"1": "info_province", "2": "info_list", **BACK},
+          listen=Listen("office_said", then="info_match_office", hints="office_hints")),
+    State("info_match_office", effect="match_office", outcomes={
+        "sure": "load_info", "unsure": "load_info", "none": "info_not_heard", "give_up": "info_list"}),
+    State("info_not_heard", say=(say("office_not_heard"),), next="info_ask_office"),
+    State("info_province", effect="province_office", outcomes={"ok": "load_info", "none": "info_list"}),
+    State("info_list", effect="office_page", outcomes={"ok": "info_choose"}),
+    State("info_choose", say=(say("choose_office"),),
+          choices=Choices("offices", say("office_choice", name=text("item.name"), n=text("n")),
+                          store="office", then="load_info", limit=4),
+          then_say=(say("office_more"), say("back_to_menu")), keys={"9": "info_list", **BACK}),
     State("load_info", effect="office_info", outcomes={"ok": "say_info"}),
-    State("say_info", say=(say("office_address", office=text("office.name"), address=text("office.address")),),
-          each=Each("office_days", say("office_day", date=date("item.date"), part=message("item.part"),
-                                       start=time("item.start"), end=time("item.end"))),
+    State("say_info", say=(say("office_address", office=text("office.name"), address=text("office.address")),
+                           say("office_hours", hours=text("office.hours"))),
           then_say=(say("office_rules", crowd=number("office.crowd_limit")),), next="info_menu"),
-    State("info_menu", say=(say("info_menu"), say("back_to_menu")), keys={"1": "say_info", **BACK}),
+    State("info_menu", say=(say("info_menu"), say("back_to_menu")),
+          keys={"1": "say_info", "2": "notices", **BACK}),
 
     # Notices by SMS: opting out and back in (Twilio brings no SMS replies from Vietnam).
     State("notices", effect="notice_status", outcomes={
@@ -144,8 +199,13 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
     State("offer_callback", say=(say("offer_callback"),), keys={"1": "record_callback", "2": "main_menu"},
           speech=YES_NO, retries=1, on_silence="goodbye"),
     State("record_callback", effect="record_callback", outcomes={"ok": "callback_recorded",
-                                                                 "no_number": "callback_no_number"}),
-    State("callback_recorded", say=(say("callback_recorded", phone=phone("callback_phone")),), next="goodbye"),
-    State("callback_no_number", say=(say("callback_no_number"),), next="goodbye"),
+                                                                 "no_number": "ask_callback_phone"}),
+    State("ask_callback_phone", say=(say("ask_callback_phone"),),
+          input=Input("callback_typed", then="record_typed_callback", max_digits=14), on_silence="goodbye"),
+    State("record_typed_callback", effect="record_typed_callback", outcomes={
+        "ok": "callback_recorded", "invalid": "callback_phone_invalid"}),
+    State("callback_phone_invalid", say=(say("phone_invalid"),), next="ask_callback_phone"),
+    State("callback_recorded", say=(say("callback_recorded", phone=phone("callback_phone"),
+                                        by=text("callback_by")),), next="goodbye"),
     State("goodbye", say=(say("goodbye"),), hangup=True),
 ])

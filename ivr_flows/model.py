@@ -101,6 +101,19 @@ class Input:
 
 
 @dataclass(frozen=True)
+class Listen:
+    """Free speech: whatever the caller says is stored under `store` and the call goes on to `then`,
+    an effect that makes sense of it (an office's name, a whole request). Keys still work as usual.
+
+    `hints` names a list of phrases in the context that biases the recogniser (office names).
+    """
+
+    store: str
+    then: str
+    hints: str | None = None
+
+
+@dataclass(frozen=True)
 class State:
     name: str
     say: tuple[Prompt, ...] = ()
@@ -113,6 +126,7 @@ class State:
     keys: Mapping[str, str] = field(default_factory=dict)
     choices: Choices | None = None
     input: Input | None = None
+    listen: Listen | None = None
     # Words a caller may say instead of pressing a key (matched without diacritics).
     speech: Mapping[str, str] = field(default_factory=dict)
     # Where the call goes when the caller never answers; None: the flow's `no_answer` state.
@@ -125,7 +139,7 @@ class State:
 
     @property
     def waits(self) -> bool:
-        return bool(self.keys or self.choices or self.input)
+        return bool(self.keys or self.choices or self.input or self.listen)
 
 
 class FlowError(ValueError):
@@ -154,6 +168,8 @@ class Flow:
             found.append(state.choices.then)
         if state.input:
             found.append(state.input.then)
+        if state.listen:
+            found.append(state.listen.then)
         return found
 
     def check(self) -> None:
@@ -175,6 +191,8 @@ class Flow:
                 problems.append(f"{state.name}: a transfer needs 'answered' and 'unanswered' outcomes")
             if state.input and (state.keys or state.choices):
                 problems.append(f"{state.name}: free input cannot share a state with keys")
+            if state.listen and state.input:
+                problems.append(f"{state.name}: free speech cannot share a state with typed input")
             if state.choices and any(k.isdigit() and k != "0" and int(k) <= state.choices.limit
                                      for k in state.keys):
                 problems.append(f"{state.name}: keys 1-{state.choices.limit} belong to the menu")

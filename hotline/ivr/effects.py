@@ -1,49 +1,57 @@
-"""What the call flow's effects do: each one calls the booking services and names an outcome.
+"""What the call flow's effects do: each one calls an action or reads what the caller needs to hear.
 
-The flow says *when* (after the caller picks a session, hold a seat); this table says *how*. An
-effect reads and updates the call's context, which is stored with the call, and never talks to
-Twilio: the SMS it asks for is written to the outbox in the same transaction.
+The flow says *when* (after the caller names an office, list its sessions); this table says *how*.
+An effect reads and updates the call's context, which is stored with the call, and never talks
+to Twilio: what it changes goes through `actions/`, which queues the SMS in the same transaction.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import select
+from babel.dates import get_day_names
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from actions import bookings as actions
 from actions import citizens as citizen_actions
 from actions.context import Actor
-from booking.availability import next_sessions_with_room, office_availability
+from booking.availability import SessionRoom, next_sessions_with_room
 from booking.calendar import ProvinceCalendar
 from booking.errors import (
     AlreadyBookedForSession, BookingError, InvalidBookingCode, InvalidPhone, NotAMobile, NotFound,
     SessionFull, TooManyBookings, WindowFull,
 )
-from booking.models import Booking, BookingStatus, Channel, Citizen, Office, Procedure
+from booking.i18n import N_
+from booking.models import Booking, BookingStatus, Channel, Citizen, Office, OfficeLevel, Procedure
 from booking.phones import PhoneKind, parse_mobile, parse_phone
 from hotline.ivr.models import Call
+from hotline.ivr.speech import spoken_time
+from hotline.localization import BabelLocalizer
 from hotline.runtime import Runtime
+from ivr_flows.understanding import OfficeName, ProcedureName, understand
 
-PREFIX = "Trung tâm Phục vụ hành chính công"
 MAX_CODE_TRIES = 3  # booking codes a caller may type on one call
+MAX_MISHEARD = 2  # sentences not understood before the caller is offered an operator
+FEW_SEATS = 5  # below this many places a session's choice says how many are left
+CHOICES = 4  # no menu reads more than four choices before "other"
+REQUEST_WORDS = ("đặt lịch", "đặt lịch hẹn", "kiểm tra lịch hẹn", "đổi lịch", "hủy lịch", "giờ làm việc",
+                 "địa chỉ", "tổng đài viên", "thông báo")
+
+FEW_LEFT = N_(", only %(n)s places left")
+DEFAULT_DOCUMENTS = N_("your ID card and the original papers of your dossier")
+CALLBACK_TODAY = N_("before %(time)s today")
+CALLBACK_LATER = N_("on the next working day")
+HOURS_DAYS = N_("%(first)s to %(last)s")
+HOURS_SESSION = N_("%(part)s from %(start)s to %(end)s")
+PARTS = {"S": N_("morning"), "C": N_("afternoon")}
 
 
 def _part(code: str) -> str:
     """The prompt key for a session's part of the day."""
     return {"S": "morning", "C": "afternoon"}.get(code, "session")
-
-
-def _say_as(office: Office) -> list[str]:
-    """What callers may say to pick an office: its name without the long common prefix."""
-    short = office.name.removeprefix(PREFIX).strip()
-    words = [short]
-    for level in ("tỉnh ", "xã ", "phường ", "đặc khu "):
-        if short.startswith(level):
-            words.append(short.removeprefix(level))
-    return words
 
 
 def _verified_mobile(caller: str) -> str | None:
@@ -72,85 +80,228 @@ class Effects:
     def _language(self, context: dict[str, Any]) -> str:
         return str(context.get("language", self.rt.settings.default_language))
 
-    def _office_name(self, office: Office, context: dict[str, Any]) -> str:
-        return office.name_en if self._language(context) == "en" and office.name_en else office.name
+    def _loc(self, context: dict[str, Any]) -> BabelLocalizer:
+        return BabelLocalizer(self._language(context))
+
+    def _spoken(self, office: Office, context: dict[str, Any]) -> str:
+        """The office as it is said on the phone: "xã Năm Căn", not the centre's whole title."""
+        if self._language(context) == "en" and office.name_en:
+            return office.name_en
+        return office.spoken_name or office.name
+
+    def _office_view(self, office: Office, context: dict[str, Any]) -> dict[str, Any]:
+        return {"id": office.id, "name": self._spoken(office, context)}
 
     def _today(self) -> date:
         return self.now.astimezone(self.rt.settings.tz).date()
 
+    def _offices(self) -> list[Office]:
+        """Active offices, the province centre first, then by spoken name."""
+        offices = self.db.scalars(select(Office).where(Office.active.is_(True)).order_by(Office.id))
+        return sorted(offices, key=lambda o: (o.level is not OfficeLevel.PROVINCE, o.spoken_name or o.name))
+
+    def _documents(self, booking: Booking, context: dict[str, Any]) -> str:
+        documents = getattr(booking.procedure, "documents", None) if booking.procedure else None
+        return documents or self._loc(context).gettext(DEFAULT_DOCUMENTS)
+
     def _booking_view(self, booking: Booking, context: dict[str, Any]) -> dict[str, Any]:
-        return {"id": booking.id, "code": booking.code, "queue": booking.queue_label, "date": booking.date.isoformat(),
+        return {"id": booking.id, "code": booking.code, "queue": booking.queue_label,
+                "queue_number": booking.queue_number, "date": booking.date.isoformat(),
                 "part": _part(booking.session_code), "start": booking.arrival_start.isoformat("minutes"),
-                "end": booking.arrival_end.isoformat("minutes"), "office": self._office_name(booking.office, context),
-                "phone": booking.phone, "status": booking.status.value}
+                "end": booking.arrival_end.isoformat("minutes"), "office": self._spoken(booking.office, context),
+                "office_id": booking.office_id, "address": booking.office.address,
+                "documents": self._documents(booking, context), "phone": booking.phone,
+                "status": booking.status.value}
 
+    def _gives_up(self, context: dict[str, Any]) -> bool:
+        """Counts a sentence not understood; True once there were too many for one call."""
+        context["misheard"] = int(context.get("misheard", 0)) + 1
+        return bool(context["misheard"] > MAX_MISHEARD)
 
-
-    # -- effects -----------------------------------------------------------------------------
+    # -- the caller and the first menu -------------------------------------------------------
 
     def identify_caller(self, context: dict[str, Any]) -> str:
         context.setdefault("language", self.rt.settings.default_language)
+        province = self.db.scalar(select(Office).where(Office.level == OfficeLevel.PROVINCE,
+                                                       Office.active.is_(True)).order_by(Office.id).limit(1))
+        if province is not None:
+            context["province"] = self._spoken(province, context)
+        offices = self._offices()
+        context["request_hints"] = [*REQUEST_WORDS, *(o.spoken_name for o in offices if o.spoken_name)]
+        self._identify(context)
+        return "ok" if province is not None else "no_province"
+
+    def _identify(self, context: dict[str, Any]) -> None:
         try:
             phone = parse_phone(self.call.caller)
         except InvalidPhone:
             context["caller"] = {"phone": None, "mobile": False}  # withheld, or not a Vietnamese number
-            return "ok"
+            return
         reachable = phone.kind in (PhoneKind.MOBILE, PhoneKind.LANDLINE)
         context["caller"] = {"phone": phone.number if reachable else None, "mobile": phone.is_mobile}
         if phone.is_mobile:
             citizen = self.db.get(Citizen, phone.number)
             if citizen is not None and citizen.language in ("vi", "en"):
                 context["language"] = citizen.language  # they chose it on an earlier call
-        return "ok"
 
     def set_language_en(self, context: dict[str, Any]) -> str:
         context["language"] = "en"
         return "ok"
 
-    def list_offices(self, context: dict[str, Any]) -> str:
-        offices = self.db.scalars(select(Office).where(Office.active.is_(True))
-                                  .order_by(Office.keypad_number.is_(None), Office.keypad_number, Office.id)
-                                  .limit(self.rt.settings.ivr_menu_offices))
-        context["offices"] = [{"id": o.id, "name": self._office_name(o, context), "say_as": _say_as(o)}
-                              for o in offices]
+    def understand_request(self, context: dict[str, Any]) -> str:
+        """What the caller said at the first menu: go straight to what they asked, asking only what is missing."""
+        offices = self._offices()
+        procedures = self.db.scalars(select(Procedure).where(Procedure.active.is_(True)))
+        heard = understand(str(context.pop("request", "")), today=self._today(),
+                           offices=[OfficeName(o.id, o.spoken_name or o.name,
+                                               province=o.level is OfficeLevel.PROVINCE) for o in offices],
+                           procedures=[ProcedureName(p.id, p.name, p.field) for p in procedures])
+        if heard.intent in ("check", "cancel", "reschedule"):
+            return "manage"
+        if heard.intent == "info":
+            return "info"
+        if heard.intent == "notices":
+            return "notices"
+        if heard.intent == "operator":
+            return "operator"
+        if heard.intent != "book" and heard.office is None:
+            return "give_up" if self._gives_up(context) else "not_understood"
+        if self.check_limit(context) == "limit":
+            return "limit"
+        if heard.procedure is not None:
+            context["field"] = {"name": heard.procedure.field, "field": heard.procedure.field}
+        context["wanted"] = {"date": heard.date.isoformat() if heard.date else None, "part": heard.part}
+        if heard.office is None:
+            return "book"
+        office = next(o for o in offices if o.id == heard.office.id)
+        context["office"] = self._office_view(office, context)
+        if not heard.office.sure:
+            return "book_office_unsure"
+        if heard.date is not None and heard.part is not None:
+            rooms = self._rooms_for(context, [office.id])
+            exact = [r for r in rooms if r.date == heard.date and r.code == heard.part]
+            if exact:
+                context["session"] = self._room_view(exact[0], context)
+                return "book_ready"
+        return "book_sessions"
+
+    # -- booking: limit, office, field ---------------------------------------------------------
+
+    def check_limit(self, context: dict[str, Any]) -> str:
+        """A caller whose own number already has the most upcoming bookings hears it at once, not after choosing."""
+        mine = self.ctx.actor.phone
+        if mine is None:
+            return "ok"  # the number to book for is typed later; the limit is checked when the seat is held
+        upcoming = self.db.scalar(select(func.count()).select_from(Booking).where(
+            Booking.phone == mine, Booking.status == BookingStatus.BOOKED, Booking.date >= self._today()))
+        return "limit" if (upcoming or 0) >= self.rt.policy.max_future_bookings else "ok"
+
+    def _last_office(self, context: dict[str, Any]) -> bool:
+        mine = self.ctx.actor.phone
+        if mine is None:
+            return False
+        office = self.db.scalar(select(Office).join(Booking, Booking.office_id == Office.id)
+                                .where(Booking.phone == mine, Office.active.is_(True))
+                                .order_by(Booking.created_at.desc()).limit(1))
+        if office is None:
+            return False
+        context["last_office"] = self._office_view(office, context)
+        return True
+
+    def _ask_office(self, context: dict[str, Any]) -> None:
+        context["office_hints"] = [o.spoken_name for o in self._offices() if o.spoken_name]
+        context.pop("office_page", None)
+
+    def office_options(self, context: dict[str, Any]) -> str:
+        offices = self._offices()
+        if len(offices) == 1:
+            context["office"] = self._office_view(offices[0], context)
+            return "only"
+        if self._last_office(context):
+            self._ask_office(context)
+            return "last"
+        self._ask_office(context)
+        return "ask"
+
+    def info_office_options(self, context: dict[str, Any]) -> str:
+        self._ask_office(context)
+        return "last" if self._last_office(context) else "ask"
+
+    def take_last_office(self, context: dict[str, Any]) -> str:
+        context["office"] = context["last_office"]
         return "ok"
 
-    def find_office(self, context: dict[str, Any]) -> str:
-        number = int(context.get("office_number", "0") or 0)
-        office = self.db.scalar(select(Office).where(Office.keypad_number == number, Office.active.is_(True)))
+    def match_office(self, context: dict[str, Any]) -> str:
+        offices = self._offices()
+        heard = understand(str(context.pop("office_said", "")), today=self._today(), procedures=[],
+                           offices=[OfficeName(o.id, o.spoken_name or o.name,
+                                               province=o.level is OfficeLevel.PROVINCE) for o in offices])
+        if heard.office is None:
+            return "give_up" if self._gives_up(context) else "none"
+        office = next(o for o in offices if o.id == heard.office.id)
+        context["office"] = self._office_view(office, context)
+        return "sure" if heard.office.sure else "unsure"
+
+    def province_office(self, context: dict[str, Any]) -> str:
+        office = next((o for o in self._offices() if o.level is OfficeLevel.PROVINCE), None)
         if office is None:
-            return "unknown"
-        context["office"] = {"id": office.id, "name": self._office_name(office, context), "say_as": _say_as(office)}
-        return "found"
+            return "none"
+        context["office"] = self._office_view(office, context)
+        return "ok"
+
+    def office_page(self, context: dict[str, Any]) -> str:
+        """The next four offices in name order (the province centre first), round again after the last."""
+        offices = self._offices()
+        page = int(context.get("office_page", -1)) + 1
+        if page * CHOICES >= len(offices):
+            page = 0
+        context["office_page"] = page
+        context["offices"] = [self._office_view(o, context) for o in offices[page * CHOICES:(page + 1) * CHOICES]]
+        return "ok"
 
     def list_fields(self, context: dict[str, Any]) -> str:
-        office = self.db.get(Office, context["office"]["id"])
-        assert office is not None
-        column = Procedure.at_province if office.level.value == "province" else Procedure.at_commune
+        if context.get("wanted") or context.get("field"):
+            return "none"  # the caller said what they want in one sentence: ask nothing more
+        office = self.db.get_one(Office, context["office"]["id"])
+        column = Procedure.at_province if office.level is OfficeLevel.PROVINCE else Procedure.at_commune
         name = Procedure.field_en if self._language(context) == "en" else Procedure.field
         rows = self.db.execute(select(Procedure.field, name).where(column.is_(True), Procedure.active.is_(True))
                                .distinct().order_by(Procedure.field)).all()
-        context["fields"] = [{"name": shown or field, "field": field} for field, shown in rows]
-        context.pop("field", None)
+        context["fields"] = [{"name": shown or field, "field": field} for field, shown in rows][:CHOICES]
         return "some" if len(rows) > 1 else "none"
 
-    def _rooms(self, context: dict[str, Any], office_ids: list[int]) -> str:
-        rooms = next_sessions_with_room(self.db, now=self.now, policy=self.rt.policy, limit=5,
+    # -- sessions ------------------------------------------------------------------------------
+
+    def _rooms_for(self, context: dict[str, Any], office_ids: list[int], *, skip: tuple[Any, ...] = ()) -> list[SessionRoom]:
+        wanted = context.get("wanted") or {}
+        rooms = next_sessions_with_room(self.db, now=self.now, policy=self.rt.policy, limit=40,
                                         channel=Channel.IVR, office_ids=office_ids)
+        if wanted.get("date"):
+            rooms = [r for r in rooms if r.date >= date.fromisoformat(wanted["date"])] or rooms
+        if wanted.get("part"):
+            rooms = [r for r in rooms if r.code == wanted["part"]] or rooms
+        return [r for r in rooms if (r.office_id, r.date.isoformat(), r.code) not in skip]
+
+    def _room_view(self, room: SessionRoom, context: dict[str, Any]) -> dict[str, Any]:
         # The offices are in this session already (availability loaded them): get_one() asks nothing more.
-        context["sessions"] = [
-            {"office_id": r.office_id, "office": self._office_name(self.db.get_one(Office, r.office_id), context),
-             "date": r.date.isoformat(), "code": r.code, "part": _part(r.code), "left": r.remaining,
-             "say_as": []}
-            for r in rooms]
+        office = self.db.get_one(Office, room.office_id)
+        few = room.remaining <= FEW_SEATS
+        return {"office_id": room.office_id, "office": self._spoken(office, context), "date": room.date.isoformat(),
+                "code": room.code, "part": _part(room.code), "left": room.remaining,
+                "left_note": self._loc(context).gettext(FEW_LEFT, n=room.remaining) if few else ""}
+
+    def _offer(self, context: dict[str, Any], rooms: list[SessionRoom]) -> str:
+        context["sessions"] = [self._room_view(r, context) for r in rooms[:CHOICES]]
         return "some" if context["sessions"] else "none"
 
     def list_sessions(self, context: dict[str, Any]) -> str:
-        return self._rooms(context, [context["office"]["id"]])
+        return self._offer(context, self._rooms_for(context, [context["office"]["id"]]))
 
     def list_alternatives(self, context: dict[str, Any]) -> str:
         others = list(self.db.scalars(select(Office.id).where(Office.id != context["office"]["id"])))
-        return self._rooms(context, others)  # next_sessions_with_room keeps only the active ones
+        return self._offer(context, self._rooms_for(context, others))  # only active offices have rooms
+
+    # -- the number to text, the hold, the booking -------------------------------------------
 
     def caller_mobile(self, context: dict[str, Any]) -> str:
         if context.get("phone"):
@@ -206,7 +357,10 @@ class Effects:
         except BookingError:
             return "expired"
         context["booking"] = self._booking_view(booking, context)
+        context.pop("wanted", None)
         return "booked"
+
+    # -- checking, moving and cancelling -----------------------------------------------------
 
     def caller_bookings(self, context: dict[str, Any]) -> str:
         """The caller's own upcoming bookings: only those of the number the network says is calling."""
@@ -242,18 +396,52 @@ class Effects:
             return "failed"
         return "cancelled"
 
+    def list_move_sessions(self, context: dict[str, Any]) -> str:
+        booking = context["booking"]
+        here = (booking["office_id"], booking["date"], _code_of(booking["part"]))
+        return self._offer(context, self._rooms_for(context, [booking["office_id"]], skip=(here,)))
+
+    def move_booking(self, context: dict[str, Any]) -> str:
+        to = context["move_to"]
+        try:
+            moved = actions.move(self.ctx, code=context["booking"]["code"], office_id=to["office_id"],
+                                 day=date.fromisoformat(to["date"]), session_code=to["code"])
+        except BookingError:
+            return "failed"
+        context["booking"] = self._booking_view(moved, context)
+        return "moved"
+
+    # -- information -----------------------------------------------------------------------------
+
     def office_info(self, context: dict[str, Any]) -> str:
         office = self.db.scalar(select(Office).where(Office.id == context["office"]["id"])
                                 .options(selectinload(Office.templates)))
         assert office is not None
-        context["office"].update(address=office.address, crowd_limit=office.crowd_limit)
-        days = office_availability(self.db, office, self._today(), self._today() + timedelta(days=6), now=self.now,
-                                   policy=self.rt.policy)
-        context["office_days"] = [
-            {"date": room.date.isoformat(), "part": _part(room.code), "start": room.start.isoformat("minutes"),
-             "end": room.end.isoformat("minutes")}
-            for day in days for room in day.sessions][:6]
+        context["office"].update(address=office.address, crowd_limit=office.crowd_limit,
+                                 hours=self._hours(office, context))
         return "ok"
+
+    def _hours(self, office: Office, context: dict[str, Any]) -> str:
+        """The weekly hours as people say them: "Thứ Hai đến Thứ Sáu, sáng từ 7 giờ 30 đến 11 giờ 30, …"."""
+        language = self._language(context)
+        loc = self._loc(context)
+        days = get_day_names("wide", locale=language)
+        week: dict[int, tuple[tuple[str, time, time], ...]] = {}
+        for template in sorted(office.templates, key=lambda t: (t.weekday, t.start_time)):
+            week[template.weekday] = (*week.get(template.weekday, ()), (template.code, template.start_time,
+                                                                        template.end_time))
+        said = []
+        for sessions, run in groupby(sorted(week.items()), key=lambda item: item[1]):
+            weekdays = [day for day, _ in run]
+            when = days[weekdays[0]] if len(weekdays) == 1 else loc.gettext(
+                HOURS_DAYS, first=days[weekdays[0]], last=days[weekdays[-1]])
+            parts = ", ".join(loc.gettext(HOURS_SESSION, part=loc.gettext(PARTS.get(code, PARTS["S"])),
+                                          start=spoken_time(start, language), end=spoken_time(end, language))
+                              for code, start, end in sessions)
+            said.append(f"{when}, {parts}")
+        return "; ".join(said)
+
+    # -- notices ---------------------------------------------------------------------------------
 
     def notice_status(self, context: dict[str, Any]) -> str:
         """Notices are the caller's own mobile's to stop: a typed number is somebody else's choice."""
@@ -269,26 +457,52 @@ class Effects:
         citizen_actions.set_notices(self.ctx, receive=True)
         return "ok"
 
-    def operators_open(self, context: dict[str, Any]) -> str:
+    # -- operators and call-backs ------------------------------------------------------------
+
+    def _operators_now(self) -> bool:
         settings = self.rt.settings
         opens, closes = settings.operator_window
-        context["operator_hours"] = {"opens": opens.isoformat("minutes"), "closes": closes.isoformat("minutes")}
         local = self.now.astimezone(settings.tz)
         # Tết and bridge days are off, a make-up Saturday works as the weekday it stands in for.
         weekday = ProvinceCalendar.load(self.db, local.date(), local.date()).rule(local.date()).template_weekday
-        working = weekday is not None and weekday < 5 and opens <= local.time() < closes
-        return "open" if settings.operators and working else "closed"
+        return weekday is not None and weekday < 5 and opens <= local.time() < closes
 
-    def record_callback(self, context: dict[str, Any]) -> str:
-        phone = context.get("phone") or context.get("caller", {}).get("phone")
-        if not phone:
-            return "no_number"
+    def operators_open(self, context: dict[str, Any]) -> str:
+        opens, closes = self.rt.settings.operator_window
+        context["operator_hours"] = {"opens": opens.isoformat("minutes"), "closes": closes.isoformat("minutes")}
+        return "open" if self.rt.settings.operators and self._operators_now() else "closed"
+
+    def _callback(self, context: dict[str, Any], phone: str) -> str:
         summary = {"state": self.call.state, "office": context.get("office", {}).get("name"),
                    "session": context.get("session"), "booking": context.get("booking", {}).get("code")}
         citizen_actions.request_callback(self.ctx, phone=phone, language=self._language(context),
                                          call_sid=self.call.sid, summary=summary)
         context["callback_phone"] = phone
+        loc = self._loc(context)
+        _opens, closes = self.rt.settings.operator_window
+        context["callback_by"] = (loc.gettext(CALLBACK_TODAY, time=spoken_time(closes, self._language(context)))
+                                  if self._operators_now() else loc.gettext(CALLBACK_LATER))
         return "ok"
+
+    def record_callback(self, context: dict[str, Any]) -> str:
+        phone = context.get("phone") or context.get("caller", {}).get("phone")
+        if not phone:
+            return "no_number"
+        return self._callback(context, str(phone))
+
+    def record_typed_callback(self, context: dict[str, Any]) -> str:
+        """A hidden-number caller types where to be called back: any Vietnamese number, a landline too."""
+        try:
+            phone = parse_phone(str(context.get("callback_typed", "")))
+        except InvalidPhone:
+            return "invalid"
+        if phone.kind not in (PhoneKind.MOBILE, PhoneKind.LANDLINE):
+            return "invalid"
+        return self._callback(context, phone.number)
+
+
+def _code_of(part: str) -> str:
+    return {"morning": "S", "afternoon": "C"}.get(part, part)
 
 
 __all__ = ["Effects"]

@@ -46,8 +46,7 @@ def caller(app: Flask, db: Session) -> Dial:
 def _book_for(call: Caller, typed: str, *, session_key: str = "1") -> None:
     """A withheld-number caller books, typing `typed` as the mobile to text."""
     call.ring()
-    call.press("1")  # book
-    call.press("1")  # the first office
+    call.press("1")  # book (the only office is not asked for)
     call.press(session_key)
     call.press(typed)
     call.press("1")  # yes, that number
@@ -57,7 +56,7 @@ def test_a_typed_number_does_not_open_that_persons_appointments(caller: Dial, db
     """A withheld caller typed somebody's mobile while booking, went back, and heard that person's bookings."""
     mine = caller()
     mine.ring()
-    for key in "1111":  # book, office, first session, confirm
+    for key in "111":  # book, first session, confirm
         mine.press(key)
     booked = db.scalars(select(Booking)).one()
 
@@ -90,7 +89,6 @@ def test_holding_for_a_typed_number_leaves_that_persons_own_hold_alone(caller: D
     victim = caller()
     victim.ring()
     victim.press("1")
-    victim.press("1")
     victim.press("1")  # holds the first session and is asked to confirm
     intruder = caller("anonymous")
     _book_for(intruder, VICTIM_TYPED, session_key="2")  # another session, the victim's number
@@ -105,7 +103,7 @@ def test_a_call_writes_its_audit_entries(caller: Dial, db: Session, office: int)
     """The IVR wrote no audit entry, the console and the API did: one action, one entry, whichever channel."""
     first, second = caller(), caller()
     first.ring()
-    for key in "1111":
+    for key in "111":
         first.press(key)
     second.ring()
     for key in ("2", "1", "1", "1"):  # check, the first booking, cancel, yes

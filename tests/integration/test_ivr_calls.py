@@ -36,10 +36,9 @@ def caller(app: Flask, db: Session) -> Callable[..., Caller]:
 
 
 def book_first_session(call: Caller) -> None:
-    """Ring, choose booking, the first office, the first session, and confirm."""
+    """Ring, choose booking, the first session, and confirm (the only office is not asked for)."""
     call.ring()
     call.press("1")  # book
-    call.press("1")  # the first office on the menu
     call.press("1")  # the first session with room
     call.press("1")  # confirm
 
@@ -47,28 +46,29 @@ def book_first_session(call: Caller) -> None:
 def test_booking_from_first_ring_to_sms_queued(app: Flask, caller: Dial, db: Session, office: int) -> None:
     call = caller()
     call.ring()
-    assert "Chào mừng" in call.spoken() and "For English, press 9." in call.spoken()
+    assert "xin kính chào quý vị" in call.spoken() and "For English, press 9." in call.spoken()
     assert call.gather.attrib["numDigits"] == "1"
     say = call.gather.find("Say")
     assert say is not None and say.attrib == {"voice": "Google.vi-VN-Standard-A", "language": "vi-VN"}
+    call.press("1")  # the only office is not asked for
+    # Monday 09:00: the afternoon is the next session with room; ten places are not few, so not counted.
+    assert "Các buổi còn chỗ tại xã Năm Căn: chiều thứ Hai, ngày 1 tháng 3, bấm 1." in call.spoken()
+    assert "chỗ, bấm" not in call.spoken()
     call.press("1")
-    assert "xã Năm Căn" in call.spoken()
-    call.press("1")
-    # Monday 09:00: the afternoon is the next session with room.
-    assert "chiều thứ Hai, ngày 1 tháng 3: còn 10 chỗ, bấm 1" in call.spoken()
-    call.press("1")
-    assert "bấm 1" in call.spoken()  # confirm or choose again
+    assert "xã Năm Căn, chiều thứ Hai, ngày 1 tháng 3. Xác nhận, bấm 1." in call.spoken()
     call.press("1")
     booking = db.scalars(select(Booking)).one()
     spoken = call.spoken()
-    assert " ".join(booking.code[:3]) in spoken and booking.queue_label in spoken
+    # The queue number comes first, said as a number; the code last, digit by digit.
+    assert spoken.startswith(f"Đã đặt lịch. Số thứ tự của quý vị là số {booking.queue_number}, chiều thứ Hai")
+    assert " ".join(booking.code[:3]) in spoken
     assert "13 giờ 30" in spoken
     assert booking.channel.value == "ivr" and booking.phone == "+84912345678"
     sms = db.scalars(select(OutboxMessage)).one()
     assert sms.kind is MessageKind.CONFIRMATION and sms.recipient == "+84912345678"
     assert booking.code in sms.body and "C-001" in sms.body and sms.encoding == "ucs2"
     call.press("1")  # hear it again
-    assert booking.queue_label in call.spoken()
+    assert f"Số thứ tự của quý vị là số {booking.queue_number}" in call.spoken()
     assert call.hang_up() == 204
 
 
@@ -77,8 +77,9 @@ def test_check_and_cancel(app: Flask, caller: Dial, db: Session, office: int) ->
     call = caller()
     call.ring()
     call.press("2")
-    assert "C-001" in call.spoken()
+    assert "chiều thứ Hai, ngày 1 tháng 3 tại xã Năm Căn, bấm 1." in call.spoken()
     call.press("1")
+    assert "Số thứ tự 1, chiều thứ Hai" in call.spoken()
     call.press("1")  # cancel
     call.press("1")  # yes
     booking = db.scalars(select(Booking)).one()
@@ -97,15 +98,15 @@ def test_find_a_booking_by_code_from_another_phone(app: Flask, caller: Dial, db:
     call.press(mistyped)  # a mistyped code is caught by its check digit
     assert "không hợp lệ" in call.spoken()
     call.press(code)
-    assert "C-001" in call.spoken()
+    assert "Số thứ tự 1, chiều thứ Hai" in call.spoken()
 
 
 def test_wrong_key_is_said_and_the_menu_asked_again(app: Flask, caller: Dial, office: int) -> None:
     call = caller()
     call.ring()
     call.press("7")
-    assert call.spoken().startswith("Xin lỗi, phím bạn bấm không có trong các lựa chọn.")
-    assert "Để đặt lịch hẹn" in call.spoken()
+    assert call.spoken().startswith("Xin lỗi, phím quý vị bấm không có trong các lựa chọn.")
+    assert "Đặt lịch, bấm 1" in call.spoken()
 
 
 def test_silence_is_asked_twice_then_the_operator_is_offered(app: Flask, caller: Dial, office: int) -> None:
@@ -113,7 +114,7 @@ def test_silence_is_asked_twice_then_the_operator_is_offered(app: Flask, caller:
     call.ring()
     call.silence()
     call.silence()
-    assert "Để đặt lịch hẹn" in call.spoken()
+    assert "Đặt lịch, bấm 1" in call.spoken()
     call.silence()
     assert call.last is not None and call.last.find("Dial") is not None
     numbers = [n.text for n in call.last.iter("Number")]
@@ -170,7 +171,6 @@ def test_hang_up_mid_flow_releases_the_held_seat(app: Flask, caller: Dial, db: S
     call = caller()
     call.ring()
     call.press("1")
-    call.press("1")
     call.press("1")  # the seat is now held while the caller decides
     assert db.scalar(select(func.count()).select_from(Hold)) == 1
     assert call.hang_up() == 204
@@ -206,8 +206,7 @@ def test_withheld_caller_id_is_asked_for_a_mobile_number(app: Flask, caller: Dia
     call.ring()
     call.press("1")
     call.press("1")
-    call.press("1")
-    assert "số điện thoại di động" in call.spoken()
+    assert "số di động để nhận tin nhắn xác nhận" in call.spoken()
     call.press("0290383123#")  # a landline will not receive an SMS
     assert "không phải là số di động" in call.spoken()
     call.press("0912345678#")
@@ -226,9 +225,11 @@ def test_a_full_office_offers_other_offices(app: Flask, caller: Dial, db: Sessio
     call = caller()
     call.ring()
     call.press("1")
-    call.press("1")
+    call.press("2")  # the list: both offices in name order
     spoken = call.spoken()
-    assert full.name in spoken and "phường An Xuyên" in spoken
+    assert full.spoken_name in spoken and "phường An Xuyên" in spoken
+    call.press("1" if spoken.index(full.spoken_name) < spoken.index("phường An Xuyên") else "2")  # the full one
+    assert "đã hết chỗ trong những ngày tới" in call.spoken() and "phường An Xuyên" in call.spoken()
     call.press("1")
     call.press("1")
     assert db.scalars(select(Booking.office_id)).one() != full.id
@@ -238,16 +239,14 @@ def test_english_for_the_rest_of_the_call(app: Flask, caller: Dial, db: Session,
     call = caller()
     call.ring()
     call.press("9")
-    assert "To book an appointment" in call.spoken()
+    assert "To book an appointment, press 1." in call.spoken()
     say = call.gather.find("Say")
     assert say is not None and say.attrib == {"voice": "Google.en-US-Standard-C", "language": "en-US"}
     call.press("1")
-    assert "Nam Can Commune Service Centre" in call.spoken()
-    call.press("1")
-    assert "Monday 1 March, afternoon: 10 places left, press 1." in call.spoken()
+    assert "Sessions with places at Nam Can Commune Service Centre: Monday 1 March, afternoon, press 1." in call.spoken()
     call.press("1")
     call.press("1")
-    assert "1:30 PM" in call.spoken()
+    assert "Your queue number is 1, Monday 1 March, afternoon" in call.spoken() and "1:30 PM" in call.spoken()
     sms = db.scalars(select(OutboxMessage)).one()
     assert sms.language == "en" and "Appointment" in sms.body
     assert db.get_one(Citizen, "+84912345678").language == "en"
@@ -257,8 +256,7 @@ def test_a_repeated_request_is_answered_again_but_not_acted_on(app: Flask, calle
     call = caller()
     call.ring()
     call.press("1")
-    call.press("1")
-    call.press("1")
+    call.press("1")  # held: the next key confirms
     action = call.gather.attrib["action"]
     params = call._params(Digits="1")
     first = call.post(action, params, {"I-Twilio-Idempotency-Token": "tok-1"})
@@ -276,8 +274,7 @@ def test_field_menu_when_the_office_takes_several_kinds_of_dossier(app: Flask, c
     call = caller()
     call.ring()
     call.press("1")
-    call.press("1")
-    assert "Chứng thực" in call.spoken() and "Hộ tịch" in call.spoken()
+    assert "Chứng thực, bấm 1. Hộ tịch, bấm 2. Chưa rõ, bấm 0." in call.spoken()
     call.press("2")  # Hộ tịch (sorted by name)
     call.press("1")
     call.press("1")
@@ -290,7 +287,7 @@ def test_opting_out_of_notices_and_back_in(app: Flask, caller: Dial, db: Session
     call.press("4")
     call.press("1")
     assert db.get_one(Citizen, "+84912345678").broadcast_opt_out is True
-    call.press("4")
+    call.press("4")  # still answered, though the first menu now offers notices under information
     call.press("1")
     db.expire_all()
     assert db.get_one(Citizen, "+84912345678").broadcast_opt_out is False
@@ -300,9 +297,14 @@ def test_office_information(app: Flask, caller: Dial, office: int) -> None:
     call = caller()
     call.ring()
     call.press("3")
+    call.press("2")  # the list of offices
     call.press("1")
     spoken = call.spoken()
-    assert "Cà Mau" in spoken and "10 người" in spoken and "thứ Hai, ngày 1 tháng 3" in spoken
+    assert "Cà Mau" in spoken and "10 người" in spoken
+    # The week as people say it, not date by date.
+    assert "Giờ làm việc: Thứ Hai đến Thứ Sáu, sáng từ 7 giờ 30 đến 11 giờ 30, chiều từ 13 giờ 30 đến 17 giờ." in spoken
+    call.press("2")  # notices, from the information menu
+    assert "Để ngừng" in call.spoken() or "ngừng" in call.spoken()
 
 
 @pytest.mark.parametrize("params", [
@@ -320,4 +322,4 @@ def test_garbage_input_is_a_wrong_key(app: Flask, caller: Dial, office: int) -> 
     call = caller()
     call.ring()
     call.press("1; DROP TABLE")
-    assert "phím bạn bấm không có" in call.spoken()
+    assert "phím quý vị bấm không có" in call.spoken()
