@@ -30,7 +30,8 @@ def state(booking: Booking) -> dict[str, Any]:
             "channel": booking.channel}
 
 
-def _audit(ctx: Context, action: str, booking: Booking, *, before: dict[str, Any] | None = None) -> None:
+def audited(ctx: Context, action: str, booking: Booking, *, before: dict[str, Any] | None = None) -> None:
+    """One audit entry for a change of a booking, the same payload whichever channel made it."""
     audit.record(ctx.db, actor=ctx.actor.name, action=action, target_type="booking", target_id=booking.code,
                  office_id=booking.office_id, before=before, after=state(booking), now=ctx.now, ip=ctx.actor.ip)
 
@@ -88,7 +89,7 @@ def confirm(ctx: Context, *, hold_id: int, language: str, name: str | None = Non
         # number's owner chose nothing. The citizen's row is locked already: confirm_hold locked it.
         ctx.db.execute(update(Citizen).where(Citizen.phone == booking.phone).values(language=language))
     notices.confirmed(ctx.db, booking, now=ctx.now, policy=ctx.sms, loc=ctx.loc(booking.language))
-    _audit(ctx, "booking.create", booking)
+    audited(ctx, "booking.create", booking)
     return booking
 
 
@@ -100,7 +101,7 @@ def book(ctx: Context, *, office_id: int, day: date, code: str, phone: str, lang
                             now=ctx.now, policy=ctx.policy, name=name, procedure_id=procedure_id,
                             window_position=window_position, language=language)
     notices.confirmed(ctx.db, booking, now=ctx.now, policy=ctx.sms, loc=ctx.loc(booking.language))
-    _audit(ctx, "booking.create", booking)
+    audited(ctx, "booking.create", booking)
     return booking
 
 
@@ -132,7 +133,7 @@ def cancel(ctx: Context, *, code: str, reason: str = "") -> Booking:
     booking = bookings.cancel(ctx.db, booking_id=found.id, actor=ctx.actor.history, now=ctx.now, policy=ctx.policy,
                               reason=reason)
     notices.cancelled(ctx.db, booking, now=ctx.now, policy=ctx.sms, loc=ctx.loc(booking.language))
-    _audit(ctx, "booking.cancel", booking, before=before)
+    audited(ctx, "booking.cancel", booking, before=before)
     return booking
 
 
@@ -146,5 +147,5 @@ def move(ctx: Context, *, code: str, office_id: int, day: date, session_code: st
     booking = bookings.move(ctx.db, booking_id=found.id, office_id=office_id, day=day, code=session_code,
                             actor=ctx.actor.history, now=ctx.now, policy=ctx.policy, window_position=window_position)
     notices.moved(ctx.db, booking, now=ctx.now, policy=ctx.sms, loc=ctx.loc(booking.language))
-    _audit(ctx, "booking.move", booking, before=before)
+    audited(ctx, "booking.move", booking, before=before)
     return booking

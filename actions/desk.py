@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from actions import audit
-from actions.bookings import state
+from collections.abc import Callable
+
+from actions.bookings import audited, state
 from actions.context import Context
 from actions.errors import NotAllowed
 from booking import bookings
@@ -15,38 +16,32 @@ def _runs_the_day(ctx: Context, office_id: int) -> None:
         raise NotAllowed()
 
 
-def _audit(ctx: Context, action: str, booking: Booking, before: dict[str, object]) -> None:
-    audit.record(ctx.db, actor=ctx.actor.name, action=action, target_type="booking", target_id=booking.code,
-                 office_id=booking.office_id, before=before, after=state(booking), now=ctx.now, ip=ctx.actor.ip)
-
-
 def check_in(ctx: Context, *, code: str, office_id: int) -> Booking:
     """The person with this code has arrived at `office_id` (on the booking's own day, at its own office)."""
     _runs_the_day(ctx, office_id)
-    found = bookings.find_booking(ctx.db, code)
-    before = state(found)
+    before = state(bookings.find_booking(ctx.db, code))
     booking = bookings.check_in(ctx.db, code=code, actor=ctx.actor.history, now=ctx.now, office_id=office_id)
-    _audit(ctx, "booking.check_in", booking, before)
+    audited(ctx, "booking.check_in", booking, before=before)
+    return booking
+
+
+def _at_the_desk(ctx: Context, code: str, action: str, change: Callable[[int], Booking]) -> Booking:
+    found = bookings.find_booking(ctx.db, code)
+    _runs_the_day(ctx, found.office_id)
+    before = state(found)
+    booking = change(found.id)
+    audited(ctx, action, booking, before=before)
     return booking
 
 
 def mark_served(ctx: Context, *, code: str) -> Booking:
-    found = bookings.find_booking(ctx.db, code)
-    _runs_the_day(ctx, found.office_id)
-    before = state(found)
-    booking = bookings.mark_served(ctx.db, booking_id=found.id, actor=ctx.actor.history, now=ctx.now)
-    _audit(ctx, "booking.served", booking, before)
-    return booking
+    return _at_the_desk(ctx, code, "booking.served", lambda booking_id: bookings.mark_served(
+        ctx.db, booking_id=booking_id, actor=ctx.actor.history, now=ctx.now))
 
 
 def mark_no_show(ctx: Context, *, code: str) -> Booking:
-    found = bookings.find_booking(ctx.db, code)
-    _runs_the_day(ctx, found.office_id)
-    before = state(found)
-    booking = bookings.mark_no_show(ctx.db, booking_id=found.id, actor=ctx.actor.history, now=ctx.now,
-                                    policy=ctx.policy)
-    _audit(ctx, "booking.no_show", booking, before)
-    return booking
+    return _at_the_desk(ctx, code, "booking.no_show", lambda booking_id: bookings.mark_no_show(
+        ctx.db, booking_id=booking_id, actor=ctx.actor.history, now=ctx.now, policy=ctx.policy))
 
 
 def mark_no_shows(ctx: Context) -> int:
