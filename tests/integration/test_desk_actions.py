@@ -46,7 +46,7 @@ def test_only_the_offices_manager_checks_in_and_serves(db: Session, today: tuple
     assert desk.check_in(_ctx(db, manager), code=code, office_id=here).status is BookingStatus.CHECKED_IN
     assert desk.mark_served(_ctx(db, manager), code=code).status is BookingStatus.SERVED
     entries = db.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
-    assert [(e.action, e.actor, e.before["status"], e.after["status"]) for e in entries] == [
+    assert [(e.action, e.actor, (e.before or {})["status"], (e.after or {})["status"]) for e in entries] == [
         ("booking.check_in", "user:mai", "booked", "checked_in"), ("booking.served", "user:mai", "checked_in", "served")]
 
 
