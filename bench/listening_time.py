@@ -17,11 +17,13 @@ from the TwiML) for a silence or for a typed answer Twilio must wait to see ende
 for a spoken answer (4 syllables a second for a sentence). A caller hears each prompt to its end.
 
 A scripted caller does not press fixed keys: at every menu it presses the key of the first of its
-wishes that some sentence offers ("…xã Năm Căn, bấm 5." for the wish "Năm Căn"), so the scripts
-follow a rewritten menu. Mistakes and spoken sentences are given at fixed turns. Counting stops
-once the stop prompt has been said (for a booking, the moment its queue number has been spoken).
-A caller who hears no option it wants is stuck: a path the flow does not offer yet (one sentence
-at the first menu, rescheduling) is then reported "not available yet", with what the caller heard.
+wishes that some sentence offers ("xã Năm Căn, bấm 4." for the wish "Năm Căn"), so the scripts
+follow a rewritten menu. A caller may also answer a question in words: when a prompt it hears
+matches one of its `spoken` patterns and the <Gather> listens for speech, it says the words
+("xã Năm Căn" when asked for its commune or ward). Mistakes and whole sentences are given at fixed
+turns. Counting stops once the stop prompt has been said (for a booking, the moment its queue
+number has been spoken). A caller who hears no option it wants is stuck: a path the flow does not
+offer (yet) is then reported "not available yet", with what the caller heard.
 
 `--list-prompts` prints every prompt of ivr_flows/prompts.py in both languages with its spoken
 seconds, placeholders filled with typical values, longest first: a guide for rewriting prompts.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -84,26 +87,36 @@ class Script:
     stop: Stop
     target: float | None = None  # seconds, prompts and caller's input together
     at_turn: Mapping[int, str] = field(default_factory=dict)  # answers at the n-th <Gather>: mistakes, a sentence
-    speech: bool = False  # IVR_SPEECH
+    # (pattern of a prompt heard, words said in answer), where the <Gather> listens for speech
+    spoken: tuple[tuple[str, str], ...] = ()
+    speech: bool = True  # IVR_SPEECH, on by default; the keypad callers simply never speak
     new_path: bool = False  # a path the flow may not offer yet: stuck means "not available yet"
 
 
-A, B, C = "+84912345678", "+84987654321", "+84903123456"
+A, B, C, D, E = "+84912345678", "+84987654321", "+84903123456", "+84977111222", "+84966333444"
 # Birth registration (hộ tịch) is the commonest dossier at a commune; unsure callers press "chưa rõ".
 BOOK = ("đặt lịch", "Năm Căn", "Hộ tịch|Tư pháp", SESSION, CONFIRM, MORE, "chưa rõ")
+BOOK_AT_THE_CENTRE = ("đặt lịch", "trung tâm tỉnh", "Hộ tịch|Tư pháp", SESSION, CONFIRM, "chưa rõ")
+SAYS_THE_COMMUNE = (("tên xã hoặc phường", "xã Năm Căn"),)  # the office question listens for a name
 
 # In order: the check, move and cancel calls find the bookings the first calls made.
 SCRIPTS = (
-    Script("keypad", "keypad booking, xã Năm Căn, hộ tịch, first session", A, BOOK, Stop("booked", "queue"),
-           target=45),
-    # Enabled as it is: when the first menu understands a sentence, the caller only confirms.
+    # Keys only: the commune is found in the list of offices, four at a time in name order.
+    Script("keypad", "keys only, xã Năm Căn from the list of offices, hộ tịch, first session", A, BOOK,
+           Stop("booked", "queue"), target=45),
+    Script("keypad_named", "keys, but xã Năm Căn said when the office is asked, hộ tịch, first session", E, BOOK,
+           Stop("booked", "queue"), target=45, spoken=SAYS_THE_COMMUNE),
+    Script("keypad_centre", "keys only, the province centre (key 1), tư pháp, first session", D, BOOK_AT_THE_CENTRE,
+           Stop("booked", "queue"), target=45),
+    # When the first menu understands a sentence, the caller only confirms.
     Script("one_sentence", "one sentence at the first menu, then confirm", C, (CONFIRM,), Stop("booked", "queue"),
-           target=30, at_turn={0: "say:đặt lịch ở xã Năm Căn sáng thứ hai tuần sau"}, speech=True, new_path=True),
-    Script("one_mistake", "keypad booking with a wrong key and a silence", B, BOOK, Stop("booked", "queue"),
-           target=75, at_turn={0: "7", 2: ""}),
+           target=30, at_turn={0: "say:đặt lịch ở xã Năm Căn sáng thứ hai tuần sau"}),
+    # As keypad_named, with a wrong key at the first menu and a silence when the office is asked.
+    Script("one_mistake", "keypad_named with a wrong key and a silence", B, BOOK, Stop("booked", "queue"),
+           target=75, at_turn={0: "7", 2: ""}, spoken=SAYS_THE_COMMUNE),
     Script("check", "check the appointment booked by keypad", A, ("kiểm tra", SESSION), Stop("booking_detail")),
     Script("reschedule", "move that appointment to the first other session", A, ("đổi|dời", SESSION, CONFIRM),
-           Stop("moved", "queue"), new_path=True),
+           Stop("moved", "queue")),
     Script("cancel", "cancel the appointment booked with a mistake", B, ("hủy", SESSION, CONFIRM),
            Stop("cancelled")),
 )
@@ -182,6 +195,10 @@ class ScriptedCaller:
         turn, self.turn = self.turn, self.turn + 1
         if turn in self.script.at_turn:
             return self.script.at_turn[turn]
+        if heard.gather is not None and heard.gather.speech:
+            for asked, words in self.script.spoken:
+                if any(re.search(asked, p.text, re.IGNORECASE) for p in heard.prompts):
+                    return f"say:{words}"
         key = choose(heard.prompts, self.script.wishes) if turn < MAX_TURNS else None
         if key is None:
             self.stuck = " ".join(p.text for p in heard.prompts) or "(nothing)"

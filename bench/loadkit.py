@@ -345,6 +345,7 @@ class Heard:
     redirect: str | None
     hangup: bool
     language: str
+    listens: bool = False  # the <Gather> takes speech as well as keys
 
     @classmethod
     def parse(cls, xml: str, language: str) -> Heard:
@@ -354,7 +355,8 @@ class Heard:
         return cls(says=[(el.text or "").strip() for el in root.iter("Say")],
                    action=gather.attrib.get("action") if gather is not None else None,
                    redirect=(redirect.text or "").strip() if redirect is not None else None,
-                   hangup=root.find("Hangup") is not None, language=language)
+                   hangup=root.find("Hangup") is not None, language=language,
+                   listens=gather is not None and "speech" in gather.attrib.get("input", "").split())
 
     def match(self, key: str) -> re.Match[str] | None:
         pattern = prompt_regex(key, self.language)
@@ -369,7 +371,7 @@ class Heard:
         return [m.group("n") for text in self.says if (m := pattern.fullmatch(text))]
 
     def booking_code(self) -> str | None:
-        found = self.match("booked")
+        found = self.match("booked_code")
         return re.sub(r"\D", "", found.group("code")) if found else None
 
 

@@ -15,7 +15,8 @@ plays that morning against the real stack and then checks that the seat rules he
    HOTLINE_ENV=production with SECRET_KEY and TWILIO_AUTH_TOKEN set and signatures checked.
 3. `--callers` simulated callers, each an asyncio task with its own connection, start spread
    over `--ramp` seconds and make one whole call over HTTP, every webhook signed as Twilio signs
-   it: ring, press 1 (book), choose an office (two in three pick the first), choose a session
+   it: ring, press 1 (book), say the office's commune when asked (two in three say the first;
+   "xã Tân Thành", confirming with 1 if the hotline reads the name back), choose a session
    among those read out (half take the first, the soonest), confirm with 1, hear the booking
    code, hang up (the status callback). A caller whose session filled meanwhile hears so and
    chooses again among what is left; when the office is full the hotline offers other offices,
@@ -65,6 +66,7 @@ from bench.loadkit import (
 from booking.models import (
     ArrivalWindow, Booking, BookingStatus, Hold, Office, OfficeLevel, OfficeSession, SessionOverride,
 )
+from booking.models.offices import spoken_name_of
 from database.engine import make_engine, make_session_factory
 from hotline.ivr.models import Call
 from notifications.models import MessageKind, OutboxMessage
@@ -77,7 +79,8 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_REQUESTS = 14  # per caller, the status callback included
 OFFICES = (("RUSH-TT", "Bộ phận Một cửa xã Tân Thành"), ("RUSH-HT", "Bộ phận Một cửa xã Hòa Thành"))
 HOURS = {"S": (daytime(7, 30), daytime(11, 30)), "C": (daytime(13, 30), daytime(17, 0))}
-STEPS = ["ring", "book", "office", "field", "session", "session_again", "alternative", "confirm", "hang_up"]
+STEPS = ["ring", "book", "office_list", "office", "field", "session", "session_again", "alternative", "confirm",
+         "hang_up"]
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ class Caller:
     sid: str
     outcome: str = "unfinished"  # booked, full, error, unfinished
     code: str | None = None
-    office_key: str | None = None
+    office: str | None = None  # the commune said, or the key pressed in the list of offices
     lost_races: int = 0  # "that session has just filled up"
     offered_alternatives: bool = False
     booked_alternative: bool = False
@@ -199,12 +202,15 @@ class Shared:
     """What every caller of one run shares: the server, how callers behave, and what they report into.
 
     `limiter`, when given, is awaited before every request (bench/soak.py bounds its request rate).
+    Callers say one of `office_names` (weighted by `office_weights`) when the hotline asks for their
+    commune or ward; without names they press 2 and choose from the list of offices it reads.
     """
 
     port: int
     signer: Signer
     pause: tuple[float, float]
     office_weights: tuple[float, ...] = (1.0,)
+    office_names: tuple[str, ...] = ()
     latency: Latencies = field(default_factory=Latencies)
     statuses: Counter[int] = field(default_factory=Counter)
     language: str = "vi"
@@ -245,18 +251,40 @@ class RushCall:
             raise Failed(f"{step}: the hotline apologised for a fault")
         return heard
 
-    async def _press(self, step: str, heard: Heard, key: str) -> Heard:
+    async def _answer(self, step: str, heard: Heard, **answer: str) -> Heard:
         if heard.action is None:
-            raise Failed(f"{step}: nothing to press at: {heard.says}")
+            raise Failed(f"{step}: nothing to answer at: {heard.says}")
         low, high = self.shared.pause
         await asyncio.sleep(self.rng.uniform(low, high))
         return await self._say(step, heard.action, call_params(self.caller.sid, self.caller.phone, ACCOUNT_SID,
-                                                               Digits=key))
+                                                               **answer))
+
+    async def _press(self, step: str, heard: Heard, key: str) -> Heard:
+        return await self._answer(step, heard, Digits=key)
+
+    async def _speak(self, step: str, heard: Heard, words: str) -> Heard:
+        if not heard.listens:
+            raise Failed(f"{step}: the hotline listens for keys only at: {heard.says}")
+        return await self._answer(step, heard, SpeechResult=words, Confidence="0.9")
 
     def _office(self, offered: list[str]) -> str:
         weights = list(self.shared.office_weights[:len(offered)])
         weights += [1.0] * (len(offered) - len(weights))
         return self.rng.choices(offered, weights=weights)[0]
+
+    async def _choose_office(self, heard: Heard) -> Heard:
+        """Says the caller's commune or ward, or (no names given) picks one from the list read out."""
+        if not heard.has("ask_office"):
+            raise Failed(f"book: the office is not asked for in {heard.says}")
+        if self.shared.office_names:
+            self.caller.office = self._office(list(self.shared.office_names))
+            return await self._speak("office", heard, self.caller.office)
+        heard = await self._press("office_list", heard, "2")
+        offices = heard.keys("office_choice")
+        if not offices:
+            raise Failed(f"office_list: no offices offered in {heard.says}")
+        self.caller.office = self._office(offices)
+        return await self._press("office", heard, self.caller.office)
 
     def _session(self, offered: list[str]) -> str:
         return offered[0] if self.rng.random() < 0.5 else self.rng.choice(offered)
@@ -285,11 +313,7 @@ class RushCall:
         if not heard.has("main_menu"):
             raise Failed(f"ring: no main menu in {heard.says}")
         heard = await self._press("book", heard, "1")
-        offices = heard.keys("office_choice") if heard.has("choose_office") else []
-        if not offices:
-            raise Failed(f"book: no offices offered in {heard.says}")
-        caller.office_key = self._office(offices)
-        heard = await self._press("office", heard, caller.office_key)
+        heard = await self._choose_office(heard)
         chose_alternative = False
         while True:
             code = heard.booking_code()
@@ -301,7 +325,9 @@ class RushCall:
                 return
             if heard.has("session_gone"):
                 caller.lost_races += 1
-            if heard.has("held_confirm"):
+            if heard.has("office_read_back"):  # the name was heard, not for sure: "Did you mean …?"
+                heard = await self._press("office", heard, "1")
+            elif heard.has("held_confirm"):
                 heard = await self._press("confirm", heard, "1")
             elif heard.has("choose_field") and (offered := heard.keys("field_choice")):
                 heard = await self._press("field", heard, self.rng.choice(offered))  # the kind of dossier
@@ -462,7 +488,8 @@ def run_rush(config: RushConfig, out: Any = print) -> RushResult:
                 f"workers); {config.callers} callers for {config.seats} seats ...")
             numbers = phones(config.callers, config.seed)
             callers = [Caller(n, numbers[n], "CA" + secrets.token_hex(16)) for n in range(config.callers)]
-            shared = Shared(server.port, Signer(TOKEN, server.base_url), config.pause, config.office_weights)
+            shared = Shared(server.port, Signer(TOKEN, server.base_url), config.pause, config.office_weights,
+                            office_names=tuple(spoken_name_of(name) for _code, name in OFFICES))
             t0 = time.perf_counter()
             cpu_before = cpu_sample(server.pid)
             asyncio.run(_drive(callers, shared, config))

@@ -19,12 +19,13 @@ This run keeps a production-shaped stack busy for `--minutes` and then settles t
    TWILIO_API_BASE_URL, SMS_RATE=`--sms-rate`). Quiet hours are moved twelve hours away from
    the run so that every message falls due during it, whatever the time of day.
 4. For `--minutes`, arrivals at fixed mean rates (Poisson), at most 20 of each kind at once and
-   every request through one limiter of `--max-rps`: hotline calls that book (ring, 1, office,
-   field, session, confirm, hang up) at 1/s; hotline calls that cancel one of those bookings
-   (ring, 2, the booking, 1 cancel, 1 confirm) at 0.15/s; API bookings (POST /api/v1/bookings) at
-   1/s; API cancellations at 0.25/s; API availability reads at 0.5/s; and, a fifth of the way
-   in, a broadcast of `--broadcast` numbers made with the CLI (`broadcasts create --csv`, then
-   `broadcasts send`), which the scheduler puts in the outbox and sends.
+   every request through one limiter of `--max-rps`: hotline calls that book (ring, 1, 2 for the
+   list of offices, an office, field, session, confirm, hang up) at 1/s; hotline calls that
+   cancel one of those bookings (ring, 2, the booking, 1 cancel, 1 confirm) at 0.15/s; API
+   bookings (POST /api/v1/bookings) at 1/s; API cancellations at 0.25/s; API availability reads
+   at 0.5/s; and, a fifth of the way in, a broadcast of `--broadcast` numbers made with the CLI
+   (`broadcasts create --csv`, then `broadcasts send`), which the scheduler puts in the outbox
+   and sends.
 5. Every 10 s the resident memory (VmRSS) of gunicorn's master, each worker and the scheduler,
    and the outbox by status, are sampled and printed as a series.
 6. When the traffic stops, the run waits (at most `--drain-timeout`) for the outbox to drain and

@@ -22,15 +22,16 @@ Steps:
    signed as Twilio signs (twilio.request_validator, over the exact URL requested) with Twilio's
    usual parameters and a fresh I-Twilio-Idempotency-Token:
    - 70 %: ring (POST /ivr/voice, fresh CallSid, a fresh +8498xxxxxxx caller), then press 1 (book),
-     1 (first office), 1 (its first field of procedures: the demo offices ask for one), 1 (first
-     session with room), 1 (confirm); the last answer must read out a queue number;
+     1 (the province centre), 1 (its first field of procedures: the demo offices ask for one), 1
+     (first session with room), 1 (confirm); the last answer must read out a queue number;
    - 15 %: the same with one wrong key (7) and one silence (the <Redirect>) at random steps;
-   - 15 %: a caller who booked earlier rings, presses 2 (check), 1 (the booking), 2 (hear again);
+   - 15 %: a caller who booked earlier rings, presses 2 (check), 1 (the booking), 3 (hear again);
    then POST /ivr/status CallStatus=completed. Every step follows the previous answer's <Gather>
-   action or <Redirect>. With `--spread` callers pick a random office, field and session instead
-   of the first ones (by default they all queue for the first session's row lock, as a rush on the
-   soonest session would). Against the trivial app the same loop posts forms of the same size,
-   signed the same way, to POST /voice. A simulated call opens a new connection whenever the
+   action or <Redirect>. With `--spread` callers pick the centre or, from the list of offices (2),
+   one of the first four, and a random field and session, instead of the first ones (by default
+   they all queue for the first session's row lock, as a rush on the soonest session would).
+   Against the trivial app the same loop posts forms of the same size, signed the same way, to
+   POST /voice. A simulated call opens a new connection whenever the
    server closed the last one (gunicorn's sync workers close after every response, so in practice
    one connection per request, on both servers alike); latency runs from the connect to the last
    byte of the answer.
@@ -113,7 +114,8 @@ APOLOGY = "Xin lỗi, hệ thống đang gặp sự cố"
 
 GATHER_ACTION = re.compile(r'<Gather\b[^>]*\baction="([^"]*)"')
 REDIRECT = re.compile(r"<Redirect\b[^>]*>([^<]*)</Redirect>")
-QUEUE_LABEL = re.compile(r"\b[A-Z]{1,3}-\d{3,}\b")  # S-001, C-1234: read out once a booking is made or found
+# "Số thứ tự của quý vị là số 12" once a booking is made, "Số thứ tự 12" when it is found.
+QUEUE_LABEL = re.compile(r"Số thứ tự (?:của quý vị là số )?\d+")
 
 BOOK, MISTAKES, CHECK = "book", "book_with_mistakes", "check"
 SCENARIOS = ((BOOK, 0.70), (MISTAKES, 0.15), (CHECK, 0.15))
@@ -302,13 +304,15 @@ class Caller:
 
     def keys_for(self, scenario: str) -> list[str]:
         if scenario == CHECK:
-            return ["2", "1", "2"]  # check, the first (only) booking, hear it again
-        keys = ["1", "1", "1", "1", "1"]  # book, first office, first field, first session, confirm
-        if self.spread:  # any of the 5 offices read out, of the first 4 fields, of the 5 sessions offered
-            keys[1:4] = [str(self.rng.randint(1, 5)), str(self.rng.randint(1, 4)), str(self.rng.randint(1, 5))]
+            return ["2", "1", "3"]  # check, the first (only) booking, hear it again
+        keys = ["1", "1", "1", "1", "1"]  # book, the province centre, its first field, first session, confirm
+        if self.spread:  # the centre or one of the first 4 offices listed, any of the 4 fields and 4 sessions offered
+            office = ["1"] if self.rng.random() < 0.2 else ["2", str(self.rng.randint(1, 4))]
+            keys[1:4] = [*office, str(self.rng.randint(1, 4)), str(self.rng.randint(1, 4))]
         if scenario == MISTAKES:
-            wrong = self.rng.randrange(5)
-            quiet = self.rng.choice([i for i in range(4) if i != wrong])  # silence at the confirmation ends the call
+            wrong = self.rng.randrange(len(keys))
+            # Silence at the confirmation ends the call.
+            quiet = self.rng.choice([i for i in range(len(keys) - 1) if i != wrong])
             for position, key in sorted([(wrong, "7"), (quiet, SILENCE)], reverse=True):
                 keys.insert(position, key)
         return keys
@@ -707,7 +711,8 @@ def py_spy_run(binary: str, server: Child, *, concurrency: int, warmup: float, s
 # In process: one booking call at a time through Flask's test client, timed per step
 
 
-STEPS = ["ring: identify the caller, greeting, main menu", "1: list the offices", "1: office chosen, list its fields",
+STEPS = ["ring: identify the caller, greeting, main menu", "1: book, check the limit, ask for the office",
+         "1: the province centre, list its fields",
          "1: field chosen, list sessions with room", "1: session chosen, hold a seat",
          "1: confirm the hold, SMS to the outbox", "status: call completed"]
 

@@ -25,8 +25,9 @@ from tests.faults.processes import AUTH_TOKEN, Children, child_pids, server_env,
 
 pytestmark = pytest.mark.slow
 
-QUEUE_NUMBER = re.compile(r"\b[A-Z]{1,3}-\d{3,}\b")  # read out once the booking is made
-BOOK_AT_THE_FIRST_OFFICE = ["1", "1", "1", "1", "1"]  # book, office, field, first session with room, confirm
+QUEUE_NUMBER = re.compile(r"Số thứ tự của quý vị là số \d+")  # read out once the booking is made
+# With the demo's 65 offices: book, the province centre, its first field, the first session with room, confirm.
+BOOK_AT_THE_FIRST_OFFICE = ["1", "1", "1", "1", "1"]
 HOLDING_ANSWER = 4  # the answer after which the seat is held and the caller is asked to confirm
 
 

@@ -62,15 +62,18 @@ def simulate(app: Flask, db: Session) -> Invoke:
 
 
 def test_a_scripted_booking_call_books_once_and_queues_the_sms(simulate: Invoke, db: Session, office: int) -> None:
-    result = simulate("--digits", "1,1,1,1")  # book, the first office, the first session, confirm
+    # Book, the first session, confirm: the only office is not asked about.
+    result = simulate("--digits", "1,1,1")
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "🔊 [vi-VN] Chào mừng bạn đến với Tổng đài hành chính công." in out
+    assert "🔊 [vi-VN] Tổng đài hành chính công xin kính chào quý vị." in out
     assert "🔊 [en-US] For English, press 9." in out
-    assert "chiều thứ Hai, ngày 1 tháng 3: còn 10 chỗ, bấm 1" in out
+    assert "🔊 [vi-VN] chiều thứ Hai, ngày 1 tháng 3, bấm 1." in out  # ten places left: no count is read
+    assert "bạn" not in out and "chỗ, bấm" not in out
+    assert "Số thứ tự của quý vị là số 1, chiều thứ Hai, ngày 1 tháng 3." in out
     booking = db.scalars(select(Booking)).one()
     assert booking.phone == "+84912345678" and booking.channel.value == "ivr"
-    assert " ".join(booking.code[:3]) in out and booking.queue_label in out
+    assert " ".join(booking.code[:3]) in out and booking.queue_number == 1  # said above, before the address
     sms = db.scalars(select(OutboxMessage)).one()
     assert sms.kind is MessageKind.CONFIRMATION and sms.recipient == "+84912345678"
     # The digits ran out and input is not a terminal: the caller hangs up, with the status callback.
@@ -81,7 +84,7 @@ def test_a_scripted_booking_call_books_once_and_queues_the_sms(simulate: Invoke,
 
 
 def test_a_wrong_token_is_a_clear_403_and_a_failure(simulate: Invoke, db: Session, office: int) -> None:
-    result = simulate("--token", "not-the-servers", "--digits", "1,1,1,1")
+    result = simulate("--token", "not-the-servers", "--digits", "1,1,1")
     assert result.exit_code == 1
     assert "POST /ivr/voice  [403]" in result.output
     assert "Error: POST /ivr/voice answered HTTP 403 Forbidden." in result.output
@@ -106,16 +109,16 @@ def test_silence_follows_the_redirect_after_the_gather(app: Flask, db: Session, 
         "/ivr/voice", "/ivr/step/1?silence=1", "/ivr/step/2?silence=1", "/ivr/status"]
     assert [r.status for r in result.requests] == [200, 200, 200, 204]
     assert urls == [r.url for r in result.requests]
-    assert sum("Để đặt lịch hẹn" in said for said in result.spoken) == 3  # the menu, asked again twice
+    assert sum("Đặt lịch, bấm 1" in said for said in result.spoken) == 3  # the menu, asked again twice
     assert "   ↪ <Redirect> to /ivr/step/1?silence=1" in lines and result.ended_by == "caller"
     db.rollback()
     assert db.scalars(select(Call.status)).one() == "ended"
 
 
 def test_hanging_up_mid_flow_gives_the_held_seat_back(simulate: Invoke, db: Session, office: int) -> None:
-    result = simulate("--digits", "1,1,1,hangup")
+    result = simulate("--digits", "1,1,hangup")  # book, the first session, then gone with the seat held
     assert result.exit_code == 0, result.output
-    assert "Để xác nhận, bấm 1" in result.output
+    assert "Xác nhận, bấm 1" in result.output
     assert db.scalar(select(func.count()).select_from(Hold)) == 0
     assert db.scalar(select(func.count()).select_from(Booking)) == 0
     assert db.scalars(select(Call.status)).one() == "ended"
@@ -127,33 +130,46 @@ def test_an_unanswered_transfer_ends_with_a_call_back_request(simulate: Invoke, 
     assert "☎️  Dialling +842903821022, +842903821023 for 20 s" in result.output
     assert "DialCallStatus=no-answer  [200]" in result.output
     assert "📴 The hotline hung up." in result.output  # <Hangup/> after the goodbye
+    # Monday 09:00, operators until 17:00: the caller hears when to expect the call.
+    assert "sẽ gọi lại số 0 9 1 2, 3 4 5, 6 7 8 trước 17 giờ hôm nay." in result.output
     request = db.scalars(select(CallbackRequest)).one()
     assert request.phone == "+84912345678"
 
 
 def test_a_withheld_number_types_a_mobile_ended_by_the_hash_key(simulate: Invoke, db: Session, office: int) -> None:
-    result = simulate("--from", "anonymous", "--digits", "1,1,1,0912345678#,1,1")
+    result = simulate("--from", "anonymous", "--digits", "1,1,0912345678#,1,1")  # book, session, number, right, confirm
     assert result.exit_code == 0, result.output
     assert "Digits=0912345678  [200]" in result.output  # the finishing # is not sent, as with Twilio
+    assert "Quý vị đã bấm số 0 9 1 2, 3 4 5, 6 7 8." in result.output
     assert db.scalars(select(Booking.phone)).one() == "+84912345678"
 
 
-def test_spoken_answers_are_sent_as_speech_where_the_gather_listens(engine: Engine, tmp_path: Path, db: Session,
-                                                                    office: int) -> None:
-    app = _app(engine, tmp_path / "speech", ivr_speech=True)
+def test_one_spoken_sentence_books_where_the_gather_listens(simulate: Invoke, db: Session, office: int) -> None:
+    # Speech is on by default: the office, the day and the part of the day in one sentence, then "confirm".
+    result = simulate("--digits", "say:đặt lịch ở xã Năm Căn sáng thứ ba,1")
+    assert result.exit_code == 0, result.output
+    assert "→ POST /ivr/step/1  SpeechResult=đặt lịch ở xã Năm Căn sáng thứ ba  [200]" in result.output
+    assert "🔊 [vi-VN] xã Năm Căn, sáng thứ Ba, ngày 2 tháng 3. Xác nhận, bấm 1." in result.output
+    booking = db.scalars(select(Booking)).one()  # nothing else was asked: no menu of sessions
+    assert (booking.date.isoformat(), booking.session_code) == ("2027-03-02", "S")
+    assert "Các buổi còn chỗ" not in result.output
+
+
+def test_speech_off_sends_the_words_as_silence(engine: Engine, tmp_path: Path, db: Session, office: int) -> None:
+    app = _app(engine, tmp_path / "keypad", ivr_speech=False)
     try:
         result = CallSimulator(post=AppTransport(app), token=TOKEN, base_url="http://localhost",
                                answers=["say:đặt lịch"], out=lambda _line: None).run()
     finally:
         app.extensions["hotline"].engine.dispose()
-    assert result.requests[1].params["SpeechResult"] == "đặt lịch" and "Digits" not in result.requests[1].params
-    assert any("xã Năm Căn" in said for said in result.spoken)  # the office menu: the words were understood
+    assert result.requests[1].url == "http://localhost/ivr/step/1?silence=1"
+    assert "SpeechResult" not in result.requests[1].params
 
 
 def test_words_at_a_keys_only_gather_are_silence(simulate: Invoke, office: int) -> None:
-    result = simulate("--digits", "say:đặt lịch")
+    result = simulate("--digits", "1,1,1,say:nghe lại")  # booked; the menu after it takes keys only
     assert result.exit_code == 0, result.output
-    assert "listens for keys only" in result.output and "/ivr/step/1?silence=1" in result.output
+    assert "listens for keys only" in result.output and "/ivr/step/4?silence=1" in result.output
 
 
 def test_a_scripted_answer_that_does_not_fit_stops_the_call(simulate: Invoke, db: Session, office: int) -> None:
@@ -175,10 +191,10 @@ def server(app: Flask) -> Iterator[str]:
 
 
 def test_a_call_over_http_to_a_running_server(server: str, simulate: Invoke, db: Session, office: int) -> None:
-    result = simulate("--url", server, "--digits", "1,1,1,1,2")  # … and 2: back to the main menu
+    result = simulate("--url", server, "--digits", "1,1,1,2")  # … and 2: back to the main menu
     assert result.exit_code == 0, result.output
-    assert f"at {server}" in result.output and "Chào mừng" in result.output
-    assert "→ POST /ivr/step/5  Digits=2  [200]" in result.output
+    assert f"at {server}" in result.output and "xin kính chào quý vị" in result.output
+    assert "→ POST /ivr/step/4  Digits=2  [200]" in result.output
     assert db.scalar(select(func.count()).select_from(Booking)) == 1
     assert db.scalars(select(OutboxMessage.kind)).one() is MessageKind.CONFIRMATION
     assert db.scalars(select(Call.status)).one() == "ended"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -104,6 +105,18 @@ def test_readme_documents_every_setting() -> None:
     readme = README.read_text(encoding="utf-8")
     undocumented = [var for _, var, _, _ in ENV_VARS if f"`{var}`" not in readme]
     assert undocumented == []
+
+
+def test_the_readme_settings_table_names_no_removed_setting() -> None:
+    """Guards the table against rows that outlive their setting (`IVR_MENU_OFFICES` stayed after the
+    office menu gave way to saying the commune's name): a row whose variable nothing reads misleads."""
+    readme = README.read_text(encoding="utf-8")
+    table = readme[readme.index("\n## Settings"):]
+    table = table[:table.index("\n## ", 1)]
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", table, re.MULTILINE)
+    read_elsewhere = {"PROMETHEUS_MULTIPROC_DIR"}  # read by prometheus_client itself
+    assert len(rows) > 40  # the table was found
+    assert [var for var in rows if var not in {v for _, v, _, _ in ENV_VARS} | read_elsewhere] == []
 
 
 def test_a_lease_need_not_cover_a_whole_batch_since_claims_are_renewed(tmp_path: Path) -> None:
