@@ -365,10 +365,16 @@ class Heard:
     def has(self, key: str) -> bool:
         return self.match(key) is not None
 
-    def keys(self, key: str) -> list[str]:
-        """The keys offered by the choices said with prompt `key` (e.g. session_choice → ["1", "2"])."""
+    def keys(self, key: str, *, but: tuple[str, ...] = ()) -> list[str]:
+        """The keys offered by the choices said with prompt `key` (e.g. session_choice → ["1", "2"]).
+
+        `but` names prompts that the choice's pattern matches too and are not choices: "Nghe tiếp,
+        bấm 9." ("For more, press 9.") reads like an office called "Nghe tiếp".
+        """
         pattern = prompt_regex(key, self.language)
-        return [m.group("n") for text in self.says if (m := pattern.fullmatch(text))]
+        others = [prompt_regex(other, self.language) for other in but]
+        return [m.group("n") for text in self.says
+                if (m := pattern.fullmatch(text)) and not any(o.fullmatch(text) for o in others)]
 
     def booking_code(self) -> str | None:
         found = self.match("booked_code")

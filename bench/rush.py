@@ -280,7 +280,7 @@ class RushCall:
             self.caller.office = self._office(list(self.shared.office_names))
             return await self._speak("office", heard, self.caller.office)
         heard = await self._press("office_list", heard, "2")
-        offices = heard.keys("office_choice")
+        offices = heard.keys("office_choice", but=("office_more",))
         if not offices:
             raise Failed(f"office_list: no offices offered in {heard.says}")
         self.caller.office = self._office(offices)

@@ -3,7 +3,9 @@
 Counters and histograms live in each worker. Under gunicorn with several workers set
 PROMETHEUS_MULTIPROC_DIR (an empty folder, emptied at every start) in the environment before the
 server starts: prometheus_client then keeps every worker's values in files there, and whichever
-worker answers a scrape adds them all up. Figures about the whole deployment (today's bookings,
+worker answers a scrape adds them all up. Calls are counted when they end (by outcome, by the
+state of the flow a caller hung up in, their duration and how long a booking took), once the
+call's transaction has committed. Figures about the whole deployment (today's bookings,
 the SMS outbox, the dispatcher's lag, the schedulers' heartbeats) are read from the database at
 scrape time with a few grouped queries, so they are right whichever worker answers and cost
 nothing between scrapes.
@@ -38,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from booking.models import Booking, BookingEvent, BookingStatus, Channel, Office
 from config import Settings
 from hotline.heartbeats import SchedulerHeartbeat, SchedulerRole
+from hotline.ivr.models import Call, CallOutcome
 from hotline.logs import bind
 from hotline.runtime import Runtime, runtime
 from notifications.models import MessageStatus, OutboxMessage
@@ -68,6 +71,14 @@ BOOKINGS_MOVED = Counter("hotline_bookings_moved", "Bookings moved to another se
 BOOKINGS_CANCELLED = Counter("hotline_bookings_cancelled", "Bookings cancelled, by channel.",
                              ["channel"], registry=REGISTRY)
 _CHANGES = {"created": BOOKINGS_CREATED, "moved": BOOKINGS_MOVED, "cancelled": BOOKINGS_CANCELLED}
+CALLS = Counter("hotline_calls", "Calls ended, by outcome (booked, checked, cancelled, rescheduled, callback, "
+                "transferred, hung_up).", ["outcome"], registry=REGISTRY)
+CALL_HANGUPS = Counter("hotline_call_hangups", "Calls that ended with nothing done, by the state of the flow "
+                       "they ended in.", ["state"], registry=REGISTRY)
+CALL_SECONDS = Histogram("hotline_call_duration_seconds", "How long calls lasted, by outcome.", ["outcome"],
+                         registry=REGISTRY, buckets=(15, 30, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1800))
+TIME_TO_BOOK = Histogram("hotline_call_time_to_book_seconds", "From the first webhook of a call to its first "
+                         "booking.", registry=REGISTRY, buckets=(30, 45, 60, 90, 120, 150, 180, 240, 300, 450, 600))
 
 
 def multiprocess_dir() -> str | None:
@@ -130,6 +141,18 @@ def watch_bookings(sessions: sessionmaker[Session]) -> None:
     event.listen(sessions, "after_flush", _collect_changes)
     event.listen(sessions, "after_commit", _emit_changes)
     event.listen(sessions, "after_soft_rollback", lambda session, _previous: _forget_changes(session))
+
+
+def count_call(call: Call) -> None:
+    """Count a call whose end (and outcome) has just been committed."""
+    outcome = (call.outcome or CallOutcome.HUNG_UP).value
+    CALLS.labels(outcome=outcome).inc()
+    if call.outcome is CallOutcome.HUNG_UP:
+        CALL_HANGUPS.labels(state=call.ended_in or "unknown").inc()
+    if call.duration_seconds is not None:
+        CALL_SECONDS.labels(outcome=outcome).observe(call.duration_seconds)
+    if call.seconds_to_book is not None:
+        TIME_TO_BOOK.observe(call.seconds_to_book)
 
 
 # -- requests ----------------------------------------------------------------------------------

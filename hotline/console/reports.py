@@ -1,7 +1,8 @@
-"""Reports for managers and administrators: a period's bookings, capacity, no-shows and SMS, and quarterly CSV.
+"""Reports for managers and administrators: a period's bookings, capacity, no-shows, SMS and calls, and quarterly CSV.
 
-The figures come from `booking.reports` and `notifications.reports`; this module only decides
-who may see which offices, and draws the charts and tables.
+The figures come from `booking.reports`, `notifications.reports` and `hotline.ivr.call_reports`;
+this module only decides who may see which offices, and draws the charts and tables. Calls reach
+the province's one hotline, so their figures are the whole hotline's whichever office is chosen.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from hotline.auth import roles_required
 from hotline.console.common import blueprint, csv_response, local_today, me, requested_office
 from hotline.console.forms import in_range
 from hotline.console.labels import CHANNELS, MESSAGE_KINDS
+from hotline.ivr.call_reports import CallReport, call_report
+from hotline.ivr.models import CallOutcome
 from hotline.runtime import runtime
 from notifications.reports import SmsCounts, SmsReport, sms_report
 
@@ -42,6 +45,16 @@ CSV_COLUMNS = ["year", "quarter", "office_code", "office_name",
                "no_shows", "no_show_rate", "capacity_offered", "seats_booked", "utilisation", "sms_sent",
                "sms_delivered", "sms_failed"]
 PROVINCE_CODE = "PROVINCE"
+
+CALL_OUTCOMES = {
+    CallOutcome.BOOKED: _l("Booked an appointment"),
+    CallOutcome.CHECKED: _l("Checked a booking"),
+    CallOutcome.CANCELLED: _l("Cancelled a booking"),
+    CallOutcome.RESCHEDULED: _l("Moved a booking"),
+    CallOutcome.CALLBACK: _l("Asked to be called back"),
+    CallOutcome.TRANSFERRED: _l("Talked to an operator"),
+    CallOutcome.HUNG_UP: _l("Hung up with nothing done"),
+}
 
 
 class PeriodForm(FlaskForm):
@@ -110,10 +123,24 @@ def _reports(scope: Scope, period: Period) -> tuple[BookingReport, SmsReport]:
     return bookings, sms
 
 
+def _calls(period: Period) -> CallReport:
+    rt = runtime()
+    with rt.reading() as db:
+        return call_report(db, period=period, tz=rt.settings.tz)
+
+
 # -- the page ---------------------------------------------------------------------------------------
 
 def number(value: float) -> str:
     return str(format_decimal(value))
+
+
+def duration(seconds: float | None) -> str:
+    """Minutes and seconds, as a call centre counts them; a dash when there was nothing to measure."""
+    if seconds is None:
+        return "—"
+    minutes, rest = divmod(round(seconds), 60)
+    return gettext("%(minutes)s min %(seconds)s s", minutes=number(minutes), seconds=f"{rest:02d}")
 
 
 def percent(value: float | None) -> str:
@@ -188,12 +215,12 @@ def reports() -> tuple[str, int]:
     quarter.office_id.choices = form.office_id.choices
     period = _period(form, default)
     context: dict[str, Any] = dict(form=form, quarter=quarter, scope=scope, number=number, percent=percent,
-                                   office_name=_line_name)
+                                   duration=duration, office_name=_line_name, outcome_label=CALL_OUTCOMES)
     if period is None:
         return render_template("console/reports.html", **context), 400
     bookings, sms = _reports(scope, period)
-    return render_template("console/reports.html", bookings=bookings, sms=sms, charts=_charts(bookings, sms),
-                           **context), 200
+    return render_template("console/reports.html", bookings=bookings, sms=sms, calls=_calls(period),
+                           charts=_charts(bookings, sms), **context), 200
 
 
 def _line_name(line: OfficeLine) -> str:

@@ -4,13 +4,20 @@ Each request is one transaction: lock the call's row, let the engine (with its e
 the next step, store where the call now is together with the answer, commit, answer. A repeated
 request (Twilio retries a failed connection with the same I-Twilio-Idempotency-Token, or posts
 for a step that has already been taken) gets the stored answer again, so nothing is done twice.
+
+What a call comes to is read off the states of the flow it enters (`OUTCOME_STATES`) and the
+result of a transfer, never off the prompts: the call's row keeps its outcome, the time of its
+first booking and, when it ends, the state it ended in and its duration; the counters in
+`hotline.metrics` count it once its transaction has committed.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import re
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 
 from flask import Blueprint, Response, abort, request, send_from_directory, url_for
@@ -21,8 +28,9 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
 
+from hotline import metrics
 from hotline.ivr.effects import Effects
-from hotline.ivr.models import Call
+from hotline.ivr.models import Call, CallOutcome
 from hotline.ivr.speech import say_value
 from hotline.ivr.twiml import Urls, Voice, apology, render_turn
 from hotline.localization import BabelLocalizer
@@ -30,6 +38,7 @@ from hotline.runtime import Runtime, runtime
 from hotline.twilio_auth import verified_form
 from ivr_flows.engine import Engine, Event, Spoken
 from ivr_flows.hotline import HOTLINE
+from ivr_flows.model import State
 from ivr_flows.prompts import PROMPTS
 
 log = logging.getLogger(__name__)
@@ -38,6 +47,46 @@ blueprint = Blueprint("ivr", __name__, url_prefix="/ivr")
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 ENDED = {"completed", "busy", "failed", "no-answer", "canceled"}
 ANSWERED = {"completed", "answered"}
+
+# Entering one of these states of ivr_flows/hotline.py means the caller has got somewhere.
+OUTCOME_STATES: Mapping[str, CallOutcome] = {
+    "booked": CallOutcome.BOOKED, "cancelled": CallOutcome.CANCELLED, "moved": CallOutcome.RESCHEDULED,
+    "booking_detail": CallOutcome.CHECKED, "choose_booking": CallOutcome.CHECKED,
+    "callback_recorded": CallOutcome.CALLBACK,
+}
+
+
+class _Entered(Mapping[str, State]):
+    """The flow's states, noting each one looked up: the engine looks up every state it enters."""
+
+    def __init__(self, states: Mapping[str, State]) -> None:
+        self._states = states
+        self.names: list[str] = []
+
+    def __getitem__(self, name: str) -> State:
+        state = self._states[name]
+        self.names.append(name)
+        return state
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._states)
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+def _dials(state: str) -> bool:
+    found = HOTLINE.states.get(state)
+    return found is not None and found.dial
+
+
+def _record_outcomes(call: Call, event: Event, entered: list[str], now: datetime) -> None:
+    """What this turn came to: an operator who answered the transfer, and the states entered."""
+    if event.kind == "dial" and event.value == "answered" and _dials(call.state):
+        call.record(CallOutcome.TRANSFERRED, now)
+    for name in entered:
+        if name in OUTCOME_STATES:
+            call.record(OUTCOME_STATES[name], now)
 
 
 def _xml(body: str) -> Response:
@@ -91,38 +140,56 @@ def _serve(step: int | None, event: Event) -> Response:
         abort(400)
     rt = runtime()
     now = rt.now()
-    token = request.headers.get("I-Twilio-Idempotency-Token")
     language = rt.settings.default_language
     try:
         with rt.transaction() as db:
             call = _lock_call(db, sid, form.get("From", ""), now)
             language = call.language
-            repeated = (token is not None and token == call.last_token) or (
-                call.step > 0 and (step is None or step != call.step))
-            if repeated and call.last_response:
-                return _xml(call.last_response)
-            if call.status == "ended":
-                # A late or retried request after the hang-up: the caller is gone, so nothing may
-                # be held or booked for them any more.
-                return _xml(_ended())
-            context = copy.deepcopy(call.context)
-            engine = Engine(HOTLINE, Effects(db, rt, call, now))
-            turn = engine.start(context) if call.step == 0 else engine.handle(call.state, call.retries, context,
-                                                                                 event)
-            language = str(context.get("language", call.language))
-            call.step += 1
-            urls = Urls(action=url_for("ivr.step", n=call.step), silence=url_for("ivr.step", n=call.step, silence=1),
-                        dial=url_for("ivr.dial", n=call.step))
-            xml = render_turn(turn, language=language, urls=urls, voice=_voice(rt), render=_render_spoken,
-                              operators=rt.settings.operators, operator_timeout=rt.settings.operator_timeout)
-            call.state, call.retries, call.context, call.language = turn.state, turn.retries, context, language
-            call.last_token, call.last_response, call.updated_at = token, xml, now
-            log.info("call step %d: %s", call.step, turn.state, extra={"event": "ivr.turn", "state": turn.state})
-            return _xml(xml)
+            xml, finished = _answer(db, rt, call, step, event, now)
     except Exception:
         # A fault of ours (the database gone, a bug) must still leave the caller with valid TwiML.
         log.exception("voice webhook failed", extra={"call_sid": sid})
         return _xml(apology(language, _voice(rt), _render_spoken))
+    if finished:
+        metrics.count_call(call)
+    return _xml(xml)
+
+
+def _answer(db: Session, rt: Runtime, call: Call, step: int | None, event: Event,
+            now: datetime) -> tuple[str, bool]:
+    """The answer to this request, and whether it finished the call's figures (to count after commit)."""
+    token = request.headers.get("I-Twilio-Idempotency-Token")
+    repeated = (token is not None and token == call.last_token) or (
+        call.step > 0 and (step is None or step != call.step))
+    if repeated and call.last_response:
+        return call.last_response, False
+    if call.status == "ended":
+        # A late or retried request after the hang-up: the caller is gone, so nothing may be held
+        # or booked for them any more. Only a transfer's result still counts: Twilio may report
+        # the end of the call before the end of the <Dial> the caller hung up in.
+        if event.kind != "dial" or not _dials(call.state):
+            return _ended(), False
+        _record_outcomes(call, event, [], now)
+        call.step += 1  # its retry is a repeat, and counts nothing again
+        call.last_token, call.last_response = token, _ended()
+        return call.last_response, True
+    context = copy.deepcopy(call.context)
+    states = _Entered(HOTLINE.states)
+    engine = Engine(dataclasses.replace(HOTLINE, states=states), Effects(db, rt, call, now))
+    turn = engine.start(context) if call.step == 0 else engine.handle(call.state, call.retries, context, event)
+    # Answering in a state looks it up first without entering it.
+    entered = states.names[1:] if call.step > 0 and states.names[:1] == [call.state] else states.names
+    _record_outcomes(call, event, entered, now)
+    language = str(context.get("language", call.language))
+    call.step += 1
+    urls = Urls(action=url_for("ivr.step", n=call.step), silence=url_for("ivr.step", n=call.step, silence=1),
+                dial=url_for("ivr.dial", n=call.step))
+    xml = render_turn(turn, language=language, urls=urls, voice=_voice(rt), render=_render_spoken,
+                      operators=rt.settings.operators, operator_timeout=rt.settings.operator_timeout)
+    call.state, call.retries, call.context, call.language = turn.state, turn.retries, context, language
+    call.last_token, call.last_response, call.updated_at = token, xml, now
+    log.info("call step %d: %s", call.step, turn.state, extra={"event": "ivr.turn", "state": turn.state})
+    return xml, False
 
 
 def _ended() -> str:
@@ -166,9 +233,15 @@ def status() -> Response:
         context = dict(call.context)
         held = "hold_id" in context
         Effects(db, rt, call, now).release_hold(context)
-        call.context, call.status, call.ended_at, call.updated_at = context, "ended", now, now
+        call.context = context
+        call.end(now)
+        # Hung up during a transfer: its result is still to come (the dial webhook counts the call).
+        dialling = _dials(call.state)
         log.info("call ended", extra={"event": "ivr.ended", "call_status": form.get("CallStatus"),
-                                      "released_hold": held})
+                                      "released_hold": held, "outcome": call.outcome, "state": call.ended_in,
+                                      "duration_s": call.duration_seconds})
+    if not dialling:
+        metrics.count_call(call)
     return Response(status=204)
 
 
