@@ -329,8 +329,6 @@ class RushCall:
                 heard = await self._press("office", heard, "1")
             elif heard.has("held_confirm"):
                 heard = await self._press("confirm", heard, "1")
-            elif heard.has("choose_field") and (offered := heard.keys("field_choice")):
-                heard = await self._press("field", heard, self.rng.choice(offered))  # the kind of dossier
             elif heard.has("alternatives_intro") and (offered := heard.keys("alternative_choice")):
                 caller.offered_alternatives = chose_alternative = True
                 heard = await self._press("alternative", heard, self._session(offered))

@@ -305,7 +305,7 @@ class Caller:
     def keys_for(self, scenario: str) -> list[str]:
         if scenario == CHECK:
             return ["2", "1", "3"]  # check, the first (only) booking, hear it again
-        keys = ["1", "1", "1", "1", "1"]  # book, the province centre, its first field, first session, confirm
+        keys = ["1", "1", "1", "1"]  # book, the province centre, its first session, confirm
         if self.spread:  # the centre or one of the first 4 offices listed, any of the 4 fields and 4 sessions offered
             office = ["1"] if self.rng.random() < 0.2 else ["2", str(self.rng.randint(1, 4))]
             keys[1:4] = [*office, str(self.rng.randint(1, 4)), str(self.rng.randint(1, 4))]

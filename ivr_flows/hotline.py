@@ -36,7 +36,7 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
         "limit": "too_many", "not_understood": "not_understood", "give_up": "operator"}),
     State("not_understood", say=(say("not_understood"),), next="main_menu"),
 
-    # Booking: the booking limit first, then office, field, session, phone, hold, confirm.
+    # Booking: the booking limit first, then office, session, phone, hold, confirm.
     State("book", effect="check_limit", outcomes={"ok": "office_options", "limit": "too_many"}),
     State("office_options", effect="office_options", outcomes={
         "last": "last_office", "ask": "ask_office", "only": "office_chosen"}),
@@ -60,11 +60,8 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
                           store="office", then="office_chosen", limit=4),
           then_say=(say("office_more"), say("back_to_menu")),
           keys={"9": "office_list", **BACK}),
-    State("office_chosen", effect="list_fields", outcomes={"some": "choose_field", "none": "list_sessions"}),
-    State("choose_field", say=(say("choose_field"),),
-          choices=Choices("fields", say("field_choice", field=text("item.name"), n=text("n")),
-                          store="field", then="list_sessions", limit=4),
-          then_say=(say("field_skip"),), keys={"0": "list_sessions", **BACK}),
+    # The kind of dossier is not asked for (it cost callers ten seconds); a request that names one records it.
+    State("office_chosen", effect="list_sessions", outcomes={"some": "choose_session", "none": "no_room"}),
     State("list_sessions", effect="list_sessions", outcomes={"some": "choose_session", "none": "no_room"}),
     State("choose_session", say=(say("sessions_intro", office=text("office.name")),),
           choices=Choices("sessions", say("session_choice", **SESSION_WORDS), store="session", then="need_phone",
@@ -90,7 +87,7 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
         "closed": "session_gone"}),
     State("session_gone", say=(say("session_gone"),), next="list_sessions"),
     State("too_many", say=(say("too_many"),), next="main_menu"),
-    State("already_booked", say=(say("already_booked"),), next="main_menu"),
+    State("already_booked", say=(say("already_booked"),), next="list_sessions"),
     State("confirm_hold", say=(say("held_confirm", office=text("session.office"), part=message("session.part"),
                                    date=date("session.date")),),
           keys={"1": "confirm", "2": "choose_again"}, speech=YES_NO, on_silence="release_and_end"),
@@ -100,7 +97,7 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
     State("hold_expired", say=(say("hold_expired"),), next="list_sessions"),
     State("booked", say=(say("booked", queue=number("booking.queue_number"), part=message("booking.part"),
                              date=date("booking.date"), start=time("booking.start"), end=time("booking.end")),
-                         say("booked_where", office=text("booking.office"), address=text("booking.address")),
+                         say("booked_where", address=text("booking.address")),
                          say("booked_bring", documents=text("booking.documents")),
                          say("booked_code", code=digits("booking.code")),
                          say("sms_will_follow")),

@@ -16,26 +16,26 @@ PROMPTS: dict[str, str] = {
     "welcome": N_("The public administration hotline of %(province)s welcomes you."),
     "welcome_plain": N_("The public administration hotline welcomes you."),
     "language_offer": N_("For English, press 9."),
-    "main_menu": N_("Please say what you need, or press a key. To book an appointment, press 1. To check, move "
-                "or cancel one, press 2. For addresses and opening hours, press 3. For an operator, press "
-                "0."),
+    "main_menu": N_("Please say what you need, or press: 1 to book an appointment, 2 to check, move or cancel "
+                "one, 3 for addresses and opening hours, 0 for an operator."),
+    "main_menu_keys": N_("To book an appointment, press 1. To check, move or cancel one, press 2. For addresses "
+                         "and opening hours, press 3. For an operator, press 0."),
+    "ask_office_keys": N_("For the province centre, press 1. To choose your commune or ward from a list, press 2."),
+    "info_ask_office_keys": N_("Which office? For the province centre, press 1. To choose from a list, press 2."),
     "not_understood": N_("Sorry, we did not understand."),
     "wrong_key": N_("Sorry, that key is not one of the choices."),
-    "silence": N_("Sorry, we did not hear your choice."),
+    "silence": N_("Sorry, we did not hear your answer."),
     "back_to_menu": N_("For the main menu, press star."),
     # Choosing an office
     "last_office": N_("Last time you booked at %(office)s. To book there again, press 1. For another office, "
                 "press 2."),
-    "ask_office": N_("Please say the name of your commune or ward, for example: Nam Can commune. For the "
-                "province centre, press 1. To choose from a list, press 2."),
+    "ask_office": N_("Please say the name of your commune or ward. For the province centre, press 1. To choose "
+                "from a list, press 2."),
     "office_not_heard": N_("Sorry, we did not catch the name."),
     "office_read_back": N_("Did you mean %(office)s? If yes, press 1. If not, press 2."),
     "choose_office": N_("Please choose:"),
     "office_choice": N_("%(name)s, press %(n)s."),
     "office_more": N_("For more, press 9."),
-    "choose_field": N_("What kind of dossier?"),
-    "field_choice": N_("%(field)s, press %(n)s."),
-    "field_skip": N_("If you are not sure, press 0."),
     # Choosing a session
     "sessions_intro": N_("Sessions with places at %(office)s:"),
     "session_choice": N_("%(date)s, %(part)s%(left)s, press %(n)s."),
@@ -59,7 +59,7 @@ PROMPTS: dict[str, str] = {
     "hold_expired": N_("Sorry, the place was held for too long and has been released."),
     "booked": N_("Booked. Your queue number is %(queue)s, %(date)s, %(part)s. Please arrive between %(start)s "
                 "and %(end)s."),
-    "booked_where": N_("Address: %(office)s, %(address)s."),
+    "booked_where": N_("Address: %(address)s."),
     "booked_bring": N_("Please bring %(documents)s."),
     "booked_code": N_("Your booking code is %(code)s."),
     "sms_will_follow": N_("A text message with these details will follow."),
@@ -112,6 +112,9 @@ PROMPTS: dict[str, str] = {
     "goodbye": N_("Thank you for calling. Goodbye."),
     "error": N_("Sorry, something went wrong. Please call again in a few minutes."),
 }
+
+# The variant of a prompt said when speech is off: it must not ask the caller to speak.
+KEYS_ONLY = "_keys"
 
 # Prompts always said in one language, whatever the caller chose (the offer of English is in English).
 FIXED_LANGUAGE: dict[str, str] = {"language_offer": "en"}

@@ -37,6 +37,7 @@ MAX_CODE_TRIES = 3  # booking codes a caller may type on one call
 MAX_MISHEARD = 2  # sentences not understood before the caller is offered an operator
 FEW_SEATS = 5  # below this many places a session's choice says how many are left
 CHOICES = 4  # no menu reads more than four choices before "other"
+SESSION_CHOICES = 3  # the soonest three sessions: a fourth cost callers four seconds and was rarely taken
 REQUEST_WORDS = ("đặt lịch", "đặt lịch hẹn", "kiểm tra lịch hẹn", "đổi lịch", "hủy lịch", "giờ làm việc",
                  "địa chỉ", "tổng đài viên", "thông báo")
 
@@ -47,6 +48,7 @@ CALLBACK_LATER = N_("on the next working day")
 HOURS_DAYS = N_("%(first)s to %(last)s")
 HOURS_SESSION = N_("%(part)s from %(start)s to %(end)s")
 PARTS = {"S": N_("morning"), "C": N_("afternoon")}
+PROVINCE_CENTRE = N_("the province's public administration service centre")
 
 
 def _part(code: str) -> str:
@@ -84,7 +86,12 @@ class Effects:
         return BabelLocalizer(self._language(context))
 
     def _spoken(self, office: Office, context: dict[str, Any]) -> str:
-        """The office as it is said on the phone: "xã Năm Căn", not the centre's whole title."""
+        """The office as it is said on the phone: "xã Năm Căn", not the centre's whole title.
+
+        The province's own centre is called that: "tỉnh Cà Mau" alone would sound like the whole province.
+        """
+        if office.level is OfficeLevel.PROVINCE:
+            return self._loc(context).gettext(PROVINCE_CENTRE)
         if self._language(context) == "en" and office.name_en:
             return office.name_en
         return office.spoken_name or office.name
@@ -124,8 +131,8 @@ class Effects:
         context.setdefault("language", self.rt.settings.default_language)
         province = self.db.scalar(select(Office).where(Office.level == OfficeLevel.PROVINCE,
                                                        Office.active.is_(True)).order_by(Office.id).limit(1))
-        if province is not None:
-            context["province"] = self._spoken(province, context)
+        if province is not None:  # the greeting names the province itself: "tỉnh Cà Mau"
+            context["province"] = province.spoken_name or province.name
         offices = self._offices()
         context["request_hints"] = [*REQUEST_WORDS, *(o.spoken_name for o in offices if o.spoken_name)]
         self._identify(context)
@@ -259,17 +266,6 @@ class Effects:
         context["offices"] = [self._office_view(o, context) for o in offices[page * CHOICES:(page + 1) * CHOICES]]
         return "ok"
 
-    def list_fields(self, context: dict[str, Any]) -> str:
-        if context.get("wanted") or context.get("field"):
-            return "none"  # the caller said what they want in one sentence: ask nothing more
-        office = self.db.get_one(Office, context["office"]["id"])
-        column = Procedure.at_province if office.level is OfficeLevel.PROVINCE else Procedure.at_commune
-        name = Procedure.field_en if self._language(context) == "en" else Procedure.field
-        rows = self.db.execute(select(Procedure.field, name).where(column.is_(True), Procedure.active.is_(True))
-                               .distinct().order_by(Procedure.field)).all()
-        context["fields"] = [{"name": shown or field, "field": field} for field, shown in rows][:CHOICES]
-        return "some" if len(rows) > 1 else "none"
-
     # -- sessions ------------------------------------------------------------------------------
 
     def _rooms_for(self, context: dict[str, Any], office_ids: list[int], *, skip: tuple[Any, ...] = ()) -> list[SessionRoom]:
@@ -280,7 +276,17 @@ class Effects:
             rooms = [r for r in rooms if r.date >= date.fromisoformat(wanted["date"])] or rooms
         if wanted.get("part"):
             rooms = [r for r in rooms if r.code == wanted["part"]] or rooms
-        return [r for r in rooms if (r.office_id, r.date.isoformat(), r.code) not in skip]
+        booked = self._booked_sessions(context)
+        return [r for r in rooms if (r.office_id, r.date.isoformat(), r.code) not in {*skip, *booked}]
+
+    def _booked_sessions(self, context: dict[str, Any]) -> set[tuple[int, str, str]]:
+        """Sessions the number being booked for already has an appointment in: not offered again."""
+        phone = context.get("phone") or self.ctx.actor.phone
+        if not phone:
+            return set()
+        rows = self.db.execute(select(Booking.office_id, Booking.date, Booking.session_code).where(
+            Booking.phone == phone, Booking.status == BookingStatus.BOOKED, Booking.date >= self._today()))
+        return {(office_id, day.isoformat(), code) for office_id, day, code in rows}
 
     def _room_view(self, room: SessionRoom, context: dict[str, Any]) -> dict[str, Any]:
         # The offices are in this session already (availability loaded them): get_one() asks nothing more.
@@ -291,7 +297,7 @@ class Effects:
                 "left_note": self._loc(context).gettext(FEW_LEFT, n=room.remaining) if few else ""}
 
     def _offer(self, context: dict[str, Any], rooms: list[SessionRoom]) -> str:
-        context["sessions"] = [self._room_view(r, context) for r in rooms[:CHOICES]]
+        context["sessions"] = [self._room_view(r, context) for r in rooms[:SESSION_CHOICES]]
         return "some" if context["sessions"] else "none"
 
     def list_sessions(self, context: dict[str, Any]) -> str:

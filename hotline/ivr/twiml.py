@@ -6,6 +6,7 @@ next verb when the caller enters nothing. Nothing it writes holds a character XM
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from booking.plain_text import xml_safe
 from ivr_flows.engine import Spoken, Turn
-from ivr_flows.prompts import FIXED_LANGUAGE, PROMPTS
+from ivr_flows.prompts import FIXED_LANGUAGE, KEYS_ONLY, PROMPTS
 
 TWILIO_LANGUAGE = {"vi": "vi-VN", "en": "en-US"}
 
@@ -54,6 +55,9 @@ def _xml(response: VoiceResponse) -> str:
 
 def _say(parent: VoiceResponse | Gather, spoken: Spoken, language: str, voice: Voice,
          render: Callable[[Spoken, str], str]) -> None:
+    if not voice.speech and f"{spoken.key}{KEYS_ONLY}" in PROMPTS:
+        # Without speech recognition a prompt must not invite the caller to speak.
+        spoken = dataclasses.replace(spoken, key=f"{spoken.key}{KEYS_ONLY}")
     language = FIXED_LANGUAGE.get(spoken.key, language)
     recorded = voice.audio_dir / language / f"{spoken.key}.mp3" if voice.audio_dir else None
     if not spoken.params and recorded is not None and recorded.is_file():

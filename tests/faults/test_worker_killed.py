@@ -27,8 +27,8 @@ pytestmark = pytest.mark.slow
 
 QUEUE_NUMBER = re.compile(r"Số thứ tự của quý vị là số \d+")  # read out once the booking is made
 # With the demo's 65 offices: book, the province centre, its first field, the first session with room, confirm.
-BOOK_AT_THE_FIRST_OFFICE = ["1", "1", "1", "1", "1"]
-HOLDING_ANSWER = 4  # the answer after which the seat is held and the caller is asked to confirm
+BOOK_AT_THE_FIRST_OFFICE = ["1", "1", "1", "1"]  # book, the province centre, its first session, confirm
+HOLDING_ANSWER = 3  # the answer after which the seat is held and the caller is asked to confirm
 
 
 class AccessLog:

@@ -155,7 +155,7 @@ def test_a_booking_by_phone_logs_its_code_and_never_the_callers_number(
     call = Caller(client, TOKEN, caller=CALLER, before_request=db.rollback)
     capsys.readouterr()
     call.ring()
-    for key in ("1", "1", "1", "1"):  # book, the first office, the first session, confirm
+    for key in ("1", "1", "1"):  # book (the only office is not asked for), the first session, confirm
         call.press(key)
     captured = capsys.readouterr().err
     lines = log_lines(captured)

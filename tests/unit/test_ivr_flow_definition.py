@@ -22,7 +22,7 @@ from hotline.ivr.effects import Effects
 from ivr_flows.engine import SILENCE, WRONG_KEY, Engine, Event
 from ivr_flows.hotline import HOTLINE
 from ivr_flows.model import Flow, Prompt, State, say
-from ivr_flows.prompts import FIXED_LANGUAGE, PROMPTS
+from ivr_flows.prompts import KEYS_ONLY, FIXED_LANGUAGE, PROMPTS
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -163,6 +163,7 @@ def test_prompts_only_use_item_and_n_where_the_engine_provides_them() -> None:
 def test_every_prompt_text_is_used_somewhere() -> None:
     # Not a dead end, only dead text: every text should be said by the flow, the engine or the edge.
     used = HOTLINE.prompt_keys() | {WRONG_KEY, SILENCE, "error", "morning", "afternoon", "session"}
+    used |= {f"{key}{KEYS_ONLY}" for key in used}  # what a prompt becomes when speech is off
     assert set(PROMPTS) - used == set()
 
 

@@ -18,7 +18,7 @@ URLS = Urls(action="/ivr/step/3", silence="/ivr/step/3?silence=1", dial="/ivr/di
 VOICE = Voice(voices={"vi": "Google.vi-VN-Standard-A", "en": "Google.en-US-Standard-C"}, audio_dir=None,
               audio_url=lambda lang, key: f"/audio/{lang}/{key}.mp3", speech=False)
 TEXTS = {"welcome": "Chào quý vị.", "language_offer": "For English, press 9.",
-         "main_menu": "Để đặt lịch hẹn, bấm 1.", "goodbye": "Xin cảm ơn quý vị."}
+         "main_menu_keys": "Để đặt lịch hẹn, bấm 1.", "goodbye": "Xin cảm ơn quý vị."}  # speech off: keys only
 
 
 def _rendered(turn: Turn) -> str:

@@ -111,7 +111,7 @@ def gather(children: list[Any], **extra: str) -> Any:
 def test_a_waiting_turn_is_a_gather_around_its_prompts_then_a_redirect_for_silence() -> None:
     root = render(turn(Spoken("wrong_key"), Spoken("main_menu"), wait=Wait(1)))
     assert structure(root) == ("Response", {}, None, [
-        gather([say("vi:wrong_key"), say("vi:main_menu")], numDigits="1"),
+        gather([say("vi:wrong_key"), say("vi:main_menu_keys")], numDigits="1"),  # speech off: keys only
         redirect(),
     ])
 
@@ -164,7 +164,7 @@ def test_empty_hints_are_left_out_of_the_list() -> None:
 def test_an_english_call_gathers_in_english() -> None:
     root = render(turn(Spoken("main_menu"), wait=Wait(1)), language="en")
     assert structure(root) == ("Response", {}, None, [
-        gather([say("en:main_menu", "en")], language="en-US", numDigits="1"),
+        gather([say("en:main_menu_keys", "en")], language="en-US", numDigits="1"),
         redirect(),
     ])
 
@@ -211,7 +211,7 @@ def test_fixed_language_prompts_are_said_in_their_language_in_a_vietnamese_call(
     assert FIXED_LANGUAGE["language_offer"] == "en"
     root = render(turn(Spoken("welcome"), Spoken("language_offer"), Spoken("main_menu"), wait=Wait(1)))
     assert structure(root) == ("Response", {}, None, [
-        gather([say("vi:welcome"), say("en:language_offer", "en"), say("vi:main_menu")], numDigits="1"),
+        gather([say("vi:welcome"), say("en:language_offer", "en"), say("vi:main_menu_keys")], numDigits="1"),
         redirect(),
     ])
 
@@ -232,7 +232,7 @@ def test_a_recorded_prompt_is_played_instead_of_said(tmp_path: Path) -> None:
     audio = recordings(tmp_path, "vi/welcome.mp3", "vi/goodbye.mp3")
     root = render(turn(Spoken("welcome"), Spoken("main_menu"), wait=Wait(1)), v=voice(audio_dir=audio))
     assert structure(root) == ("Response", {}, None, [
-        gather([play("vi", "welcome"), say("vi:main_menu")], numDigits="1"),
+        gather([play("vi", "welcome"), say("vi:main_menu_keys")], numDigits="1"),
         redirect(),
     ])
 
