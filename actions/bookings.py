@@ -6,10 +6,11 @@ queues the SMS the change calls for and writes the audit entry, all in the calle
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from actions import audit
 from actions.context import Context, Proof
@@ -124,6 +125,27 @@ def of_phone(ctx: Context, *, phone: str | None = None, since: date | None = Non
     found = [b for b in bookings.bookings_for_phone(ctx.db, phone, since=since)
              if not actor.is_staff or actor.may_handle(b.office_id)]
     return [b for b in found if b.status is BookingStatus.BOOKED] if live_only else found
+
+
+NAMED_AT_MOST = 50  # bookings a search by name gives back: a page an operator can read
+
+
+def named(ctx: Context, *, matches: Callable[[str], bool], since: date) -> list[Booking]:
+    """Bookings from `since` on whose name `matches` (staff only, within the offices they handle), latest first.
+
+    The edge says how a typed name matches a stored one (without diacritics, a part of it); names are
+    read first and only the matching rows loaded, as the database cannot compare without diacritics.
+    """
+    actor = ctx.actor
+    if not actor.is_staff:
+        raise NotAllowed()
+    rows = ctx.db.execute(select(Booking.id, Booking.name, Booking.office_id)
+                          .where(Booking.name.is_not(None), Booking.date >= since)
+                          .order_by(Booking.date.desc(), Booking.id.desc()))
+    ids = [row.id for row in rows if row.name and matches(row.name) and actor.may_handle(row.office_id)]
+    ids = ids[:NAMED_AT_MOST]
+    found = {b.id: b for b in ctx.db.scalars(select(Booking).where(Booking.id.in_(ids)))}
+    return [found[i] for i in ids]
 
 
 def cancel(ctx: Context, *, code: str, reason: str = "") -> Booking:

@@ -52,7 +52,7 @@ class LookupForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    phone = StringField(_l("Phone number"), validators=[DataRequired(), Length(max=40)])
+    q = StringField(_l("Phone number, booking code or name"), validators=[DataRequired(), Length(max=200)])
 
 
 class BookForm(FlaskForm):
@@ -62,6 +62,7 @@ class BookForm(FlaskForm):
     phone = StringField(_l("Caller's phone"), validators=[DataRequired(), Length(max=40)])
     name = StringField(_l("Name"), filters=[stripped], validators=[Optional(), Length(max=200)])
     procedure_id = SelectField(_l("Procedure"), coerce=int, validators=[Optional()], choices=[])
+    window = SelectField(_l("Arrival window"), validators=[Optional()], choices=[])  # "": the earliest with room
     language = SelectField(_l("Language of the SMS"),
                            choices=[SelectChoice("vi", "Tiếng Việt"), SelectChoice("en", "English")])
 

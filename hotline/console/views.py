@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import segno
@@ -12,10 +12,9 @@ from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
 from markupsafe import Markup
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 
 from accounts.models import Role
 from actions import bookings as actions
@@ -23,19 +22,14 @@ from actions import desk
 from actions import offices as office_actions
 from actions.models import AuditEntry
 from actions.offices import Disposition, PlanChanged
-from booking.availability import SessionRoom, availability, next_sessions_with_room, office_availability
 from booking.errors import BookingError
-from booking.models import Booking, BookingStatus, CallbackRequest, Channel, Office, OfficeLevel, Procedure
-from booking.phones import parse_contact
+from booking.models import Booking, BookingStatus
 from hotline.auth import check_password, roles_required
-from hotline.console.broadcasts import may_see
-from hotline.console.common import (ANY_STAFF, acting, apply_change, attempt, audit_change, blueprint, calendar_date,
+from hotline.console.common import (ANY_STAFF, acting, apply_change, attempt, blueprint, calendar_date,
                                     csv_response, flash_error, flash_field_errors, in_calendar,
                                     local_today, managed_office, me)
-from hotline.console.forms import (ActionForm, BookForm, CapacityForm, CheckInForm, ClosureForm, LoginForm, LookupForm,
-                                   MoveForm)
+from hotline.console.forms import ActionForm, CapacityForm, CheckInForm, ClosureForm, LoginForm
 from hotline.runtime import runtime
-from notifications.models import Broadcast, OutboxMessage
 
 STATUS_LABELS = {
     BookingStatus.BOOKED: _l("Booked"),
@@ -52,7 +46,6 @@ EVENT_LABELS = {
     "served": _l("Served"),
     "no_show": _l("Marked as not having come"),
 }
-MOVE_CHOICES = 10  # sessions offered on the move page: enough to choose from, few enough to read out
 
 
 @blueprint.app_template_filter("booking_status")
@@ -101,115 +94,6 @@ def home() -> BaseResponse:
 
 # -- operators ------------------------------------------------------------------------------------
 
-@blueprint.get("/lookup")
-@roles_required(*ANY_STAFF)
-def lookup() -> str:
-    form = LookupForm(request.args)
-    found: list[Booking] = []
-    messages: list[OutboxMessage] = []
-    phone = None
-    if request.args.get("phone"):
-        try:
-            phone = parse_contact(request.args["phone"]).number
-        except BookingError as exc:
-            flash_error(exc)
-        else:
-            with runtime().reading() as db:
-                found = [b for b in db.scalars(select(Booking).where(Booking.phone == phone)
-                                               .options(selectinload(Booking.office)).order_by(Booking.date.desc()))
-                         if me().may_handle(b.office_id)]
-                messages = _texts_to(db, phone, found)
-    return render_template("console/lookup.html", form=form, phone=phone, bookings=found, messages=messages,
-                           action=ActionForm())
-
-
-def _texts_to(db: Session, phone: str, shown: list[Booking]) -> list[OutboxMessage]:
-    """The latest texts sent to `phone` that the signed-in user may read.
-
-    Operators and administrators serve any caller and read them all. A manager reads those about the
-    bookings `shown` (the ones at offices they handle) and the notices whose whole audience lies within
-    their offices, as on the broadcast pages; a text tied to neither, such as a call-back's
-    acknowledgement, belongs to no office and so to no manager.
-    """
-    query = select(OutboxMessage).where(OutboxMessage.recipient == phone)
-    if me().role is Role.MANAGER:
-        notices = db.scalars(select(Broadcast).where(Broadcast.id.in_(
-            select(OutboxMessage.broadcast_id).where(OutboxMessage.recipient == phone))))
-        query = query.where(or_(OutboxMessage.booking_id.in_([b.id for b in shown]),
-                                OutboxMessage.broadcast_id.in_([b.id for b in notices if may_see(b)])))
-    return list(db.scalars(query.order_by(OutboxMessage.id.desc()).limit(50)))
-
-
-@blueprint.get("/grid")
-@roles_required(*ANY_STAFF)
-def grid() -> str:
-    rt = runtime()
-    now = rt.now()
-    today = now.astimezone(rt.settings.tz).date()
-    name = request.args.get("q", "").strip().lower()
-    level = request.args.get("level", "")
-    query = select(Office).where(Office.active.is_(True))
-    if level in {lv.value for lv in OfficeLevel}:
-        query = query.where(Office.level == OfficeLevel(level))
-    else:
-        level = ""
-    with rt.reading() as db:
-        offices = [o for o in db.scalars(query.options(selectinload(Office.templates))
-                                         .order_by(Office.keypad_number, Office.id))
-                   if not name or name in o.name.lower() or name in o.code.lower()]
-        days = availability(db, offices, today, today + timedelta(days=6), now=now, policy=rt.policy,
-                            channel=Channel.OPERATOR)
-    return render_template("console/grid.html", offices=offices, days=days, q=name, level=level, levels=list(OfficeLevel),
-                           dates=[today + timedelta(days=i) for i in range(7)])
-
-
-@blueprint.route("/book/<id:office_id>/<day>/<session>", methods=["GET", "POST"])
-@roles_required(*ANY_STAFF)
-def book(office_id: int, day: str, session: str) -> str | BaseResponse:
-    rt = runtime()
-    when = calendar_date(day) or abort(404)
-    if not me().may_handle(office_id):
-        abort(403)
-    with rt.reading() as db:
-        office = db.get(Office, office_id) or abort(404)
-        column = Procedure.at_province if office.level is OfficeLevel.PROVINCE else Procedure.at_commune
-        procedures = [SelectChoice("0", "—")] + [SelectChoice(str(p.id), f"{p.field}: {p.name}") for p in db.scalars(
-            select(Procedure).where(column.is_(True), Procedure.active.is_(True)).order_by(Procedure.field))]
-        room = next((r for d in office_availability(db, office, when, when, now=rt.now(), policy=rt.policy,
-                                                    channel=Channel.OPERATOR) for r in d.sessions if r.code == session),
-                    None)
-    form = BookForm(office_id=office_id, day=when, session=session)
-    form.procedure_id.choices = procedures
-    if form.validate_on_submit():
-
-        def book_seat(db: Session) -> str:
-            return actions.book(acting(db), office_id=office_id, day=when, code=session, phone=form.phone.data or "",
-                                name=form.name.data or None, procedure_id=form.procedure_id.data or None,
-                                language=form.language.data or "vi").code
-
-        code = attempt(book_seat)
-        if code is not None:
-            flash(gettext("Booked: code %(code)s.", code=code), "ok")
-            return redirect(url_for("console.booking_detail", code=code))
-    return render_template("console/book.html", form=form, office=office, day=when, session=session, room=room)
-
-
-@blueprint.post("/bookings/<code>/cancel")
-@roles_required(*ANY_STAFF)
-def cancel(code: str) -> BaseResponse:
-    if not ActionForm().validate_on_submit():
-        abort(400)
-
-    def cancel_booking(db: Session) -> str:
-        return actions.cancel(acting(db), code=code, reason=request.form.get("reason", "")[:300]).phone
-
-    phone = attempt(cancel_booking)
-    if phone is None:
-        return redirect(request.referrer or url_for("console.grid"))
-    flash(gettext("Cancelled."), "ok")
-    return redirect(url_for("console.lookup", phone=phone))
-
-
 def _history(booking: Booking) -> list[dict[str, Any]]:
     """The booking's events for people: labels translated, a move shown as where it went from and to."""
     rows = []
@@ -234,82 +118,6 @@ def booking_detail(code: str) -> str:
         return render_template("console/confirmation.html", booking=booking, office=booking.office,
                                procedure=booking.procedure, history=_history(booking), qr=qr_svg(booking.code),
                                action=ActionForm())
-
-
-def _move_targets(booking: Booking) -> tuple[list[Office], int]:
-    """The offices a booking may move to, and the one asked for (default: where it is now)."""
-    with runtime().reading() as db:
-        query = select(Office).where(Office.active.is_(True)).order_by(Office.keypad_number, Office.id)
-        if me().role is Role.MANAGER:
-            query = query.where(Office.id.in_(me().office_ids))
-        offices = list(db.scalars(query))
-    wanted = request.args.get("office_id", type=int) or booking.office_id
-    if wanted not in {o.id for o in offices} | {booking.office_id}:
-        abort(403 if me().role is Role.MANAGER else 404)
-    return offices, wanted
-
-
-def _move_choices(booking: Booking, office_id: int) -> list[SessionRoom]:
-    """The next sessions with room at `office_id`, apart from the one the booking already has."""
-    rt = runtime()
-    with rt.reading() as db:
-        rooms = next_sessions_with_room(db, now=rt.now(), policy=rt.policy, limit=MOVE_CHOICES + 1,
-                                        channel=Channel.OPERATOR, office_ids=[office_id])
-    here = (booking.office_id, booking.date, booking.session_code)
-    return [r for r in rooms if (r.office_id, r.date, r.code) != here][:MOVE_CHOICES]
-
-
-@blueprint.route("/bookings/<code>/move", methods=["GET", "POST"])
-@roles_required(*ANY_STAFF)
-def move(code: str) -> str | BaseResponse:
-    rt = runtime()
-    with rt.reading() as db:
-        booking = actions.find(acting(db), code=code)
-        here = booking.office.name
-    form = MoveForm()
-    if form.validate_on_submit() and form.day.data is not None and form.office_id.data is not None:
-        target, day = form.office_id.data, form.day.data
-
-        def move_booking(db: Session) -> str:
-            return actions.move(acting(db), code=code, office_id=target, day=day,
-                                session_code=(form.session.data or "").upper()).queue_label
-
-        queue = attempt(move_booking)
-        if queue is not None:
-            flash(gettext("Moved: now %(queue)s.", queue=queue), "ok")
-            return redirect(url_for("console.booking_detail", code=booking.code))
-    elif form.errors:
-        flash(gettext("Choose one of the sessions offered."), "error")
-    offices, office_id = _move_targets(booking)
-    rooms = _move_choices(booking, office_id) if booking.status is BookingStatus.BOOKED else []
-    # The move page is the confirmation page with the sessions to choose from instead of the QR code.
-    return render_template("console/confirmation.html", booking=booking, office=booking.office, moving=True,
-                           offices=offices, office_id=office_id, rooms=rooms, form=form,
-                           names={o.id: o.name for o in offices} | {booking.office_id: here})
-
-
-@blueprint.get("/callbacks")
-@roles_required(*ANY_STAFF)
-def callbacks() -> str:
-    with runtime().reading() as db:
-        waiting = list(db.scalars(select(CallbackRequest).where(CallbackRequest.done_at.is_(None))
-                                  .order_by(CallbackRequest.requested_at)))
-    return render_template("console/callbacks.html", requests=waiting, action=ActionForm())
-
-
-@blueprint.post("/callbacks/<id:request_id>/done")
-@roles_required(*ANY_STAFF)
-def callback_done(request_id: int) -> BaseResponse:
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    rt = runtime()
-    with rt.transaction() as db:
-        entry = db.get(CallbackRequest, request_id) or abort(404)
-        if entry.done_at is None:
-            entry.done_at, entry.done_by = rt.now(), me().actor
-            entry.note = request.form.get("note", "")[:500]
-            audit_change(db, "callback.done", "callback", request_id, after={"note": entry.note})
-    return redirect(url_for("console.callbacks"))
 
 
 # -- managers --------------------------------------------------------------------------------------

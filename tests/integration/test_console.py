@@ -277,12 +277,11 @@ def test_operator_moves_a_booking_and_the_caller_is_texted(client: FlaskClient, 
     lookup = client.get(f"/console/lookup?phone={phone(1)}&lang=en").get_data(as_text=True)
     assert f"/console/bookings/{code}/move" in lookup and f"/console/bookings/{untouched}/move" not in lookup
     page = client.get(f"/console/bookings/{code}/move").get_data(as_text=True)
-    offered = re.findall(r'name="office_id" value="(\d+)">\s*<input type="hidden" name="day" value="([\d-]+)">'
-                         r'\s*<input type="hidden" name="session" value="(\w)">', page)
+    offered = re.findall(r'/move/confirm\?office_id=(\d+)&amp;day=([\d-]+)&amp;session=(\w)"', page)
     assert (str(mine), "2027-03-02", "C") in offered and (str(mine), "2027-03-03", "S") in offered
     assert (str(mine), "2027-03-02", "S") not in offered  # not the session it already has
     elsewhere = client.get(f"/console/bookings/{code}/move?office_id={other}").get_data(as_text=True)
-    assert f'name="office_id" value="{other}"' in elsewhere
+    assert f"/move/confirm?office_id={other}&amp;" in elsewhere
     token = csrf(client, f"/console/bookings/{code}/move")
     response = client.post(f"/console/bookings/{code}/move", data={
         "csrf_token": token, "office_id": other, "day": "2027-03-03", "session": "C"})
