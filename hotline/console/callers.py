@@ -25,7 +25,7 @@ from actions import bookings as actions
 from actions.errors import NotAllowed
 from booking.availability import SessionRoom, availability, next_sessions_with_room, office_availability
 from booking.calendar import ProvinceCalendar
-from booking.codes import normalise_code
+from booking.codes import normalise_code, spoken_groups
 from booking.errors import BookingError, NotFound
 from booking.models import Booking, BookingStatus, CallbackRequest, Channel, Office, OfficeLevel, Procedure
 from booking.phones import parse_contact
@@ -379,7 +379,7 @@ def _collected(context: dict[str, Any]) -> list[tuple[str, str]]:
         facts.append((gettext("Session tried"), where + " ".join(
             p for p in (format_date(when, "EEEE dd/MM/yyyy") if when else "", part) if p)))
     if context.get("booking"):
-        facts.append((gettext("Booking code"), str(context["booking"])))
+        facts.append((gettext("Booking code"), " ".join(spoken_groups(str(context["booking"])))))
     return facts
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from booking import bookings
-from booking.models import Booking, BookingStatus
+from booking.models import Booking, BookingStatus, CallbackRequest
 from tests.browser.driving import Browsing, reread, sign_in
 from tests.factories import NOW, OPERATOR, POLICY, at
 
@@ -103,3 +103,22 @@ def test_cancelling_from_the_lookup_asks_before_it_cancels(browsing: Browsing, o
     reread(db)
     assert db.scalars(select(Booking.status)).one() is BookingStatus.CANCELLED
     db.rollback()
+
+
+def test_the_call_back_queue_reads_in_vietnamese(browsing: Browsing, offices: tuple[int, int], db: Session) -> None:
+    """The queue showed "bước: offer_callback" and a number that was not a link."""
+    db.add(CallbackRequest(phone="+84912345678", language="vi", requested_at=at(2027, 3, 1, 8, 15), context={
+        "state": "offer_callback", "office": "xã Năm Căn", "booking": "123456780",
+        "session": {"office": "xã Năm Căn", "date": "2027-03-02", "code": "S"}}))
+    db.commit()
+    db.rollback()
+    page = browsing.page()
+    sign_in(page, "lan", lang="vi")
+    page.goto("/console/callbacks")
+    row = page.locator("table.callbacks tbody tr").first
+    expect(row).to_contain_text("Không có tổng đài viên trả lời")
+    expect(row).to_contain_text("Trước 17:00 cùng ngày")
+    expect(row.get_by_role("link", name="0912 345 678", exact=True)).to_have_attribute("href", "tel:+84912345678")
+    browsing.shoot(page, "operator-path-5-callbacks")
+    row.get_by_role("link", name="Tra cứu 0912 345 678").click()
+    expect(page.get_by_role("heading", name=re.compile("Đặt lịch cho người gọi này"))).to_be_visible()

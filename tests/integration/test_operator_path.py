@@ -186,7 +186,7 @@ def test_the_call_back_queue_says_why_by_when_and_what_the_call_collected(
     assert "No operator answered" in monday and "Before 17:00 that day" in monday and "Overdue" not in monday
     assert 'href="tel:+84912345678"' in monday and 'href="/console/lookup?q=%2B84912345678"' in monday
     assert "08:15 01/03" in monday  # local time
-    assert "xã Năm Căn" in monday and "123456780" in monday and "Tuesday 02/03/2027 Morning" in monday
+    assert "xã Năm Căn" in monday and "123 456 780" in monday and "Tuesday 02/03/2027 Morning" in monday
     assert "Outside working hours" in friday and "The next working day, Monday 01/03" in friday
     assert "Overdue" not in friday  # promised by 17:00 today; it is 09:00
     assert "Could not give a valid booking code" in tet and "Overdue" in tet
