@@ -193,3 +193,18 @@ def test_the_call_back_queue_says_why_by_when_and_what_the_call_collected(
     assert "The next working day, " in tet, tet  # Tết: no operators that day
     app.extensions["hotline"].clock = lambda: at(2027, 3, 1, 17, 30)
     assert _page(client, "/console/callbacks").split("<tbody>")[1].split("</tr>")[2].count("Overdue") == 1
+
+
+def test_the_confirming_pages_keep_to_the_users_offices_and_refuse_garbage(
+        client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
+    """The new asking pages answer a malformed or foreign request with a 4xx, as the actions they lead to do."""
+    _mine, other = offices
+    code = _book(db, other, 1).code
+    signed_in(client, "hoa")
+    assert client.get(f"/console/bookings/{code}/cancel").status_code == 403
+    assert client.get("/console/bookings/12345/cancel").status_code in (404, 422)
+    assert client.get(f"/console/book/{other}/{TUESDAY.isoformat()}/S?phone=0980000001").status_code == 403
+    signed_in(client, "lan")
+    assert client.get(f"/console/bookings/{code}/move/confirm?office_id={other}&day=2027-03-03&session=X"
+                      ).status_code == 400
+    assert client.get("/console/lookup?q=%20").status_code == 200
