@@ -97,7 +97,7 @@ A, B, C, D, E = "+84912345678", "+84987654321", "+84903123456", "+84977111222", 
 # Birth registration (hộ tịch) is the commonest dossier at a commune; unsure callers press "chưa rõ".
 BOOK = ("đặt lịch", "Năm Căn", "Hộ tịch|Tư pháp", SESSION, CONFIRM, MORE, "chưa rõ")
 BOOK_AT_THE_CENTRE = ("đặt lịch", "trung tâm tỉnh", "Hộ tịch|Tư pháp", SESSION, CONFIRM, "chưa rõ")
-SAYS_THE_COMMUNE = (("tên xã hoặc phường", "xã Năm Căn"),)  # the office question listens for a name
+SAYS_THE_COMMUNE = (("tên xã", "xã Năm Căn"),)  # the office question listens for a name
 
 # In order: the check, move and cancel calls find the bookings the first calls made.
 SCRIPTS = (
@@ -114,7 +114,7 @@ SCRIPTS = (
     # As keypad_named, with a wrong key at the first menu and a silence when the office is asked.
     Script("one_mistake", "keypad_named with a wrong key and a silence", B, BOOK, Stop("booked", "queue"),
            target=75, at_turn={0: "7", 2: ""}, spoken=SAYS_THE_COMMUNE),
-    Script("check", "check the appointment booked by keypad", A, ("kiểm tra", SESSION), Stop("booking_detail")),
+    Script("check", "check the appointment booked by keypad", A, ("hủy lịch|kiểm tra", SESSION), Stop("booking_detail")),
     Script("reschedule", "move that appointment to the first other session", A, ("đổi|dời", SESSION, CONFIRM),
            Stop("moved", "queue")),
     Script("cancel", "cancel the appointment booked with a mistake", B, ("hủy", SESSION, CONFIRM),

@@ -63,7 +63,7 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
     # The kind of dossier is not asked for (it cost callers ten seconds); a request that names one records it.
     State("office_chosen", effect="list_sessions", outcomes={"some": "choose_session", "none": "no_room"}),
     State("list_sessions", effect="list_sessions", outcomes={"some": "choose_session", "none": "no_room"}),
-    State("choose_session", say=(say("sessions_intro", office=text("office.name")),),
+    State("choose_session", say=(say("sessions_intro", at=text("office.heard_as")),),
           choices=Choices("sessions", say("session_choice", **SESSION_WORDS), store="session", then="need_phone",
                           limit=4),
           then_say=(say("back_to_menu"),), keys=BACK),
@@ -88,7 +88,8 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
     State("session_gone", say=(say("session_gone"),), next="list_sessions"),
     State("too_many", say=(say("too_many"),), next="main_menu"),
     State("already_booked", say=(say("already_booked"),), next="list_sessions"),
-    State("confirm_hold", say=(say("held_confirm", office=text("session.office"), part=message("session.part"),
+    # The office is read back only when the caller did not just choose it (a spoken request, another office).
+    State("confirm_hold", say=(say("held_confirm", lead=text("session.lead"), part=message("session.part"),
                                    date=date("session.date")),),
           keys={"1": "confirm", "2": "choose_again"}, speech=YES_NO, on_silence="release_and_end"),
     State("choose_again", effect="release_hold", outcomes={"ok": "list_sessions"}),

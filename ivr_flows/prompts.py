@@ -16,8 +16,8 @@ PROMPTS: dict[str, str] = {
     "welcome": N_("The public administration hotline of %(province)s welcomes you."),
     "welcome_plain": N_("The public administration hotline welcomes you."),
     "language_offer": N_("For English, press 9."),
-    "main_menu": N_("Please say what you need, or press: 1 to book an appointment, 2 to check, move or cancel "
-                "one, 3 for addresses and opening hours, 0 for an operator."),
+    "main_menu": N_("Please say what you need. To book, press 1. To check, move or cancel, press 2. For "
+                "addresses and hours, press 3. For an operator, press 0."),
     "main_menu_keys": N_("To book an appointment, press 1. To check, move or cancel one, press 2. For addresses "
                          "and opening hours, press 3. For an operator, press 0."),
     "ask_office_keys": N_("For the province centre, press 1. To choose your commune or ward from a list, press 2."),
@@ -29,15 +29,14 @@ PROMPTS: dict[str, str] = {
     # Choosing an office
     "last_office": N_("Last time you booked at %(office)s. To book there again, press 1. For another office, "
                 "press 2."),
-    "ask_office": N_("Please say the name of your commune or ward. For the province centre, press 1. To choose "
-                "from a list, press 2."),
+    "ask_office": N_("Please say your commune or ward. For the province centre, press 1. For a list, press 2."),
     "office_not_heard": N_("Sorry, we did not catch the name."),
     "office_read_back": N_("Did you mean %(office)s? If yes, press 1. If not, press 2."),
     "choose_office": N_("Please choose:"),
     "office_choice": N_("%(name)s, press %(n)s."),
     "office_more": N_("For more, press 9."),
     # Choosing a session
-    "sessions_intro": N_("Sessions with places at %(office)s:"),
+    "sessions_intro": N_("Sessions with places%(at)s:"),
     "session_choice": N_("%(date)s, %(part)s%(left)s, press %(n)s."),
     "no_room": N_("%(office)s has no free places in the coming days."),
     "alternatives_intro": N_("These offices have places:"),
@@ -51,7 +50,7 @@ PROMPTS: dict[str, str] = {
     "phone_invalid": N_("That is not a Vietnamese mobile number."),
     "phone_read_back": N_("You typed %(phone)s. If this is right, press 1. To type it again, press 2."),
     # Holding and confirming
-    "held_confirm": N_("%(office)s, %(date)s, %(part)s. To confirm, press 1. For another session, press 2."),
+    "held_confirm": N_("%(lead)s%(date)s, %(part)s. To confirm, press 1. For another session, press 2."),
     "session_gone": N_("Sorry, that session has just filled up."),
     "too_many": N_("This phone number already has as many upcoming appointments as allowed. Please cancel one "
                 "first."),

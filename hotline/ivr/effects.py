@@ -49,6 +49,7 @@ HOURS_DAYS = N_("%(first)s to %(last)s")
 HOURS_SESSION = N_("%(part)s from %(start)s to %(end)s")
 PARTS = {"S": N_("morning"), "C": N_("afternoon")}
 PROVINCE_CENTRE = N_("the province's public administration service centre")
+AT_OFFICE = N_(" at %(office)s")  # "Sessions with places at xã Năm Căn:" when speech chose the office
 
 
 def _part(code: str) -> str:
@@ -96,8 +97,11 @@ class Effects:
             return office.name_en
         return office.spoken_name or office.name
 
-    def _office_view(self, office: Office, context: dict[str, Any]) -> dict[str, Any]:
-        return {"id": office.id, "name": self._spoken(office, context)}
+    def _office_view(self, office: Office, context: dict[str, Any], *, heard: bool = False) -> dict[str, Any]:
+        """The office in the call's context; `heard` when speech chose it, so that it is named back to the caller."""
+        name = self._spoken(office, context)
+        return {"id": office.id, "name": name,
+                "heard_as": self._loc(context).gettext(AT_OFFICE, office=name) if heard else ""}
 
     def _today(self) -> date:
         return self.now.astimezone(self.rt.settings.tz).date()
@@ -181,14 +185,14 @@ class Effects:
         if heard.office is None:
             return "book"
         office = next(o for o in offices if o.id == heard.office.id)
-        context["office"] = self._office_view(office, context)
+        context["office"] = self._office_view(office, context, heard=True)
         if not heard.office.sure:
             return "book_office_unsure"
         if heard.date is not None and heard.part is not None:
             rooms = self._rooms_for(context, [office.id])
             exact = [r for r in rooms if r.date == heard.date and r.code == heard.part]
             if exact:
-                context["session"] = self._room_view(exact[0], context)
+                context["session"] = self._room_view(exact[0], context, read_back_office=True)
                 return "book_ready"
         return "book_sessions"
 
@@ -246,7 +250,7 @@ class Effects:
         if heard.office is None:
             return "give_up" if self._gives_up(context) else "none"
         office = next(o for o in offices if o.id == heard.office.id)
-        context["office"] = self._office_view(office, context)
+        context["office"] = self._office_view(office, context, heard=True)
         return "sure" if heard.office.sure else "unsure"
 
     def province_office(self, context: dict[str, Any]) -> str:
@@ -288,16 +292,19 @@ class Effects:
             Booking.phone == phone, Booking.status == BookingStatus.BOOKED, Booking.date >= self._today()))
         return {(office_id, day.isoformat(), code) for office_id, day, code in rows}
 
-    def _room_view(self, room: SessionRoom, context: dict[str, Any]) -> dict[str, Any]:
+    def _room_view(self, room: SessionRoom, context: dict[str, Any], *, read_back_office: bool = False) -> dict[str, Any]:
+        """A session as the flow offers it; `read_back_office` when the caller did not just choose the office."""
         # The offices are in this session already (availability loaded them): get_one() asks nothing more.
         office = self.db.get_one(Office, room.office_id)
         few = room.remaining <= FEW_SEATS
-        return {"office_id": room.office_id, "office": self._spoken(office, context), "date": room.date.isoformat(),
+        name = self._spoken(office, context)
+        return {"office_id": room.office_id, "office": name, "lead": f"{name}, " if read_back_office else "",
+                "date": room.date.isoformat(),
                 "code": room.code, "part": _part(room.code), "left": room.remaining,
                 "left_note": self._loc(context).gettext(FEW_LEFT, n=room.remaining) if few else ""}
 
-    def _offer(self, context: dict[str, Any], rooms: list[SessionRoom]) -> str:
-        context["sessions"] = [self._room_view(r, context) for r in rooms[:SESSION_CHOICES]]
+    def _offer(self, context: dict[str, Any], rooms: list[SessionRoom], *, elsewhere: bool = False) -> str:
+        context["sessions"] = [self._room_view(r, context, read_back_office=elsewhere) for r in rooms[:SESSION_CHOICES]]
         return "some" if context["sessions"] else "none"
 
     def list_sessions(self, context: dict[str, Any]) -> str:
@@ -305,7 +312,7 @@ class Effects:
 
     def list_alternatives(self, context: dict[str, Any]) -> str:
         others = list(self.db.scalars(select(Office.id).where(Office.id != context["office"]["id"])))
-        return self._offer(context, self._rooms_for(context, others))  # only active offices have rooms
+        return self._offer(context, self._rooms_for(context, others), elsewhere=True)  # only active offices have rooms
 
     # -- the number to text, the hold, the booking -------------------------------------------
 

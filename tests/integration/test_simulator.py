@@ -109,7 +109,7 @@ def test_silence_follows_the_redirect_after_the_gather(app: Flask, db: Session, 
         "/ivr/voice", "/ivr/step/1?silence=1", "/ivr/step/2?silence=1", "/ivr/status"]
     assert [r.status for r in result.requests] == [200, 200, 200, 204]
     assert urls == [r.url for r in result.requests]
-    assert sum("1 để đặt lịch" in said for said in result.spoken) == 3  # the menu, asked again twice
+    assert sum("Đặt lịch, bấm 1" in said for said in result.spoken) == 3  # the menu, asked again twice
     assert "   ↪ <Redirect> to /ivr/step/1?silence=1" in lines and result.ended_by == "caller"
     db.rollback()
     assert db.scalars(select(Call.status)).one() == "ended"

@@ -310,5 +310,5 @@ def test_a_negated_yes_does_not_book_the_held_seat(words: str) -> None:
     ("ask_code", "١٢٣٤٥٦٧٨٩", "state ask_code"),
 ])
 def test_words_are_matched_as_whole_words(state: str, words: str, expected: str) -> None:
-    context = {"hold_id": 7, "session": {"office": "Năm Căn", "part": "morning", "date": "2027-03-02"}}
+    context = {"hold_id": 7, "session": {"office": "Năm Căn", "lead": "", "part": "morning", "date": "2027-03-02"}}
     assert where_words_lead(state, words, context) == expected
