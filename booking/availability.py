@@ -9,6 +9,7 @@ them before it takes a seat.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -50,6 +51,7 @@ class SessionRoom:
     cooling: int
     reserved: int  # seats kept for channels, not yet used nor released
     remaining: int  # what the asking channel may still book
+    seats: int  # the effective capacity for the asking channel (`effective_capacity`); never below `remaining`
     windows: tuple[WindowRoom, ...]
     bookable: bool  # within the horizon, before the cut-off, not closed
 
@@ -138,6 +140,24 @@ def _load_counters(session: Session, office_ids: list[int], start: date, end: da
     return {(row.office_id, row.date, row.code): counters[row.id] for row in rows}
 
 
+def effective_capacity(*, capacity: int, window_capacities: Iterable[int], kept_for_others: int) -> int:
+    """The seats a session can really give one channel, never negative.
+
+    Its capacity less the seats other channels still keep, and no more than its arrival windows
+    hold together (the crowd limit caps each window). Every page that says "x of y seats" shows
+    this y, so the settings page, the grid and the public page cannot disagree; what is left for
+    the channel (`SessionRoom.remaining`) never exceeds it.
+    """
+    return max(0, min(capacity - kept_for_others, sum(window_capacities)))
+
+
+def booked_beyond_capacity(session: Session, *, office_id: int, day: date, code: str) -> int:
+    """How many people are booked in the session beyond its capacity (0 if it has no row yet, or fits)."""
+    row = session.scalar(select(OfficeSession).where(
+        OfficeSession.office_id == office_id, OfficeSession.date == day, OfficeSession.code == code))
+    return 0 if row is None else max(0, row.booked - row.capacity)
+
+
 def _room(office: Office, planned: PlannedSession, c: _Counters, *, channel: Channel, now: datetime) -> SessionRoom:
     tz = ZoneInfo(office.timezone)
     local = now.astimezone(tz)
@@ -153,6 +173,8 @@ def _room(office: Office, planned: PlannedSession, c: _Counters, *, channel: Cha
         office_id=office.id, date=planned.date, code=planned.code, start=planned.start_time, end=planned.end_time,
         capacity=c.capacity, booked=c.booked, held=c.held, cooling=c.cooling, reserved=reserved,
         remaining=max(0, min(pool, open_windows)) if bookable else 0, windows=windows, bookable=bookable,
+        seats=effective_capacity(capacity=c.capacity, window_capacities=(w.capacity for w in windows),
+                                 kept_for_others=reserved - own),
     )
 
 

@@ -25,9 +25,9 @@ from booking import seats
 from booking.citizens import lock_citizen
 from booking.codes import new_code, normalise_code
 from booking.errors import (
-    AlreadyBookedForSession, CheckInNotAllowed, HoldExpired, InvalidTransition, NoShowTooEarly, NoSuchSession,
-    NotCancellable, NotFound, NotMovable, NotServable, OfficeClosed, OfficeInactive, OutsideHorizon, PastCutoff,
-    ProcedureNotOffered, TooManyBookings,
+    AlreadyBookedForSession, AlreadyCheckedIn, CheckInNotAllowed, HoldExpired, InvalidTransition, NoShowTooEarly,
+    NoSuchSession, NotCancellable, NotFound, NotMovable, NotServable, OfficeClosed, OfficeInactive, OutsideHorizon,
+    PastCutoff, ProcedureNotOffered, TooManyBookings,
 )
 from booking.lookup import get_or_not_found
 from booking.models import (
@@ -439,6 +439,8 @@ def check_in(session: Session, *, code: str, actor: Actor, now: datetime, office
     if office_id is not None and booking.office_id != office_id:
         raise NotFound()
     booking = _locked(session, booking.id)
+    if booking.checked_in_at is not None and booking.status in (BookingStatus.CHECKED_IN, BookingStatus.SERVED):
+        raise AlreadyCheckedIn(time=local_now(booking.office, booking.checked_in_at).strftime("%H:%M"))
     _require(booking, {BookingStatus.BOOKED, BookingStatus.NO_SHOW}, CheckInNotAllowed)
     if local_now(booking.office, now).date() != booking.date:
         raise CheckInNotAllowed()

@@ -122,6 +122,13 @@ class CheckInNotAllowed(InvalidTransition):
     message = N_("This appointment cannot be checked in: it is not for today, or it is no longer booked.")
 
 
+class AlreadyCheckedIn(CheckInNotAllowed):
+    """The code was already checked in (a second scan at the desk): say when, not "not today"."""
+
+    code = "already_checked_in"
+    message = N_("This appointment was already checked in at %(time)s.")
+
+
 class NotServable(InvalidTransition):
     code = "not_servable"
     message = N_("Only a person who has checked in can be marked as served.")

@@ -158,9 +158,11 @@ class Settings:
                                          "local time of the reminder the evening before, `HH:MM`, empty for none (`19:00`)")
     sms_reminder_before_minutes: int = _setting("SMS_REMINDER_BEFORE_MINUTES", 120,
                                                 "minutes before the session for the second reminder, 0 for none (120)", least=0)
-    sms_price_per_segment: float = _setting("SMS_PRICE_PER_SEGMENT", 0.0835,
-                                            "price of one SMS segment, for broadcast cost estimates (0.0835)", least=0)
-    sms_price_currency: str = _setting("SMS_PRICE_CURRENCY", "USD", "currency of that price (`USD`)")
+    # A brandname SMS in Vietnam costs some 600-900 ₫ a segment at the carriers' 2024 prices; managers read costs in ₫.
+    sms_price_per_segment: float = _setting("SMS_PRICE_PER_SEGMENT", 800.0,
+                                            "price of one SMS segment, for broadcast cost estimates (800)", least=0)
+    sms_price_currency: str = _setting("SMS_PRICE_CURRENCY", "VND",
+                                       "ISO 4217 currency of that price; costs are shown in it (`VND`)")
     leader_poll_seconds: int = _setting("LEADER_POLL_SECONDS", 2,
                                         "how often a scheduler checks it still leads, and a standby tries to take over (2)", least=1)
     ready_heartbeat_seconds: int = _setting("READY_HEARTBEAT_SECONDS", 30,

@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, abort, flash, redirect, request
+from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask.blueprints import BlueprintSetupState
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
@@ -24,6 +25,7 @@ from actions.context import Actor as StaffActor
 from actions.context import Context
 from actions.errors import NotAllowed
 from booking.bookings import Actor
+from booking.availability import booked_beyond_capacity
 from booking.calendar import EARLIEST, LATEST
 from booking.errors import BookingError
 from booking.models import Channel, Office
@@ -136,6 +138,22 @@ def apply_change(work: Callable[[Session], str | None], back: str) -> BaseRespon
     if message is not None:
         flash(message, "ok")
     return redirect(back)
+
+
+def over_capacity_notice(db: Session, *, office_id: int, day: date, code: str) -> str | None:
+    """After a capacity change: how many people it leaves booked beyond it, and where to move or cancel them.
+
+    Nobody loses a seat by a lower capacity; the closure of that date (its preview first) is the one
+    way to move or cancel them and tell them, so the notice links to it, filled in with the date.
+    """
+    over = booked_beyond_capacity(db, office_id=office_id, day=day, code=code)
+    if not over:
+        return None
+    text = ngettext("Saved. %(num)s person is booked beyond the new capacity and keeps the seat.",
+                    "Saved. %(num)s people are booked beyond the new capacity and keep their seats.", over)
+    link = url_for("console.office_settings", office_id=office_id, day=day.isoformat(), code=code,
+                   _anchor="closures")
+    return Markup('{} <a href="{}">{}</a>').format(text, link, gettext("Move or cancel them (closure of that date)"))
 
 
 def managed_office(office_id: int) -> Office:

@@ -10,12 +10,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import phonenumbers
+from flask_babel import format_decimal, ngettext
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from markupsafe import Markup, escape
+from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 
-from booking.models import Channel
+from booking.models import Channel, Office
 from hotline.console.common import blueprint
+from hotline.runtime import runtime
 from notifications.models import MessageKind, MessageStatus
 
 SESSION_PARTS = {"S": _l("Morning"), "C": _l("Afternoon")}
@@ -71,6 +75,27 @@ def _words_for(table: Mapping[Any, Any]) -> Callable[[Any], str]:
 for _name, _table in (("session_part", SESSION_PARTS), ("channel", CHANNELS), ("message_kind", MESSAGE_KINDS),
                       ("message_state", MESSAGE_STATES), ("sms_encoding", ENCODINGS)):
     blueprint.add_app_template_filter(_words_for(_table), _name)
+
+
+@blueprint.app_context_processor
+def office_menu() -> dict[str, Callable[[], list[tuple[int, str]]]]:
+    """`my_offices()` for the navigation: the offices a manager runs, by name (an id means nothing to staff)."""
+    def my_offices() -> list[tuple[int, str]]:
+        ids = sorted(getattr(current_user, "office_ids", ()) or ())
+        if not ids:
+            return []
+        with runtime().reading() as db:
+            named = {row.id: row.name for row in db.execute(select(Office.id, Office.name).where(Office.id.in_(ids)))}
+        return sorted(((i, named[i]) for i in ids if i in named), key=lambda pair: pair[1])
+
+    return {"my_offices": my_offices}
+
+
+@blueprint.app_template_filter("hours")
+def hours(minutes: int) -> str:
+    """A duration kept in minutes as hours in the page's number format ("24 giờ", "1,5 giờ")."""
+    return ngettext("%(hours)s hour", "%(hours)s hours", minutes // 60 if minutes % 60 == 0 else 2,
+                    hours=format_decimal(round(minutes / 60, 2)))
 
 
 @blueprint.app_template_filter("pairs")

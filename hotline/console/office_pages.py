@@ -37,7 +37,7 @@ from booking.models import CalendarDay, CalendarDayKind, Channel, Closure, Offic
 from hotline.auth import roles_required
 from hotline.console import views
 from hotline.console.common import (acting, apply_change, audit_change, blueprint, calendar_date, flash_field_errors,
-                                    local_today, managed_office, me)
+                                    local_today, managed_office, me, over_capacity_notice)
 from hotline.console.forms import ActionForm, ClosureForm, in_range
 from hotline.console.labels import CHANNELS, SESSION_CHOICES
 from hotline.runtime import runtime
@@ -109,8 +109,10 @@ class ReserveForm(FlaskForm):
     code = SelectField(_l("Session"), choices=list(SESSION_CHOICES))
     channel = SelectField(_l("Channel"), choices=[SelectChoice(c.value, name) for c, name in CHANNELS.items()])
     seats = IntegerField(_l("Seats kept"), validators=[InputRequired(), NumberRange(max=MAX_NUMBER)])
-    release_minutes = IntegerField(_l("Released to everyone this many minutes before the session"),
-                                   default=120, validators=[InputRequired(), NumberRange(max=MAX_NUMBER)])
+    # Managers think of a reserve as "kept until the day before", not "1440 minutes": hours in the form and on
+    # the page, minutes in the database (the rule and the API keep minutes).
+    release_hours = IntegerField(_l("Released to everyone this many hours before the session"),
+                                 default=2, validators=[InputRequired(), NumberRange(max=MAX_NUMBER // 60)])
 
 
 class CalendarDayForm(FlaskForm):
@@ -192,7 +194,7 @@ def settings_page(office_id: int) -> str:
     for change in sorted(overrides.values(), key=lambda o: o.code, reverse=True):
         if change.cancelled:
             cancelled.setdefault(change.date, []).append(change)
-    session_form, cancel_form = _prefilled_date_forms(days)
+    session_form, cancel_form, closure_form = _prefilled_date_forms(days)
     return render_template(
         "console/office_settings.html", office=office, today=today, weeks=weeks, days=days, overrides=overrides,
         cancelled=cancelled,
@@ -201,23 +203,24 @@ def settings_page(office_id: int) -> str:
         reserves=sorted(office.reserves, key=lambda r: (r.session_code, r.channel.value)),
         template_form=TemplateForm(formdata=None), session_form=session_form, cancel_form=cancel_form,
         crowd_form=CrowdForm(formdata=None, crowd_limit=office.crowd_limit, window_minutes=office.window_minutes),
-        reserve_form=ReserveForm(formdata=None), closure_form=ClosureForm(formdata=None), action=ActionForm(),
+        reserve_form=ReserveForm(formdata=None), closure_form=closure_form, action=ActionForm(),
         is_admin=me().role is Role.ADMIN,
     )
 
 
-def _prefilled_date_forms(days: list[Any]) -> tuple[SessionDateForm, CancelDateForm]:
-    """The per-date forms, filled in from the session the manager picked in the table (?day=&code=)."""
+def _prefilled_date_forms(days: list[Any]) -> tuple[SessionDateForm, CancelDateForm, ClosureForm]:
+    """The per-date forms and the closure form, filled in from the session the manager picked (?day=&code=)."""
     try:
         day = date.fromisoformat(request.args.get("day", ""))
     except ValueError:
-        return SessionDateForm(formdata=None), CancelDateForm(formdata=None)
+        return SessionDateForm(formdata=None), CancelDateForm(formdata=None), ClosureForm(formdata=None)
     code = request.args.get("code", "S")
     room = next((s for d in days if d.date == day for s in d.sessions if s.code == code), None)
     values: dict[str, Any] = {"day": day, "code": code}
     if room is not None:
         values.update(capacity=room.capacity, start=room.start, end=room.end)
-    return SessionDateForm(formdata=None, **values), CancelDateForm(formdata=None, day=day, code=code)
+    return (SessionDateForm(formdata=None, **values), CancelDateForm(formdata=None, day=day, code=code),
+            ClosureForm(formdata=None, start=day, end=day))
 
 
 # -- the weekly template ----------------------------------------------------------------------------
@@ -244,10 +247,12 @@ def template_remove(db: Session, form: RemoveTemplateForm, office_id: int) -> st
 # -- one date ---------------------------------------------------------------------------------------
 
 @_office_setting("date", "office_date_set", SessionDateForm, anchor="dates")
-def date_set(db: Session, form: SessionDateForm, office_id: int) -> None:
-    office_actions.set_session_on_date(acting(db), office_id=office_id, day=form.day.data or date.min,
-                                       code=form.code.data or "", capacity=form.capacity.data, start=form.start.data,
+def date_set(db: Session, form: SessionDateForm, office_id: int) -> str | None:
+    day, code = form.day.data or date.min, form.code.data or ""
+    office_actions.set_session_on_date(acting(db), office_id=office_id, day=day, code=code,
+                                       capacity=form.capacity.data, start=form.start.data,
                                        end=form.end.data, note=form.note.data or "")
+    return over_capacity_notice(db, office_id=office_id, day=day, code=code)
 
 
 @_office_setting("date/cancel", "office_date_cancel", CancelDateForm, anchor="dates")
@@ -274,7 +279,7 @@ def crowd(db: Session, form: CrowdForm, office_id: int) -> None:
 def reserve(db: Session, form: ReserveForm, office_id: int) -> None:
     office_actions.set_channel_reserve(acting(db), office_id=office_id, session_code=form.code.data or "",
                                        channel=Channel(form.channel.data), seats_kept=form.seats.data or 0,
-                                       release_minutes_before=form.release_minutes.data or 0)
+                                       release_minutes_before=(form.release_hours.data or 0) * 60)
 
 
 # -- closures ---------------------------------------------------------------------------------------

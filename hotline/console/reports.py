@@ -45,6 +45,20 @@ CSV_COLUMNS = ["year", "quarter", "office_code", "office_name",
                "no_shows", "no_show_rate", "capacity_offered", "seats_booked", "utilisation", "sms_sent",
                "sms_delivered", "sms_failed"]
 PROVINCE_CODE = "PROVINCE"
+CSV_HEADINGS = {
+    "year": _l("Year"), "quarter": _l("Quarter"), "office_code": _l("Office code"), "office_name": _l("Office name"),
+    "bookings_total": _l("Bookings in all"), "cancelled": _l("Cancelled"), "served": _l("Served"),
+    "no_shows": _l("Did not come"), "no_show_rate": _l("Share who did not come"),
+    "capacity_offered": _l("Seats offered"), "seats_booked": _l("Seats booked"), "utilisation": _l("Utilisation"),
+    "sms_sent": _l("SMS sent"), "sms_delivered": _l("SMS delivered"), "sms_failed": _l("SMS failed"),
+}
+
+
+def csv_headings() -> list[str]:
+    """The quarterly CSV's first row in the reader's language, column for column as CSV_COLUMNS."""
+    by_channel = {f"bookings_{c.value}": gettext("Bookings: %(channel)s", channel=CHANNELS[c]) for c in Channel}
+    return [by_channel.get(key) or str(CSV_HEADINGS[key]) for key in CSV_COLUMNS]
+
 
 CALL_OUTCOMES = {
     CallOutcome.BOOKED: _l("Booked an appointment"),
@@ -207,7 +221,9 @@ def _period(form: PeriodForm, default: Period) -> Period | None:
 def reports() -> tuple[str, int]:
     scope = _scope(request.args.get("office_id"))
     today = local_today()
-    default = Period.last_days(today)
+    # The current month to today: what a manager asks first, and never an empty page on the 1st of a month
+    # (today is in it) nor a period cut from two months.
+    default = Period(today.replace(day=1), today)
     form = PeriodForm(request.args, start=default.start, end=default.end)
     form.office_id.choices = _office_choices()
     quarter = QuarterForm(formdata=None, year=today.year, quarter=(today.month - 1) // 3 + 1,
@@ -265,5 +281,5 @@ def report_quarterly_csv() -> Response:
         abort(400, description=exc.render(gettext))
     bookings, sms = _reports(scope, period)
     suffix = "-" + re.sub(r"[^A-Za-z0-9_-]", "", scope.chosen.code) if scope.chosen else ""
-    return csv_response(f"report-{year}-Q{quarter}{suffix}.csv", CSV_COLUMNS,
+    return csv_response(f"report-{year}-Q{quarter}{suffix}.csv", csv_headings(),
                         quarterly_rows(year, quarter, bookings, sms, province=scope.province))

@@ -20,14 +20,13 @@ from accounts.models import Role
 from actions import bookings as actions
 from actions import desk
 from actions import offices as office_actions
-from actions.models import AuditEntry
 from actions.offices import Disposition, PlanChanged
 from booking.errors import BookingError
 from booking.models import Booking, BookingStatus
 from hotline.auth import check_password, roles_required
 from hotline.console.common import (ANY_STAFF, acting, apply_change, attempt, blueprint, calendar_date,
                                     csv_response, flash_error, flash_field_errors, in_calendar,
-                                    local_today, managed_office, me)
+                                    local_today, managed_office, me, over_capacity_notice)
 from hotline.console.forms import ActionForm, CapacityForm, CheckInForm, ClosureForm, LoginForm
 from hotline.runtime import runtime
 
@@ -142,8 +141,8 @@ def roster(office_id: int) -> str | Response:
     if request.args.get("format") == "csv":
         return csv_response(
             f"roster-{office.code}-{day.isoformat()}.csv",
-            ["queue", "code", "arrival_start", "arrival_end", "name", "phone", "procedure", "field", "channel",
-             "status"],
+            [gettext("Queue"), gettext("Code"), gettext("Arrives from"), gettext("Arrives by"), gettext("Name"),
+             gettext("Phone"), gettext("Procedure"), gettext("Field"), gettext("Channel"), gettext("Status")],
             ([b.queue_label, b.code, b.arrival_start.strftime("%H:%M"), b.arrival_end.strftime("%H:%M"), b.name or "",
               b.phone, b.procedure.name if b.procedure else "", b.field or "", b.channel.value, b.status.value]
              for b in rows))
@@ -180,9 +179,11 @@ def capacity(office_id: int) -> BaseResponse:
     if form.validate_on_submit() and form.day.data is not None:
         day = form.day.data
 
-        def change(db: Session) -> None:
-            office_actions.set_session_on_date(acting(db), office_id=office_id, day=day,
-                                               code=form.session.data or "S", capacity=form.capacity.data)
+        def change(db: Session) -> str | None:
+            code = form.session.data or "S"
+            office_actions.set_session_on_date(acting(db), office_id=office_id, day=day, code=code,
+                                               capacity=form.capacity.data)
+            return over_capacity_notice(db, office_id=office_id, day=day, code=code)
 
         return apply_change(change, back)
     flash_field_errors(form)
@@ -238,12 +239,3 @@ def closure_page(office_id: int, back: str) -> str | BaseResponse:
 def close(office_id: int) -> str | BaseResponse:
     return closure_page(office_id, url_for("console.roster", office_id=office_id))
 
-
-# -- administrators -----------------------------------------------------------------------------
-
-@blueprint.get("/audit")
-@roles_required()
-def audit() -> str:
-    with runtime().reading() as db:
-        entries = list(db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(200)))
-    return render_template("console/audit.html", entries=entries)

@@ -132,7 +132,7 @@ def test_roster_in_queue_order_as_csv_and_check_in(client: FlaskClient, offices:
     login(client, "hoa")
     csv_text = client.get(f"/console/offices/{mine}/roster?date={TUESDAY}&format=csv").get_data(as_text=True)
     lines = csv_text.lstrip("\ufeff").splitlines()
-    assert lines[0].startswith("queue,code") and [line.split(",")[0] for line in lines[1:]] == ["S-001", "S-002"]
+    assert lines[0].startswith("Số thứ tự,Mã,") and [line.split(",")[0] for line in lines[1:]] == ["S-001", "S-002"]
     app.extensions["hotline"].clock = lambda: at(2027, 3, 2, 7, 40)
     token = csrf(client, f"/console/offices/{mine}/roster?date={TUESDAY}")
     client.post(f"/console/offices/{mine}/checkin", data={"csrf_token": token, "code": codes[1],
@@ -255,7 +255,7 @@ def test_admin_reads_the_audit_log(client: FlaskClient, offices: tuple[int, int]
     admin = client.application.test_client()
     login(admin, "admin")
     page = admin.get("/console/audit").get_data(as_text=True)
-    assert "user:hoa" in page and "session.change" in page and "capacity: 7" in page
+    assert "user:hoa" in page and "Đổi buổi làm việc của một ngày" in page and "capacity: 7" in page
 
 
 def _session_counts(db: Session) -> dict[tuple[int, str, str], int]:

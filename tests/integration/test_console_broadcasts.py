@@ -115,7 +115,7 @@ def test_manager_previews_then_sends_to_the_people_booked_at_their_office(
     assert fact(page, "Recipients") == "3" and fact(page, "Segments per message") == "2"
     assert fact(page, "Left out: opted out of broadcasts") == "1"
     assert fact(page, "Left out: not a mobile number") == "1"
-    assert fact(page, "Segments in all") == "6" and fact(page, "Estimated cost") == "$0.50"
+    assert fact(page, "Segments in all") == "6" and fact(page, "Estimated cost") == "₫4,800"
     assert broadcast_count(db) == 0  # a preview saves nothing
 
     broadcast_id = created_id(compose(client, mine))

@@ -136,22 +136,22 @@ def test_setting_a_channel_reserve(client: FlaskClient, offices: tuple[int, int]
     mine, _ = offices
     token = _sign_in(client, "hoa")
     status, page = _post(client, db, f"/console/offices/{mine}/settings/reserve", token, code="S",
-                         channel="operator", seats=2, release_minutes=90)
+                         channel="operator", seats=2, release_hours=2)
     assert status == 302 and "A change applies only to sessions not yet open for booking" in page
     db.rollback()
     reserve = db.scalars(select(ChannelReserve)).one()
     assert (reserve.office_id, reserve.session_code, reserve.channel, reserve.seats,
-            reserve.release_minutes_before) == (mine, "S", Channel.OPERATOR, 2, 90)
+            reserve.release_minutes_before) == (mine, "S", Channel.OPERATOR, 2, 120)
     db.rollback()
     office = db.get(Office, mine)
     assert office is not None
     (tuesday,) = office_availability(db, office, TUESDAY, TUESDAY, now=NOW, policy=POLICY, channel=Channel.IVR)
     assert tuesday.sessions[0].reserved == 2 and tuesday.sessions[0].remaining == 1
     _post(client, db, f"/console/offices/{mine}/settings/reserve", token, code="S", channel="operator", seats=0,
-          release_minutes=90)
+          release_hours=2)
     entries = db.scalars(select(AuditEntry).where(AuditEntry.action == "reserve.set").order_by(AuditEntry.id)).all()
     assert [e.before for e in entries] == [None, {"session_code": "S", "channel": "operator", "seats": 2,
-                                                  "release_minutes_before": 90}]
+                                                  "release_minutes_before": 120}]
     assert entries[1].after is not None and entries[1].after["seats"] == 0
 
 
@@ -335,8 +335,8 @@ INVALID_SETTINGS: list[tuple[str, dict[str, object], str]] = [
     ("date/cancel", {"day": "", "code": "S"}, "Date"),
     ("crowd", {"crowd_limit": 0}, "the crowd limit must be at least 1"),
     ("crowd", {"crowd_limit": 5, "window_minutes": 1000}, "an arrival window lasts 5 to 240 minutes"),
-    ("reserve", {"code": "S", "channel": "pigeon", "seats": 1, "release_minutes": 60}, "Channel"),
-    ("reserve", {"code": "S", "channel": "ivr", "seats": -1, "release_minutes": 60}, "0 or more"),
+    ("reserve", {"code": "S", "channel": "pigeon", "seats": 1, "release_hours": 1}, "Channel"),
+    ("reserve", {"code": "S", "channel": "ivr", "seats": -1, "release_hours": 1}, "0 or more"),
     ("closures", {"start": "2027-03-05", "end": "2027-03-03", "reason": "Bão"}, "The last date is before the first."),
     ("closures", {"start": "2027-03-03", "end": "2027-03-05", "reason": ""}, "Reason"),
 ]
