@@ -44,7 +44,7 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
           keys={"1": "take_last_office", "2": "ask_office", **BACK}, speech=YES_NO),
     State("take_last_office", effect="take_last_office", outcomes={"ok": "office_chosen"}),
     State("ask_office", say=(say("ask_office"),),
-          keys={"1": "province_office", "2": "office_list", **BACK},
+          keys={"1": "province_office", "2": "ask_letter", **BACK},
           listen=Listen("office_said", then="match_office", hints="office_hints")),
     State("match_office", effect="match_office", outcomes={
         "sure": "office_chosen", "unsure": "office_read_back", "none": "office_not_heard",
@@ -53,7 +53,12 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
     State("office_read_back", say=(say("office_read_back", office=text("office.name")),),
           keys={"1": "office_chosen", "2": "ask_office"}, speech=YES_NO),
     State("province_office", effect="province_office", outcomes={"ok": "office_chosen", "none": "office_list"}),
-    # A keypad path that needs no office number: the offices in name order, four at a time.
+    # A keypad path that needs no office number: the key of the name's first letter (Năm Căn: 6, as on a
+    # phone's keypad), then those offices four at a time; 0 for all of them.
+    State("ask_letter", say=(say("ask_letter"),), input=Input("letter", then="offices_by_letter", max_digits=1)),
+    State("offices_by_letter", effect="offices_by_letter", outcomes={
+        "one": "office_chosen", "some": "office_list", "none": "no_office_letter"}),
+    State("no_office_letter", say=(say("no_office_letter"),), next="ask_letter"),
     State("office_list", effect="office_page", outcomes={"ok": "choose_office"}),
     State("choose_office", say=(say("choose_office"),),
           choices=Choices("offices", say("office_choice", name=text("item.name"), n=text("n")),
@@ -159,12 +164,16 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
           keys={"1": "info_take_last", "2": "info_ask_office", **BACK}, speech=YES_NO),
     State("info_take_last", effect="take_last_office", outcomes={"ok": "load_info"}),
     State("info_ask_office", say=(say("info_ask_office"),),
-          keys={"1": "info_province", "2": "info_list", **BACK},
+          keys={"1": "info_province", "2": "info_letter", **BACK},
           listen=Listen("office_said", then="info_match_office", hints="office_hints")),
     State("info_match_office", effect="match_office", outcomes={
         "sure": "load_info", "unsure": "load_info", "none": "info_not_heard", "give_up": "info_list"}),
     State("info_not_heard", say=(say("office_not_heard"),), next="info_ask_office"),
     State("info_province", effect="province_office", outcomes={"ok": "load_info", "none": "info_list"}),
+    State("info_letter", say=(say("ask_letter"),), input=Input("letter", then="info_by_letter", max_digits=1)),
+    State("info_by_letter", effect="offices_by_letter", outcomes={
+        "one": "load_info", "some": "info_list", "none": "info_no_letter"}),
+    State("info_no_letter", say=(say("no_office_letter"),), next="info_letter"),
     State("info_list", effect="office_page", outcomes={"ok": "info_choose"}),
     State("info_choose", say=(say("choose_office"),),
           choices=Choices("offices", say("office_choice", name=text("item.name"), n=text("n")),

@@ -30,6 +30,9 @@ PROMPTS: dict[str, str] = {
     "last_office": N_("Last time you booked at %(office)s. To book there again, press 1. For another office, "
                 "press 2."),
     "ask_office": N_("Please say your commune or ward. For the province centre, press 1. For a list, press 2."),
+    "ask_letter": N_("Press the key with the first letter of the name, as on the phone's keypad: for Nam Can, 6. "
+                     "For every office, press 0."),
+    "no_office_letter": N_("No office's name starts with a letter on that key."),
     "office_not_heard": N_("Sorry, we did not catch the name."),
     "office_read_back": N_("Did you mean %(office)s? If yes, press 1. If not, press 2."),
     "choose_office": N_("Please choose:"),

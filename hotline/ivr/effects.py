@@ -31,6 +31,7 @@ from hotline.ivr.models import Call
 from hotline.ivr.speech import spoken_time
 from hotline.localization import BabelLocalizer
 from hotline.runtime import Runtime
+from ivr_flows.engine import fold
 from ivr_flows.understanding import OfficeName, ProcedureName, understand
 
 MAX_CODE_TRIES = 3  # booking codes a caller may type on one call
@@ -109,7 +110,7 @@ class Effects:
     def _offices(self) -> list[Office]:
         """Active offices, the province centre first, then by spoken name."""
         offices = self.db.scalars(select(Office).where(Office.active.is_(True)).order_by(Office.id))
-        return sorted(offices, key=lambda o: (o.level is not OfficeLevel.PROVINCE, o.spoken_name or o.name))
+        return sorted(offices, key=lambda o: (o.level is not OfficeLevel.PROVINCE, fold(_place(o))))
 
     def _documents(self, booking: Booking, context: dict[str, Any]) -> str:
         documents = getattr(booking.procedure, "documents", None) if booking.procedure else None
@@ -260,9 +261,25 @@ class Effects:
         context["office"] = self._office_view(office, context)
         return "ok"
 
+    def offices_by_letter(self, context: dict[str, Any]) -> str:
+        """The offices whose place name starts with a letter on the key pressed (0: all of them)."""
+        key = str(context.pop("letter", ""))
+        offices = self._offices()
+        if key != "0":
+            offices = [o for o in offices if _keypad_letter(o) == key]
+        context["letter_ids"] = [o.id for o in offices]
+        context["office_page"] = -1
+        if len(offices) == 1:
+            context["office"] = self._office_view(offices[0], context)
+            return "one"
+        return "some" if offices else "none"
+
     def office_page(self, context: dict[str, Any]) -> str:
         """The next four offices in name order (the province centre first), round again after the last."""
         offices = self._offices()
+        if context.get("letter_ids") is not None:
+            wanted = set(context["letter_ids"])
+            offices = [o for o in offices if o.id in wanted]
         page = int(context.get("office_page", -1)) + 1
         if page * CHOICES >= len(offices):
             page = 0
@@ -512,6 +529,26 @@ class Effects:
         if phone.kind not in (PhoneKind.MOBILE, PhoneKind.LANDLINE):
             return "invalid"
         return self._callback(context, phone.number)
+
+
+# The letters on each key of a phone's keypad; Vietnamese letters by their base letter (Đ on 3, Ơ on 6).
+KEYPAD = {letter: key for key, letters in {"2": "abc", "3": "def", "4": "ghi", "5": "jkl", "6": "mno", "7": "pqrs",
+                                           "8": "tuv", "9": "wxyz"}.items() for letter in letters}
+LEVEL_WORDS = ("tỉnh", "thành phố", "xã", "phường", "đặc khu")
+
+
+def _place(office: Office) -> str:
+    """The office's place without its level word: "xã Năm Căn" → "Năm Căn" (what callers look for)."""
+    name = (office.spoken_name or office.name).strip()
+    for level in LEVEL_WORDS:
+        if name.lower().startswith(level + " "):
+            return name[len(level) + 1:]
+    return name
+
+
+def _keypad_letter(office: Office) -> str:
+    """The key of the first letter of the office's place name ("xã Năm Căn" → "6"), "" if none."""
+    return KEYPAD.get(fold(_place(office))[:1], "")
 
 
 def _code_of(part: str) -> str:

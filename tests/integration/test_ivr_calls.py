@@ -225,7 +225,8 @@ def test_a_full_office_offers_other_offices(app: Flask, caller: Dial, db: Sessio
     call = caller()
     call.ring()
     call.press("1")
-    call.press("2")  # the list: both offices in name order
+    call.press("2")
+    call.press("0")  # the list of every office: both, in name order
     spoken = call.spoken()
     assert full.spoken_name in spoken and "phường An Xuyên" in spoken
     call.press("1" if spoken.index(full.spoken_name) < spoken.index("phường An Xuyên") else "2")  # the full one
@@ -301,7 +302,8 @@ def test_office_information(app: Flask, caller: Dial, office: int) -> None:
     call = caller()
     call.ring()
     call.press("3")
-    call.press("2")  # the list of offices
+    call.press("2")
+    call.press("0")  # the list of offices: the only one
     call.press("1")
     spoken = call.spoken()
     assert "Cà Mau" in spoken and "10 người" in spoken

@@ -454,7 +454,11 @@ def test_a_unicode_digit_for_an_office_is_asked_again(hotline: Hotline, said: st
     assert call.state == "ask_office"
     answer(SpeechResult=said, Confidence="0.5")  # said as the commune's name
     assert call.state == "ask_office" and "chưa nghe rõ tên" in call.spoken()
-    answer(Digits="2")  # the list of offices
+    answer(Digits="2")  # by the first letter of the name
+    assert call.state == "ask_letter"
+    answer(Digits=said)  # not a key of the keypad: asked again
+    assert call.state == "ask_letter"
+    answer(Digits="0")  # every office
     assert call.state == "choose_office"
     answer(SpeechResult=said, Confidence="0.5")  # said as the choice's number
     assert call.state == "choose_office" and "không có trong các lựa chọn" in call.spoken()

@@ -261,6 +261,7 @@ def test_the_keypad_list_pages_through_the_offices_without_any_office_number(cal
     call.ring()
     call.press("1")
     call.press("2")  # choose from a list
+    call.press("0")  # of every office, not only those of one letter
     first = _listed(call.spoken())
     assert first["1"] == PROVINCE_CENTRE and set(first) == {"1", "2", "3", "4", "9"}, call.spoken()
     call.press("9")  # more
@@ -456,3 +457,21 @@ def test_with_speech_off_the_first_menu_and_the_office_question_take_keys_only(
         assert (gather["input"], gather["language"]) == ("dtmf", "vi-VN"), gather
         assert "hints" not in gather and "speechTimeout" not in gather, gather
         assert not SPEECH_INVITED.search(said), said
+
+
+def test_a_keypad_caller_finds_a_commune_by_the_key_of_its_first_letter(caller: Dial, db: Session,
+                                                                       province: dict[str, int]) -> None:
+    """Without speech, paging through 65 offices four at a time took a caller 145 s to reach xã Năm Căn."""
+    call = caller()
+    call.ring()
+    call.press("1")
+    call.press("2")
+    assert "Ví dụ Năm Căn, bấm 6." in call.spoken()
+    call.press("6")  # M, N, O: Năm Căn, Nguyễn Phích, …
+    listed = _listed(call.spoken())
+    assert listed["1"] == "xã Năm Căn" and all(name.split(" ", 1)[1][0] in "MNOÔƠ" for key, name in listed.items()
+                                               if key != "9"), call.spoken()
+    call.press("1")
+    assert office_chosen(db, call) == province["xã Năm Căn"]
+    take_first_session(call)
+    assert the_booking(db).office_id == province["xã Năm Căn"]

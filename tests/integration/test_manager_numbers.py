@@ -62,6 +62,9 @@ def test_every_page_shows_the_seats_the_crowd_limit_allows_and_never_a_negative_
                       now=NOW, policy=POLICY)
     db.commit()
     assert _tuesday_morning_public(client) == "37 of 40" == _settings_cells(client, mine)[2]
+    grid = client.get("/console/grid").get_data(as_text=True)  # the operators' grid and booking page say the same
+    booking_page = client.get(f"/console/book/{mine}/{TUESDAY.isoformat()}/S").get_data(as_text=True)
+    assert "37 of 40" in grid and "37 of 60" not in grid and "37 of 40" in booking_page
     token = csrf(client, f"/console/offices/{mine}/roster")
     client.post(f"/console/offices/{mine}/capacity", data={"csrf_token": token, "day": TUESDAY, "session": "S",
                                                            "capacity": "2"})
@@ -69,7 +72,8 @@ def test_every_page_shows_the_seats_the_crowd_limit_allows_and_never_a_negative_
     public, settings = _tuesday_morning_public(client), _settings_cells(client, mine)[2]
     assert settings == "0 of 2" and public == "Full"
     for page in (client.get("/?lang=en").get_data(as_text=True),
-                 client.get(f"/console/offices/{mine}/settings").get_data(as_text=True)):
+                 client.get(f"/console/offices/{mine}/settings").get_data(as_text=True),
+                 client.get(f"/console/book/{mine}/{TUESDAY.isoformat()}/S").get_data(as_text=True)):
         assert not re.search(r"-\d+ (of|/) ", page)
 
 

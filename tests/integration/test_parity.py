@@ -240,7 +240,7 @@ def test_no_channel_moves_a_booking_to_an_office_that_does_not_take_its_procedur
 def book_by_ivr(world: World, n: int) -> None:
     call = Caller(world.app.test_client(), TOKEN, caller=phone(n), before_request=world.db.rollback)
     call.ring()
-    for key in ("1", "2", "2", "1", "1"):  # book, the list of offices, Năm Căn, its first session, confirm
+    for key in ("1", "2", "0", "2", "1", "1"):  # book, the list of every office, Năm Căn, its first session, confirm
         call.press(key)
 
 
