@@ -35,6 +35,7 @@ from hotline.console.common import (ANY_STAFF, acting, attempt, audit_change, bl
                                     me)
 from hotline.console.forms import ActionForm, BookForm, LookupForm, MoveForm
 from hotline.console.labels import SESSION_PARTS
+from hotline.ivr.models import Call
 from hotline.runtime import runtime
 from ivr_flows.engine import fold
 from notifications.models import Broadcast, OutboxMessage
@@ -418,3 +419,30 @@ def callback_done(request_id: int) -> BaseResponse:
             entry.note = request.form.get("note", "")[:500]
             audit_change(db, "callback.done", "callback", request_id, after={"note": entry.note})
     return redirect(url_for("console.callbacks"))
+
+
+TRANSFER_WINDOW = timedelta(minutes=15)  # a call still "being put through" after this was never finished
+
+
+def _summary(context: dict[str, Any]) -> dict[str, Any]:
+    """A live call's context in the words of a call-back request's (`_collected` reads either)."""
+    office, booking = context.get("office"), context.get("booking")
+    return {"office": office.get("name") if isinstance(office, dict) else office, "session": context.get("session"),
+            "booking": booking.get("code") if isinstance(booking, dict) else booking}
+
+
+@blueprint.get("/transfers")
+@roles_required(*ANY_STAFF)
+def transfers() -> str:
+    """Calls the hotline is putting through to operators now, each with what it collected, so that the
+    operator who answers knows the office, the session tried and the number without asking again."""
+    rt = runtime()
+    with rt.reading() as db:
+        calls = db.scalars(select(Call).where(Call.status == "active", Call.state == "dial_operator",
+                                              Call.updated_at >= rt.now() - TRANSFER_WINDOW)
+                           .order_by(Call.updated_at))
+        rows = [{"since": call.updated_at.astimezone(rt.settings.tz),
+                 "number": (call.context.get("caller") or {}).get("phone") or call.context.get("phone"),
+                 "language": call.context.get("language", call.language),
+                 "collected": _collected(_summary(call.context))} for call in calls]
+    return render_template("console/transfers.html", rows=rows)
