@@ -213,7 +213,7 @@ class NewClosure(Body):
                           "`leave`.")
     notify: Annotated[bool, Field(strict=True)] = Field(False, description="The older spelling of `disposition: "
                                                                            "cancel_and_notify`.")
-    expect: Annotated[str, Field(max_length=64)] | Absent = Field(
+    expect: Annotated[str, Field(pattern="^[0-9a-f]{32}$")] | Absent = Field(
         None, description="The `fingerprint` of a preview: the closure is refused (409 `plan_changed`, nothing "
                           "changed) if it would now do something else to the people booked.")
 
