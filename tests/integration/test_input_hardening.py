@@ -272,10 +272,13 @@ def test_an_office_name_holding_a_vertical_tab_is_said_in_well_formed_twiml(app:
     """An office name stored before the gate with a vertical tab (Word's manual line break) made the TwiML of
     the office menu malformed for every caller; the renderer now leaves out what XML 1.0 forbids."""
     make_office(db, keypad_number=5, name="Trung tâm Phục vụ hành chính công\x0bxã Năm\x01 Căn")
+    make_office(db, keypad_number=6, name="Trung tâm Phục vụ hành chính công xã Đầm Dơi")
     db.commit()
     call = Caller(app.test_client(), "x" * 32, before_request=db.rollback)  # the test settings' auth token
     call.ring()
-    call.press("1")  # book: the menu of offices, by name
+    call.press("1")  # book
+    call.press("2")
+    call.press("0")  # the list of every office, by name
     assert "xã Năm Căn" in call.spoken()
 
 
@@ -366,7 +369,7 @@ def test_exported_cells_starting_with_a_tab_or_carriage_return_stay_text(client:
     signed_in(client, "hoa")
     response = client.get(f"/console/offices/{mine}/roster?date={TUESDAY}&format=csv")
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert sorted(row["name"] for row in rows) == ["'\t=HYPERLINK(\"http://x\")", "'\r@SUM(A1)"]
+    assert sorted(row["Name"] for row in rows) == ["'\t=HYPERLINK(\"http://x\")", "'\r@SUM(A1)"]  # headings in English
 
 
 def test_the_console_booking_form_trims_the_name(client: FlaskClient, offices: tuple[int, int],
