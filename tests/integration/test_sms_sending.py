@@ -103,7 +103,7 @@ def twilio_sender(standin: TwilioStandIn, **options: Any) -> TwilioSender:
 
 
 def queue(db: Session, recipients: list[str], *, kind: MessageKind = MessageKind.CONFIRMATION,
-          body: str = "Lịch hẹn của bạn đã được xác nhận.", now: datetime = NOW, policy: SmsPolicy = SMS,
+          body: str = "Lịch hẹn của quý vị đã được xác nhận.", now: datetime = NOW, policy: SmsPolicy = SMS,
           urgent: bool | None = None) -> list[int]:
     """Queue one message per recipient and commit; the bodies differ so each can be told apart."""
     ids = []
@@ -420,7 +420,7 @@ def test_without_diacritics_writes_plain_letters_and_maps_d_with_stroke(text: st
 
 def test_the_policy_keeps_strips_or_strips_only_long_texts() -> None:
     short = "Lịch hẹn 123456789 đã được hủy."
-    three = CONFIRMATION_147 + " Cảm ơn bạn đã sử dụng dịch vụ công trực tuyến."
+    three = CONFIRMATION_147 + " Cảm ơn quý vị đã dùng dịch vụ công trực tuyến."
     four = three + " Xin cảm ơn."
     assert (size_of(three).units, size_of(three).segments, size_of(four).segments) == (194, 3, 4)
     assert SmsPolicy(diacritics="keep").text(four) == four

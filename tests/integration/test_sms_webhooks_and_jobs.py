@@ -124,7 +124,7 @@ def dispatch(sessions: sessionmaker[Session], sender: Sender, now: datetime = NO
 
 
 def queue_one(db: Session, recipient: str = phone(1), *, kind: MessageKind = MessageKind.CONFIRMATION) -> int:
-    message = enqueue(db, kind=kind, recipient=recipient, body="Lịch hẹn của bạn đã được xác nhận.", language="vi",
+    message = enqueue(db, kind=kind, recipient=recipient, body="Lịch hẹn của quý vị đã được xác nhận.", language="vi",
                       now=NOW, policy=SMS)
     assert message is not None
     db.commit()
@@ -345,10 +345,10 @@ def test_stop_words_opt_out_of_notices_and_start_words_opt_back_in(
         client: FlaskClient, db: Session, clock: Clock) -> None:
     for stop, start in STOP_START:
         text = sms_reply(client, db, phone(1), stop) or ""
-        assert text.startswith("Bạn sẽ không nhận thông báo nữa."), stop
+        assert text.startswith("Quý vị sẽ không nhận thông báo nữa."), stop
         person = citizen(db, phone(1))
         assert person is not None and person.broadcast_opt_out is True and person.opted_out_at == clock.now, stop
-        assert sms_reply(client, db, phone(1), start) == "Bạn sẽ nhận lại thông báo.", start
+        assert sms_reply(client, db, phone(1), start) == "Quý vị sẽ nhận lại thông báo.", start
         person = citizen(db, phone(1))
         assert person is not None and (person.broadcast_opt_out, person.opted_out_at) == (False, None), start
 
