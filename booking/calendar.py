@@ -7,8 +7,9 @@ days and make-up Saturdays are announced year by year, so `calendar_days` rows o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import holidays
 from sqlalchemy import select
@@ -65,3 +66,37 @@ class ProvinceCalendar:
         if holiday is not None:
             return DayRule(True, holiday, None)
         return DayRule(False, None, day.weekday())
+
+
+WORKING_DAYS_AHEAD = 40  # far enough to pass Tết when looking for the next working day
+
+
+@dataclass(frozen=True)
+class Promise:
+    """When operators will call back: before `by` (local time); `today` when operators are working now."""
+
+    by: datetime
+    today: bool
+
+
+def _working(calendar: ProvinceCalendar, day: date) -> bool:
+    weekday = calendar.rule(day).template_weekday
+    return weekday is not None and weekday < 5
+
+
+def operators_promise(session: Session, at: datetime, *, tz: ZoneInfo, opens: time, closes: time) -> Promise:
+    """Whether operators are working at `at`, and so by when a call-back is promised.
+
+    Working means a working day of the province calendar (Tết and bridge days are off, a make-up
+    Saturday works as the weekday it stands in for) within the operators' hours: then before closing
+    time that day; else by closing time on the next working day (the same day when asked before
+    they open). The IVR says this promise and the console's call-back queue shows it: one rule.
+    """
+    local = at.astimezone(tz)
+    calendar = ProvinceCalendar.load(session, local.date(), local.date() + timedelta(days=WORKING_DAYS_AHEAD))
+    if _working(calendar, local.date()) and opens <= local.time() < closes:
+        return Promise(datetime.combine(local.date(), closes, tzinfo=tz), today=True)
+    day = local.date() if local.time() < opens else local.date() + timedelta(days=1)
+    while not _working(calendar, day) and day < local.date() + timedelta(days=WORKING_DAYS_AHEAD):
+        day += timedelta(days=1)
+    return Promise(datetime.combine(day, closes, tzinfo=tz), today=False)

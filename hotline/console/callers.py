@@ -8,8 +8,7 @@ from a list.
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -24,7 +23,7 @@ from accounts.models import Role
 from actions import bookings as actions
 from actions.errors import NotAllowed
 from booking.availability import SessionRoom, availability, next_sessions_with_room, office_availability
-from booking.calendar import ProvinceCalendar
+from booking.calendar import Promise, operators_promise
 from booking.codes import normalise_code, spoken_groups
 from booking.errors import BookingError, NotFound
 from booking.models import Booking, BookingStatus, CallbackRequest, Channel, Office, OfficeLevel, Procedure
@@ -43,7 +42,6 @@ from notifications.models import Broadcast, OutboxMessage
 MOVE_CHOICES = 10  # sessions offered on the move page: enough to choose from, few enough to read out
 SOONEST = 4  # sessions offered to book at the caller's usual office, and as many elsewhere
 NAMES_SINCE = timedelta(days=365)  # a search by name reads the bookings of the last year and after
-WORKING_DAYS_AHEAD = 40  # far enough to pass Tết when looking for the next working day
 
 # The step of the call where the caller asked to be called back, as the operator reads it.
 CALL_STATES = {
@@ -333,37 +331,11 @@ def move_confirm(code: str) -> str | BaseResponse:
 
 # -- call-backs -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Promise:
-    """What the IVR told the caller: a call back before `by` (local time); `today` when on the day asked."""
-
-    by: datetime
-    today: bool
-
-
-def _working(calendar: ProvinceCalendar, day: date) -> bool:
-    weekday = calendar.rule(day).template_weekday
-    return weekday is not None and weekday < 5
-
-
 def callback_promise(db: Session, requested_at: datetime) -> Promise:
-    """The IVR's promise, worked out again from the request time: before closing time that day when operators
-    were working (a working day of the province calendar, within `operator_window`), else by closing time on
-    the next working day (the day operators next open; the same day when asked before they open)."""
+    """The IVR's promise to a caller who asked at `requested_at`, worked out by the same rule the IVR used."""
     settings = runtime().settings
     opens, closes = settings.operator_window
-    local = requested_at.astimezone(settings.tz)
-    calendar = ProvinceCalendar.load(db, local.date(), local.date() + timedelta(days=WORKING_DAYS_AHEAD))
-    if _working(calendar, local.date()) and opens <= local.time() < closes:
-        return Promise(_at(local.date(), closes), today=True)
-    day = local.date() if local.time() < opens else local.date() + timedelta(days=1)
-    while not _working(calendar, day) and day < local.date() + timedelta(days=WORKING_DAYS_AHEAD):
-        day += timedelta(days=1)
-    return Promise(_at(day, closes), today=False)
-
-
-def _at(day: date, when: time) -> datetime:
-    return datetime.combine(day, when, tzinfo=runtime().settings.tz)
+    return operators_promise(db, requested_at, tz=settings.tz, opens=opens, closes=closes)
 
 
 def _collected(context: dict[str, Any]) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from actions import bookings as actions
 from actions import citizens as citizen_actions
 from actions.context import Actor
 from booking.availability import SessionRoom, next_sessions_with_room
-from booking.calendar import ProvinceCalendar
+from booking.calendar import operators_promise
 from booking.errors import (
     AlreadyBookedForSession, BookingError, InvalidBookingCode, InvalidPhone, NotAMobile, NotFound,
     SessionFull, TooManyBookings, WindowFull,
@@ -490,12 +490,10 @@ class Effects:
     # -- operators and call-backs ------------------------------------------------------------
 
     def _operators_now(self) -> bool:
+        """Operators are working now: the same rule as the promise the console shows for a call-back."""
         settings = self.rt.settings
         opens, closes = settings.operator_window
-        local = self.now.astimezone(settings.tz)
-        # Tết and bridge days are off, a make-up Saturday works as the weekday it stands in for.
-        weekday = ProvinceCalendar.load(self.db, local.date(), local.date()).rule(local.date()).template_weekday
-        return weekday is not None and weekday < 5 and opens <= local.time() < closes
+        return operators_promise(self.db, self.now, tz=settings.tz, opens=opens, closes=closes).today
 
     def operators_open(self, context: dict[str, Any]) -> str:
         opens, closes = self.rt.settings.operator_window

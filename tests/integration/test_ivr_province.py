@@ -20,7 +20,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
+from accounts.models import Role
+from accounts.users import create_user
 from actions.demo import load_demo
 from actions.models import AuditEntry
 from booking import bookings
@@ -28,6 +31,7 @@ from booking.models import Booking, BookingStatus, CallbackRequest, Office
 from hotline.ivr.models import Call
 from ivr_flows.engine import fold
 from notifications.models import MessageKind, OutboxMessage
+from tests.console import PASSWORD, login
 from tests.factories import IVR, NOW, POLICY, at
 from tests.ivr_caller import Caller
 
@@ -383,12 +387,13 @@ def test_a_withheld_number_is_told_it_is_hidden_and_asked_for_the_code(
     assert "sáng thứ Sáu, ngày 5 tháng 3" in call.spoken() and "xã Năm Căn" in call.spoken()
 
 
-@pytest.mark.parametrize(("moment", "by"), [
-    (NOW, "trước 17 giờ hôm nay"),  # Monday 09:00: operators are in, but none answered
-    (at(2027, 3, 1, 18, 0), "vào ngày làm việc tiếp theo"),  # after hours
+@pytest.mark.parametrize(("moment", "by", "queue_says"), [
+    (NOW, "trước 17 giờ hôm nay", "Trước 17:00 cùng ngày"),  # Monday 09:00: operators are in, none answered
+    (at(2027, 3, 1, 18, 0), "vào ngày làm việc tiếp theo", "Ngày làm việc tiếp theo, thứ Ba 02/03"),  # after hours
 ], ids=["no operator answered", "after hours"])
 def test_a_withheld_number_asking_for_a_call_back_is_asked_for_a_number(
-        app: Flask, caller: Dial, db: Session, moment: datetime, by: str) -> None:
+        app: Flask, caller: Dial, db: Session, moment: datetime, by: str, queue_says: str) -> None:
+    """The console's call-back queue shows the promise the caller heard: one rule (booking.calendar) for both."""
     app.extensions["hotline"].clock = lambda: moment
     call = caller("anonymous")
     call.ring()
@@ -406,6 +411,12 @@ def test_a_withheld_number_asking_for_a_call_back_is_asked_for_a_number(
     db.rollback()
     request = db.scalars(select(CallbackRequest)).one()
     assert (request.phone, request.call_sid) == ("+842903831234", call.sid)
+    create_user(db, username="lan", password_hash=generate_password_hash(PASSWORD), role=Role.OPERATOR, now=NOW)
+    db.commit()
+    console = app.test_client()
+    assert login(console, "lan") == 302
+    queue = console.get("/console/callbacks").get_data(as_text=True)
+    assert queue_says.lower() in queue.lower(), re.findall(r"<td>[^<]*(?:Trước|Ngày làm việc)[^<]*", queue)
 
 
 # -- office information -------------------------------------------------------------------------------------------
