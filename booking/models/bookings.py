@@ -106,6 +106,8 @@ class Booking(Base):
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     served_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     no_show_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the result is expected back: the date plus the procedure's working days (booking.calendar.result_date).
+    result_date: Mapped[date | None] = mapped_column(Date)
 
     office: Mapped[Office] = relationship()
     procedure: Mapped[Procedure | None] = relationship()
