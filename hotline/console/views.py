@@ -28,6 +28,7 @@ from hotline.console.common import (ANY_STAFF, acting, apply_change, attempt, bl
                                     csv_response, flash_error, flash_field_errors, in_calendar,
                                     local_today, managed_office, me, over_capacity_notice)
 from hotline.console.forms import ActionForm, CapacityForm, CheckInForm, ClosureForm, LoginForm
+from hotline.console.labels import CHANNELS
 from hotline.runtime import runtime
 
 STATUS_LABELS = {
@@ -144,7 +145,8 @@ def roster(office_id: int) -> str | Response:
             [gettext("Queue"), gettext("Code"), gettext("Arrives from"), gettext("Arrives by"), gettext("Name"),
              gettext("Phone"), gettext("Procedure"), gettext("Field"), gettext("Channel"), gettext("Status")],
             ([b.queue_label, b.code, b.arrival_start.strftime("%H:%M"), b.arrival_end.strftime("%H:%M"), b.name or "",
-              b.phone, b.procedure.name if b.procedure else "", b.field or "", b.channel.value, b.status.value]
+              b.phone, b.procedure.name if b.procedure else "", b.field or "", str(CHANNELS[b.channel]),
+              booking_status(b.status)]
              for b in rows))
     counts = Counter(b.status for b in rows)
     return render_template("console/roster.html", office=office, day=day, session=session, rows=rows,

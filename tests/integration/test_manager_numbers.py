@@ -17,7 +17,7 @@ from booking.models import ChannelReserve, Office, SessionTemplate
 from tests.console import app as app, client as client, offices as offices
 from tests.console import csrf, login, signed_in
 from config.settings import Settings
-from tests.factories import NOW, OPERATOR, POLICY, at
+from tests.factories import IVR, NOW, OPERATOR, POLICY, at
 from tests.integration.test_console_broadcasts import compose, fact
 
 TUESDAY = date(2027, 3, 2)
@@ -204,6 +204,24 @@ def test_csv_headings_are_in_the_readers_language(client: FlaskClient, offices: 
     heading = quarterly.lstrip("\ufeff").splitlines()[0].split(",")
     assert heading[:4] == ["Year", "Quarter", "Office code", "Office name"]
     assert "Bookings: Phone menu (IVR)" in heading and "Share who did not come" in heading
+
+
+def test_the_roster_csv_gives_channel_and_status_in_words(client: FlaskClient, offices: tuple[int, int],
+                                                         db: Session) -> None:
+    """Guards "ivr" and "booked" (stored codes) in the roster CSV a Vietnamese manager opens."""
+    mine, _ = offices
+    bookings.book(db, office_id=mine, day=TUESDAY, code="S", phone="+84980000001", actor=IVR, now=NOW,
+                  policy=POLICY)
+    bookings.book(db, office_id=mine, day=TUESDAY, code="S", phone="+84980000002", actor=OPERATOR, now=NOW,
+                  policy=POLICY)
+    db.commit()
+    login(client, "hoa")
+    rows = client.get(f"/console/offices/{mine}/roster?date={TUESDAY}&format=csv").get_data(as_text=True)
+    assert [line.split(",")[-2:] for line in rows.lstrip("\ufeff").splitlines()[1:]] == [
+        ["Tổng đài tự động (IVR)", "Đã đặt"], ["Tổng đài viên", "Đã đặt"]]
+    client.get("/console/login?lang=en")
+    rows = client.get(f"/console/offices/{mine}/roster?date={TUESDAY}&format=csv").get_data(as_text=True)
+    assert rows.splitlines()[1].split(",")[-2:] == ["Phone menu (IVR)", "Booked"]
 
 
 def test_the_broadcast_cost_is_in_dong_by_default(client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
