@@ -53,6 +53,12 @@ class OutboxMessage(Base):
     kind: Mapped[MessageKind] = mapped_column(str_enum(MessageKind))
     recipient: Mapped[str] = mapped_column(String(20))  # E.164
     body: Mapped[str] = mapped_column(Text)
+    # The channel it went by (or is trying): "sms", or "zalo" for a Zalo (ZNS) template message.
+    channel: Mapped[str] = mapped_column(String(8), default="sms", server_default="sms")
+    # The Zalo template's parameters (code, office, date, time, queue …); the SMS reads `body`.
+    params: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # Why Zalo could not deliver it (its error code and message): set once, it goes by SMS from then on.
+    zalo_error: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(5), default="vi")
     encoding: Mapped[str] = mapped_column(String(8))  # gsm7 or ucs2
     segments: Mapped[int]
