@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from booking import seats
+from booking import calendar, seats
 from booking.citizens import lock_citizen
 from booking.codes import new_code, normalise_code
 from booking.errors import (
@@ -232,6 +232,7 @@ def _insert_booking(session: Session, *, office: Office, row: OfficeSession, sea
         name=name, procedure_id=procedure.id if procedure else None, channel=channel,
         reserve_channel=seat.reserve_channel, created_by=actor.name, language=language,
         status=BookingStatus.BOOKED, created_at=now, updated_at=now,
+        result_date=calendar.result_date(session, row.date, procedure.processing_days if procedure else None),
     )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     booking = None
@@ -425,6 +426,8 @@ def move(session: Session, *, booking_id: int, office_id: int, day: date, code: 
         booking.reserve_channel = seat.reserve_channel
     booking.office_id, booking.session_id, booking.date, booking.session_code = office.id, new_row.id, day, code
     booking.window_id, booking.arrival_start, booking.arrival_end = seat.window_id, seat.window_start, seat.window_end
+    booking.result_date = calendar.result_date(
+        session, day, booking.procedure.processing_days if booking.procedure is not None else None)
     after = {"date": day.isoformat(), "session": code, "queue": booking.queue_label, "office_id": office.id,
              "arrival": seat.window_start.strftime("%H:%M")}
     _event(session, booking, action="moved", actor=actor, now=now, detail={"before": before, "after": after})

@@ -100,3 +100,35 @@ def operators_promise(session: Session, at: datetime, *, tz: ZoneInfo, opens: ti
     while not _working(calendar, day) and day < local.date() + timedelta(days=WORKING_DAYS_AHEAD):
         day += timedelta(days=1)
     return Promise(datetime.combine(day, closes, tzinfo=tz), today=False)
+
+
+def _working_days_span(working_days: int) -> int:
+    """Calendar days enough to hold `working_days` working days whatever the holidays: weekends, Tết and bridges."""
+    return working_days * 7 // 5 + WORKING_DAYS_AHEAD
+
+
+def add_working_days(calendar: ProvinceCalendar, start: date, working_days: int) -> date:
+    """The day `working_days` working days after `start` (0: `start` itself), counted with `calendar`.
+
+    A working day is one the province works as a weekday: national holidays and announced days off
+    (bridge days) are skipped, a make-up Saturday counts, an ordinary weekend does not.
+    """
+    if working_days < 0:
+        raise ValueError("working days are not negative")
+    day, left = start, working_days
+    while left:
+        day += timedelta(days=1)
+        if day > LATEST:
+            return LATEST
+        if _working(calendar, day):
+            left -= 1
+    return day
+
+
+def result_date(session: Session, start_day: date, working_days: int | None) -> date | None:
+    """When a dossier filed on `start_day` comes back: `working_days` working days later by the province
+    calendar (0: the same day); None when the procedure states no processing time."""
+    if working_days is None:
+        return None
+    end = min(start_day + timedelta(days=_working_days_span(working_days)), LATEST)
+    return add_working_days(ProvinceCalendar.load(session, start_day, end), start_day, working_days)
