@@ -31,6 +31,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+# Twilio's (and the carriers') alphanumeric sender ID: 1-11 of A-Z, a-z, 0-9 and space, not digits only.
+_SENDER_NAME = re.compile(r"(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+_HOTLINE_NUMBER = re.compile(r"\+?[0-9][0-9 .]{1,18}[0-9]")
 # notifications.models.MessageKind, spelt out here because config imports nothing of ours (a unit
 # test keeps the two lists equal).
 SMS_KINDS = ("confirmation", "reminder", "cancellation", "move", "closure", "callback_ack", "broadcast")
@@ -136,6 +139,12 @@ class Settings:
     twilio_api_base_url: str = _setting("TWILIO_API_BASE_URL", "",
                                         "REST API base URL, to point the client at a stand-in or proxy (Twilio's own)")
     sms_brandname: str = _setting("SMS_BRANDNAME", "", "text put before every SMS, e.g. `UBND CA MAU` (none)")
+    sms_sender_name: str = _setting("SMS_SENDER_NAME", "HCC CAMAU",
+                                    "who the SMS come from: the alphanumeric sender ID (brandname) registered with the carriers, at most 11 letters, digits and spaces; Twilio sends from it when TWILIO_FROM and TWILIO_MESSAGING_SERVICE_SID are empty, and it is the eSMS Brandname (`HCC CAMAU`; empty for none)")
+    sms_replies: bool = _setting("SMS_REPLIES", False,
+                                 "the SMS provider delivers citizens' replies to `/sms/inbound`, so texts may offer reply keywords (off: Twilio carries no replies from Vietnam, and nobody can reply to a sender ID)")
+    hotline_number: str = _setting("HOTLINE_NUMBER", "1022",
+                                   "the number SMS ask citizens to call, as they dial it (`1022`; from a mobile the province's area code may be needed, e.g. `0290 1022`)")
     sms_diacritics: str = _setting("SMS_DIACRITICS", "keep",
                                    "`keep` Vietnamese diacritics (UCS-2), `strip` them (GSM-7), or `auto`: strip only texts longer than SMS_MAX_SEGMENTS (`keep`)")
     sms_max_segments: int = _setting("SMS_MAX_SEGMENTS", 3,
@@ -209,6 +218,12 @@ class Settings:
             raise SettingsError(f"IVR_OPERATOR_HOURS must look like 07:00-17:00, not {self.operator_hours!r}")
         if not _HOURS.match(self.sms_quiet_hours):
             raise SettingsError(f"SMS_QUIET_HOURS must look like 21:00-07:00, not {self.sms_quiet_hours!r}")
+        if self.sms_sender_name and not _SENDER_NAME.fullmatch(self.sms_sender_name):
+            raise SettingsError(f"SMS_SENDER_NAME must be at most 11 letters, digits and spaces with at least one "
+                                f"letter (an alphanumeric sender ID), not {self.sms_sender_name!r}")
+        if not _HOTLINE_NUMBER.fullmatch(self.hotline_number):
+            raise SettingsError(f"HOTLINE_NUMBER must be a number to dial, e.g. 1022 or 0290 1022, "
+                                f"not {self.hotline_number!r}")
         if self.sms_diacritics not in {"keep", "strip", "auto"}:
             raise SettingsError("SMS_DIACRITICS must be keep, strip or auto")
         unknown = [k for k in (k.strip() for k in self.sms_urgent_kinds.split(",")) if k and k not in SMS_KINDS]
@@ -258,8 +273,8 @@ class Settings:
             raise SettingsError("TWILIO_ACCOUNT_SID must be set when SMS_SENDER=twilio")
         if not self.twilio_auth_token:
             raise SettingsError(f"TWILIO_AUTH_TOKEN must be set to send SMS through Twilio ({why})")
-        if not (self.twilio_from or self.twilio_messaging_service_sid):
-            raise SettingsError(f"TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID must be set to send SMS through "
+        if not (self.twilio_from or self.twilio_messaging_service_sid or self.sms_sender_name):
+            raise SettingsError(f"TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID or SMS_SENDER_NAME must be set to send SMS through "
                                 f"Twilio ({why}; SMS_SENDER=log writes them to the log instead)")
 
     @property
@@ -305,6 +320,8 @@ class Settings:
                 raise SettingsError(f"{var}: {exc}") from exc
         if environ.get("SMS_REMINDER_EVENING") == "":
             values["sms_reminder_evening"] = ""  # set empty on purpose: no evening reminder
+        if environ.get("SMS_SENDER_NAME") == "":
+            values["sms_sender_name"] = ""  # set empty on purpose: no sender ID, a number or a service sends
         values.update({k: v for k, v in overrides.items() if k in known})
         return cls(**values)
 

@@ -22,8 +22,10 @@ def make_sender(settings: Settings) -> Sender:
     use_twilio = settings.sms_sender == "twilio" or (settings.sms_sender == "auto" and settings.twilio_account_sid)
     if not use_twilio:
         return LogSender()
+    # With neither a number nor a Messaging Service, the province's sender ID (brandname) sends.
     return TwilioSender(account_sid=settings.twilio_account_sid, auth_token=settings.twilio_auth_token,
-                        from_=settings.twilio_from, messaging_service_sid=settings.twilio_messaging_service_sid,
+                        from_=settings.twilio_from or settings.sms_sender_name,
+                        messaging_service_sid=settings.twilio_messaging_service_sid,
                         base_url=settings.twilio_api_base_url)
 
 

@@ -39,11 +39,11 @@ def ours(stderr: str) -> list[str]:
 def test_twilio_credentials_without_a_sender_stop_every_process_in_one_line(
         command: list[str], tmp_path: Path) -> None:
     """Guards the start: the web app used to run while the scheduler died with a traceback, sending nothing."""
-    result = start(command, tmp_path, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
+    result = start(command, tmp_path, TWILIO_ACCOUNT_SID=ACCOUNT_SID, SMS_SENDER_NAME="")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     (line,) = ours(result.stderr)
-    assert "TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID must be set" in line
+    assert "TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID or SMS_SENDER_NAME must be set" in line
     if command is not GUNICORN:
         assert result.stderr.strip() == line and result.stdout == ""
 

@@ -148,9 +148,14 @@ SID, SERVICE = "AC" + "0123456789abcdef" * 2, "MG" + "a1b2c3d4" * 4
 @pytest.mark.parametrize("env, message", [
     # Twilio chosen (SMS_SENDER=auto with an account), but nothing to send from: the scheduler died
     # building the sender while the web app took bookings, and no SMS ever left.
-    ({"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "t" * 32}, "TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID"),
-    ({"SMS_SENDER": "twilio", "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "t" * 32},
-     "TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID"),
+    ({"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "t" * 32, "SMS_SENDER_NAME": ""},
+     "TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID or SMS_SENDER_NAME"),
+    ({"SMS_SENDER": "twilio", "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "t" * 32, "SMS_SENDER_NAME": ""},
+     "TWILIO_FROM, TWILIO_MESSAGING_SERVICE_SID or SMS_SENDER_NAME"),
+    ({"SMS_SENDER_NAME": "HCC CA MAU 1"}, "SMS_SENDER_NAME"),  # 12 characters
+    ({"SMS_SENDER_NAME": "HCC-CAMAU"}, "SMS_SENDER_NAME"),
+    ({"SMS_SENDER_NAME": "1022"}, "SMS_SENDER_NAME"),  # digits only
+    ({"HOTLINE_NUMBER": "call 1022"}, "HOTLINE_NUMBER"),
     ({"SMS_SENDER": "twilio", "TWILIO_AUTH_TOKEN": "t" * 32, "TWILIO_FROM": "HCCCAMAU"}, "TWILIO_ACCOUNT_SID"),
     # In development a missing token is made up for the call simulator, which Twilio would refuse.
     ({"TWILIO_ACCOUNT_SID": SID, "TWILIO_FROM": "HCCCAMAU"}, "TWILIO_AUTH_TOKEN"),
