@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from datetime import date as calendar_date
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Time, UniqueConstraint, text
@@ -107,7 +108,7 @@ class Booking(Base):
     served_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     no_show_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the result is expected back: the date plus the procedure's working days (booking.calendar.result_date).
-    result_date: Mapped[date | None] = mapped_column(Date)
+    result_date: Mapped[calendar_date | None] = mapped_column(Date)
 
     office: Mapped[Office] = relationship()
     procedure: Mapped[Procedure | None] = relationship()
