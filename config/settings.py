@@ -108,7 +108,9 @@ class Settings:
     instance_path: Path = _setting("HOTLINE_INSTANCE_PATH", PROJECT_ROOT / "instance",  # noqa: RUF009
                                    "folder for the SQLite file and compiled translations (`instance/`)")
     public_base_url: str = _setting("PUBLIC_BASE_URL", "",
-                                    "the URL Twilio calls, e.g. `https://hotline.example.gov.vn` (signatures are checked against it); default: the request's own URL, right only when Twilio reaches the app directly or through HOTLINE_TRUSTED_PROXIES")
+                                    "the URL Twilio calls, e.g. `https://hotline.example.gov.vn` (signatures are checked against it), and the one the public pages' QR codes point at; default: the request's own URL, right only when Twilio reaches the app directly or through HOTLINE_TRUSTED_PROXIES")
+    hotline_phone: str = _setting("HOTLINE_PHONE", "",
+                                  "the number citizens call to book, as printed on the public pages and QR sheets, e.g. `0290 3821 022` (none: the pages give each office's own number)")
     trusted_proxies: int = _setting("HOTLINE_TRUSTED_PROXIES", 0,
                                     "how many reverse proxies set X-Forwarded-* in front of the app (0)", least=0)
     twilio_account_sid: str = _setting("TWILIO_ACCOUNT_SID", "", "Twilio account SID")
@@ -185,6 +187,29 @@ class Settings:
                                   "bearer token that lets a scraper outside METRICS_TRUSTED_NETWORKS read /metrics (none)", secret=True)
     metrics_trusted_networks: str = _setting("METRICS_TRUSTED_NETWORKS", "127.0.0.0/8,::1",
                                              "comma-separated addresses or networks served /metrics without a token (`127.0.0.0/8,::1`)")
+    # How long personal data is kept (Law 91/2025/QH15: no longer than its purpose needs). A nightly job
+    # (`actions.retention.purge`) anonymises what has expired and keeps what the reports count.
+    retention_booking_days: int = _setting(
+        "RETENTION_BOOKING_DAYS", 365,
+        "days after the appointment date that a booking keeps its name and phone, and the audit log the numbers it "
+        "names: a dossier's follow-up and a complaint about it (the Law on Complaints allows 90 days from learning "
+        "of a decision, plus its handling) fit in a year; then they are anonymised and only counted (365)", least=1)
+    retention_sms_days: int = _setting(
+        "RETENTION_SMS_DAYS", 90,
+        "days a sent SMS keeps its text and recipient, and an uploaded broadcast list its numbers: long enough to "
+        "answer a complaint about a message; kind, status, segments and dates stay for reports and costs (90)", least=1)
+    retention_call_days: int = _setting(
+        "RETENTION_CALL_DAYS", 30,
+        "days a call keeps the caller's number and what it collected (spoken words included), and a finished "
+        "call-back request its number and notes: enough to look into a failed call; outcome and duration stay for "
+        "the call reports (30)", least=1)
+    retention_login_attempts_days: int = _setting(
+        "RETENTION_LOGIN_ATTEMPTS_DAYS", 90,
+        "days failed sign-ins (user name, address) are kept for security investigations (90)", least=1)
+    retention_audit_days: int = _setting(
+        "RETENTION_AUDIT_DAYS", 1825,
+        "days audit entries are kept, with personal values removed after RETENTION_BOOKING_DAYS: five years, the "
+        "longest limitation period for disciplining a civil servant (1825)", least=1)
 
     def __post_init__(self) -> None:
         if self.env not in {"development", "production", "testing"}:
