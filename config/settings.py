@@ -109,8 +109,6 @@ class Settings:
                                    "folder for the SQLite file and compiled translations (`instance/`)")
     public_base_url: str = _setting("PUBLIC_BASE_URL", "",
                                     "the URL Twilio calls, e.g. `https://hotline.example.gov.vn` (signatures are checked against it), and the one the public pages' QR codes point at; default: the request's own URL, right only when Twilio reaches the app directly or through HOTLINE_TRUSTED_PROXIES")
-    hotline_phone: str = _setting("HOTLINE_PHONE", "",
-                                  "the number citizens call to book, as printed on the public pages and QR sheets, e.g. `0290 3821 022` (none: the pages give each office's own number)")
     trusted_proxies: int = _setting("HOTLINE_TRUSTED_PROXIES", 0,
                                     "how many reverse proxies set X-Forwarded-* in front of the app (0)", least=0)
     twilio_account_sid: str = _setting("TWILIO_ACCOUNT_SID", "", "Twilio account SID")
@@ -146,7 +144,7 @@ class Settings:
     sms_replies: bool = _setting("SMS_REPLIES", False,
                                  "the SMS provider delivers citizens' replies to `/sms/inbound`, so texts may offer reply keywords (off: Twilio carries no replies from Vietnam, and nobody can reply to a sender ID)")
     hotline_number: str = _setting("HOTLINE_NUMBER", "1022",
-                                   "the number SMS ask citizens to call, as they dial it (`1022`; from a mobile the province's area code may be needed, e.g. `0290 1022`)")
+                                   "the number SMS, the public pages and the QR sheets ask citizens to call, as they dial it (`1022`; from a mobile the province's area code may be needed, e.g. `0290 1022`)")
     sms_diacritics: str = _setting("SMS_DIACRITICS", "keep",
                                    "`keep` Vietnamese diacritics (UCS-2), `strip` them (GSM-7), or `auto`: strip only texts longer than SMS_MAX_SEGMENTS (`keep`)")
     sms_max_segments: int = _setting("SMS_MAX_SEGMENTS", 3,
