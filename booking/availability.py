@@ -22,7 +22,7 @@ from booking.models import (
 )
 from booking.policy import BookingPolicy
 from booking.schedule import PlannedSession, plan_days
-from booking.seats import window_bounds, window_capacity
+from booking.seats import reserve_release, window_bounds, window_capacity
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,13 @@ def _planned_counters(office: Office, planned: PlannedSession, reserves: list[Ch
                       now: datetime) -> _Counters:
     bounds = window_bounds(planned.start_time, planned.end_time, office.window_minutes)
     per_window = window_capacity(planned.capacity, len(bounds), office.crowd_limit)
-    starts = planned.starts_at(ZoneInfo(office.timezone))
+    tz = ZoneInfo(office.timezone)
+    starts, ends = planned.starts_at(tz), planned.ends_at(tz)
     left, standing = planned.capacity, []
     for reserve in reserves:
         seats = min(reserve.seats, left)
         if reserve.session_code == planned.code and seats > 0 \
-                and starts - timedelta(minutes=reserve.release_minutes_before) > now:
+                and reserve_release(reserve.channel, reserve.release_minutes_before, starts, ends) > now:
             standing.append((reserve.channel, seats))
             left -= seats
     return _Counters(planned.capacity, windows=[_WindowCount(i, s, e, per_window, 0) for i, (s, e) in enumerate(bounds)],

@@ -55,6 +55,16 @@ def window_capacity(session_capacity: int, windows: int, crowd_limit: int) -> in
     return min(crowd_limit, math.ceil(session_capacity / windows))
 
 
+def reserve_release(channel: Channel, minutes_before: int, starts: datetime, ends: datetime) -> datetime:
+    """When a channel's unused reserve goes on sale to everyone.
+
+    Seats kept for walk-ins are for people who come during the session, so they stand until it
+    ends (`release_minutes_before` does not apply to them); other channels' reserves lapse the set
+    minutes before it starts.
+    """
+    return ends if channel is Channel.WALKIN else starts - timedelta(minutes=minutes_before)
+
+
 def ensure_session(session: Session, office: Office, planned: PlannedSession, *, now: datetime) -> int:
     """The id of the session row for `planned`, creating it with its windows and reserves.
 
@@ -88,7 +98,7 @@ def ensure_session(session: Session, office: Office, planned: PlannedSession, *,
     for reserve in session.scalars(select(ChannelReserve).where(
             ChannelReserve.office_id == office.id, ChannelReserve.session_code == planned.code,
             ChannelReserve.seats > 0).order_by(ChannelReserve.id)):
-        release_at = starts - timedelta(minutes=reserve.release_minutes_before)
+        release_at = reserve_release(reserve.channel, reserve.release_minutes_before, starts, planned.ends_at(tz))
         seats = min(reserve.seats, planned.capacity - reserved)
         if release_at <= now or seats <= 0:
             continue
@@ -312,6 +322,7 @@ def sessions_with_lapsed_seats(session: Session, *, now: datetime, rebook_delay:
 
 
 __all__ = [
-    "Seat", "confirm_seat", "convert", "ensure_session", "give_back", "lock_session", "lock_sessions", "sessions_with_lapsed_seats",
+    "Seat", "confirm_seat", "convert", "ensure_session", "give_back", "lock_session", "lock_sessions", "reserve_release",
+    "sessions_with_lapsed_seats",
     "sweep", "take_seat", "take_window", "window_bounds", "window_capacity",
 ]

@@ -25,6 +25,7 @@ class MessageKind(enum.StrEnum):
     CLOSURE = "closure"
     CALLBACK_ACK = "callback_ack"
     BROADCAST = "broadcast"
+    NEARLY_TURN = "nearly_turn"  # a checked-in person: a few people are ahead of you
 
 
 class MessageStatus(enum.StrEnum):

@@ -30,6 +30,8 @@ CLOSED_CANCELLED = N_("%(office)s will not receive you on %(date)s (%(part)s): %
 CLOSED_MOVED = N_("%(office)s will not receive you on %(was)s (%(reason)s). Your appointment %(code)s is moved to "
                   "%(date)s (%(part)s): please arrive %(start)s-%(end)s, queue number %(queue)s.")
 NO_REASON = N_("a change to the office's hours")
+NEARLY_TURN = N_("Queue number %(queue)s at %(office)s: %(ahead)s people are ahead of you. Please stay near the "
+                 "counters and watch the screen.")
 
 
 def _office_name(office: Office, language: str) -> str:
@@ -38,8 +40,8 @@ def _office_name(office: Office, language: str) -> str:
 
 def _queue(session: Session, booking: Booking, kind: MessageKind, body: str, *, now: datetime, policy: SmsPolicy,
            key: str, urgent: bool | None = None) -> OutboxMessage | None:
-    if parse_phone(booking.phone).kind is not PhoneKind.MOBILE:
-        return None  # SMS reaches mobiles only; the person heard or saw it all already
+    if not booking.phone or parse_phone(booking.phone).kind is not PhoneKind.MOBILE:
+        return None  # SMS reaches mobiles only (a walk-in may give no number); the person heard or saw it all already
     return enqueue(session, kind=kind, recipient=booking.phone, body=body, language=booking.language, now=now,
                    policy=policy, booking_id=booking.id, dedupe_key=key, urgent=urgent)
 
@@ -71,6 +73,15 @@ def moved(session: Session, booking: Booking, *, now: datetime, policy: SmsPolic
     # A booking may move more than once: each move is its own message.
     return _queue(session, booking, MessageKind.MOVE, body, now=now, policy=policy,
                   key=f"move:{booking.id}:{booking.updated_at.isoformat()}")
+
+
+def nearly_turn(session: Session, booking: Booking, *, ahead: int, now: datetime, policy: SmsPolicy,
+                loc: Localizer) -> OutboxMessage | None:
+    """Tell a checked-in person that their turn is near; once per booking, sent at once (they are waiting)."""
+    body = loc.gettext(NEARLY_TURN, queue=booking.queue_label, office=_office_name(booking.office, loc.language),
+                       ahead=ahead)
+    return _queue(session, booking, MessageKind.NEARLY_TURN, body, now=now, policy=policy,
+                  key=f"nearly_turn:{booking.id}", urgent=True)
 
 
 def closure_cancelled(session: Session, booking: Booking, *, reason: str, kind: MessageKind, urgent: bool,

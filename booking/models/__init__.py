@@ -6,6 +6,7 @@ scheduler heartbeats in `hotline.heartbeats` and the outbox in `notifications.mo
 
 from booking.models.bookings import Booking, BookingEvent, Citizen, Hold
 from booking.models.callbacks import CallbackRequest
+from booking.models.desks import Desk
 from booking.models.enums import BookingStatus, CalendarDayKind, Channel, OfficeLevel
 from booking.models.offices import CalendarDay, ChannelReserve, Closure, Office, SessionOverride, SessionTemplate
 from booking.models.procedures import Procedure
@@ -23,6 +24,7 @@ __all__ = [
     "ChannelReserve",
     "Citizen",
     "Closure",
+    "Desk",
     "Hold",
     "Office",
     "OfficeLevel",

@@ -15,8 +15,9 @@ from booking.models.procedures import Procedure
 from database.base import Base, UTCDateTime
 from database.base import str_enum
 
-# A phone holds at most one live booking per session; cancelled ones do not count.
-_LIVE = text("status <> 'cancelled'")
+# A phone holds at most one live booking per session; cancelled ones do not count, nor walk-ins who
+# gave no number (their phone is empty).
+_LIVE = text("status <> 'cancelled' AND phone <> ''")
 
 
 class Citizen(Base):
@@ -109,6 +110,11 @@ class Booking(Base):
     no_show_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the result is expected back: the date plus the procedure's working days (booking.calendar.result_date).
     result_date: Mapped[calendar_date | None] = mapped_column(Date)
+    # The live queue: the desk that called the person (kept once served), when it last called, and
+    # how many times (a recall calls again). Called and still checked in = being served at that desk.
+    desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id", ondelete="SET NULL"))
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    call_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     office: Mapped[Office] = relationship()
     procedure: Mapped[Procedure | None] = relationship()

@@ -47,6 +47,7 @@ class Office(Base):
         CheckConstraint("window_minutes BETWEEN 5 AND 240", name="window_minutes_range"),
         CheckConstraint("horizon_days >= 0", name="horizon_not_negative"),
         CheckConstraint("cutoff_minutes >= 0", name="cutoff_not_negative"),
+        CheckConstraint("nearly_turn_ahead BETWEEN 0 AND 50", name="nearly_turn_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -70,6 +71,8 @@ class Office(Base):
     horizon_days: Mapped[int] = mapped_column(default=14)
     cutoff_minutes: Mapped[int] = mapped_column(default=60)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "Nearly your turn": an SMS to a checked-in person when this many people are ahead (0: none).
+    nearly_turn_ahead: Mapped[int] = mapped_column(default=3, server_default="3")
 
     templates: Mapped[list[SessionTemplate]] = relationship(
         back_populates="office", cascade="all, delete-orphan", order_by="SessionTemplate.weekday, SessionTemplate.start_time"
