@@ -1,0 +1,289 @@
+"""Personal data kept only as long as needed (issue 13, Law 91/2025/QH15): the nightly purge, a citizen's
+export and erasure, on both engines.
+
+The test clock is Monday 1 March 2027, 09:00. With the default retention a booking dated before
+1 March 2026 has expired, a sent SMS created before 1 December 2026, a call started before 30 January
+2027, a failed sign-in before 1 December 2026, and an audit entry is deleted when written before
+2 March 2022.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from accounts.models import LoginAttempt, Role
+from actions import audit, privacy
+from actions.context import Actor, Context
+from actions.errors import NotAllowed
+from actions.models import AuditEntry
+from actions.retention import ERASED, Retention, mask, purge
+from booking import bookings
+from booking.bookings import Actor as HistoryActor
+from booking.errors import InvalidPhone
+from booking.models import Booking, BookingEvent, BookingStatus, CallbackRequest, Channel, Citizen
+from booking.reports import Period, booking_report
+from hotline.ivr.call_reports import call_report
+from hotline.ivr.models import Call, CallOutcome
+from notifications.models import (AudienceKind, Broadcast, BroadcastNumber, BroadcastStatus, MessageKind, MessageStatus,
+                                  OutboxMessage)
+from notifications.policy import SmsPolicy
+from notifications.reports import sms_report
+from tests.factories import NOW, OPERATOR, POLICY, VN, at, make_office, phone
+from tests.outbox import PlainLocalizer
+
+OLD_DAY, RECENT_DAY = date(2026, 2, 3), date(2026, 3, 3)  # a Tuesday a year and a month ago, and within the year
+SENDER = HistoryActor(f"sms:{phone(7)}", Channel.WEB)  # an SMS reply's actor name carries the number
+ADMIN = Actor.staff("user:admin", Role.ADMIN, frozenset())
+
+
+def _ctx(db: Session, actor: Actor = ADMIN) -> Context:
+    return Context(db=db, actor=actor, now=NOW, policy=POLICY, sms=SmsPolicy(), localizer=PlainLocalizer)
+
+
+def _book(db: Session, office_id: int, day: date, n: int, *, name: str | None = "Nguyễn Văn An",
+          code: str = "S") -> Booking:
+    return bookings.book(db, office_id=office_id, day=day, code=code, phone=phone(n), actor=OPERATOR,
+                         now=at(day.year, day.month, day.day - 1), policy=POLICY, name=name)
+
+
+def _served(db: Session, booking: Booking) -> None:
+    d = booking.date
+    bookings.check_in(db, code=booking.code, actor=OPERATOR, now=at(d.year, d.month, d.day, 8))
+    bookings.mark_served(db, booking_id=booking.id, actor=OPERATOR, now=at(d.year, d.month, d.day, 9))
+
+
+def _sms(db: Session, n: int, status: MessageStatus, created: datetime, *, booking: Booking | None = None,
+         broadcast: Broadcast | None = None) -> OutboxMessage:
+    message = OutboxMessage(
+        kind=MessageKind.BROADCAST if broadcast else MessageKind.CONFIRMATION, recipient=phone(n),
+        body=f"Lịch hẹn của quý vị, số {phone(n)}", language="vi", encoding="ucs2", segments=2, urgent=False,
+        status=status, due_at=created, attempts=1, booking_id=booking.id if booking else None,
+        broadcast_id=broadcast.id if broadcast else None, error_message=f"Số {phone(n)} không nhận được",
+        dedupe_key=f"broadcast:{broadcast.id}:{phone(n)}" if broadcast else None, created_at=created,
+        updated_at=created)
+    db.add(message)
+    return message
+
+
+def _call(db: Session, sid: str, n: int, started: datetime, outcome: CallOutcome) -> Call:
+    call = Call(sid=sid, caller=phone(n), state="goodbye", context={"office": "Năm Căn", "heard": "đặt lịch mai"},
+                last_token="tok", last_response="<Response><Say>Nguyễn Văn An</Say></Response>", status="ended",
+                started_at=started, updated_at=started, ended_at=started + timedelta(seconds=75),
+                outcome=outcome, outcome_at=started, ended_in="goodbye", duration_seconds=75,
+                booked_at=started + timedelta(seconds=40) if outcome is CallOutcome.BOOKED else None)
+    db.add(call)
+    return call
+
+
+@pytest.fixture
+def office(db: Session) -> int:
+    return make_office(db, code="NAMCAN", name="Trung tâm Phục vụ hành chính công xã Năm Căn").id
+
+
+@pytest.fixture
+def records(db: Session, office: int) -> dict[str, int]:
+    """A year and more of records, some expired and some not, committed."""
+    old = [_book(db, office, OLD_DAY, 1), _book(db, office, OLD_DAY, 2, name="Trần Thị Bình")]
+    for b in old:
+        _served(db, b)
+    cancelled = _book(db, office, OLD_DAY, 3, code="C")
+    bookings.cancel(db, booking_id=cancelled.id, actor=SENDER, now=at(2026, 2, 2, 10), policy=POLICY,
+                    reason="Tôi là Lê Văn Cường, bận việc")
+    recent = _book(db, office, RECENT_DAY, 4, name="Phạm Thị Dung")
+    _served(db, recent)
+    db.add(Citizen(phone=phone(8), name="Võ Văn Em", broadcast_opt_out=True, opted_out_at=at(2025, 5, 1),
+                   created_at=at(2025, 5, 1)))
+    done = Broadcast(body="Thông báo", audience=AudienceKind.UPLOAD, audience_spec={}, status=BroadcastStatus.DONE,
+                     recipients=2, created_by="user:admin", created_at=at(2026, 10, 1), updated_at=at(2026, 10, 1))
+    db.add(done)
+    db.flush()
+    db.add_all([BroadcastNumber(broadcast_id=done.id, phone=phone(1)),
+                BroadcastNumber(broadcast_id=done.id, phone=phone(5))])
+    _sms(db, 1, MessageStatus.DELIVERED, at(2026, 2, 2), booking=old[0])
+    _sms(db, 5, MessageStatus.FAILED, at(2026, 10, 1), broadcast=done)
+    _sms(db, 2, MessageStatus.QUEUED, at(2026, 10, 2), booking=old[1])  # never sent: kept until it is
+    _sms(db, 4, MessageStatus.SENT, at(2027, 2, 1), booking=recent)
+    _call(db, "CA-old", 1, at(2027, 1, 10), CallOutcome.BOOKED)
+    _call(db, "CA-old-hangup", 6, at(2026, 6, 1), CallOutcome.HUNG_UP)
+    _call(db, "CA-new", 4, at(2027, 2, 20), CallOutcome.CHECKED)
+    db.flush()  # a call-back points at its call
+    db.add_all([
+        CallbackRequest(phone=phone(1), call_sid="CA-old", context={"office": "Năm Căn"}, requested_at=at(2027, 1, 10),
+                        done_at=at(2027, 1, 10, 11), done_by="user:lan", note="Đã gọi lại cho anh An"),
+        CallbackRequest(phone=phone(6), context={"office": "Năm Căn"}, requested_at=at(2027, 1, 5)),  # still open
+        CallbackRequest(phone=phone(4), context={}, requested_at=at(2027, 2, 20), done_at=at(2027, 2, 20, 10),
+                        done_by="user:lan", note="Đã gọi"),
+        LoginAttempt(username="lan", ip="203.0.113.5", at=at(2026, 11, 1)),
+        LoginAttempt(username="lan", ip="203.0.113.5", at=at(2027, 2, 1)),
+    ])
+    audit.record(db, actor="user:lan", action="booking.create", target_type="booking", target_id=old[0].code,
+                 now=at(2026, 2, 2), office_id=office, after={"phone": phone(1), "date": OLD_DAY, "status": "booked"})
+    audit.record(db, actor=f"sms:{phone(3)}", action="citizen.notices_off", target_type="citizen",
+                 target_id=phone(3), now=at(2026, 2, 1), after={"receives_notices": False})
+    audit.record(db, actor="user:lan", action="booking.create", target_type="booking", target_id=recent.code,
+                 now=at(2026, 3, 2), office_id=office, after={"phone": phone(4)})
+    audit.record(db, actor="user:admin", action="office.update", target_type="office", target_id=office,
+                 now=at(2021, 6, 1), after={"name": "Năm Căn"})
+    db.commit()
+    return {"old": old[0].id, "old2": old[1].id, "cancelled": cancelled.id, "recent": recent.id}
+
+
+def _fresh(db: Session) -> None:
+    db.rollback()
+    db.expire_all()
+
+
+def test_the_purge_anonymises_what_has_expired_and_keeps_the_rest(db: Session, sessions: sessionmaker[Session],
+                                                                    records: dict[str, int]) -> None:
+    counts = purge(sessions.begin, now=NOW, tz=VN, retention=Retention(), size=2)  # batches of two
+    assert counts == {"bookings": 3, "messages": 2, "broadcast_numbers": 2, "calls": 2, "callbacks": 1,
+                      "citizens": 4, "login_attempts": 1, "audit_redacted": 2, "audit_deleted": 1}
+    _fresh(db)
+    old, old2, cancelled, recent = (db.get(Booking, records[k]) for k in ("old", "old2", "cancelled", "recent"))
+    assert old and old2 and cancelled and recent
+    # Same session, both still "served": each gets a marker of its own, so the one-live-booking index holds.
+    assert (old.phone, old.name, old2.phone, old2.name) == (f"{ERASED}:{old.id}", None, f"{ERASED}:{old2.id}", None)
+    assert (old.office_id, old.date, old.session_code, old.status, old.channel) == (
+        recent.office_id, OLD_DAY, "S", BookingStatus.SERVED, Channel.OPERATOR)
+    assert (recent.phone, recent.name) == (phone(4), "Phạm Thị Dung")
+    events = {e.action: e for e in db.scalars(select(BookingEvent).where(BookingEvent.booking_id == cancelled.id))}
+    assert events["cancelled"].detail == {} and events["cancelled"].actor == "sms:erased"
+    messages = {m.recipient: m for m in db.scalars(select(OutboxMessage).where(OutboxMessage.recipient != ERASED))}
+    erased = list(db.scalars(select(OutboxMessage).where(OutboxMessage.recipient == ERASED)))
+    assert sorted(m.status for m in erased) == [MessageStatus.DELIVERED, MessageStatus.FAILED]
+    assert all(m.body == "" and m.error_message is None and m.dedupe_key is None and m.segments == 2 for m in erased)
+    assert messages[phone(2)].status is MessageStatus.QUEUED and phone(2) in messages[phone(2)].body  # not sent yet
+    assert messages[phone(4)].body.endswith(phone(4))
+    assert db.scalars(select(BroadcastNumber)).all() == []
+    assert db.scalars(select(Broadcast.recipients)).one() == 2
+    calls = {c.sid: c for c in db.scalars(select(Call))}
+    for sid in ("CA-old", "CA-old-hangup"):
+        assert (calls[sid].caller, calls[sid].context, calls[sid].last_response, calls[sid].last_token) == (
+            ERASED, {}, "", None)
+        assert calls[sid].duration_seconds == 75 and calls[sid].ended_in == "goodbye"
+    assert calls["CA-new"].caller == phone(4) and calls["CA-new"].context["heard"] == "đặt lịch mai"
+    callbacks = {c.requested_at: c for c in db.scalars(select(CallbackRequest))}
+    assert (callbacks[at(2027, 1, 10)].phone, callbacks[at(2027, 1, 10)].note) == (ERASED, "")
+    assert callbacks[at(2027, 1, 5)].phone == phone(6)  # still waiting for its call back
+    assert callbacks[at(2027, 2, 20)].phone == phone(4)
+    # The old bookings' citizens go; the recent one's stays; an opt-out stays, nameless; the open
+    # call-back's number stays.
+    citizens = {c.phone: c for c in db.scalars(select(Citizen))}
+    assert set(citizens) == {phone(4), phone(8)} and citizens[phone(8)].name is None
+    assert citizens[phone(8)].broadcast_opt_out
+    assert [a.at for a in db.scalars(select(LoginAttempt))] == [at(2027, 2, 1)]
+    entries = {e.at: e for e in db.scalars(select(AuditEntry))}
+    assert set(entries) == {at(2026, 2, 2), at(2026, 2, 1), at(2026, 3, 2)}  # the 2021 entry is gone
+    assert entries[at(2026, 2, 2)].after == {"phone": ERASED, "date": "2026-02-03", "status": "booked"}
+    assert (entries[at(2026, 2, 1)].actor, entries[at(2026, 2, 1)].target_id) == ("sms:erased", ERASED)
+    assert entries[at(2026, 3, 2)].after == {"phone": phone(4)}
+
+
+def test_a_second_purge_changes_nothing(db: Session, sessions: sessionmaker[Session], records: dict[str, int]) -> None:
+    purge(sessions.begin, now=NOW, tz=VN, retention=Retention())
+    again = purge(sessions.begin, now=NOW, tz=VN, retention=Retention())
+    assert set(again.values()) == {0}
+
+
+def test_reports_count_the_same_after_the_purge(db: Session, sessions: sessionmaker[Session],
+                                                records: dict[str, int], office: int) -> None:
+    period = Period(date(2026, 1, 1), date(2026, 12, 31))
+    calls = Period(date(2026, 6, 1), date(2027, 2, 28))
+    start, end = at(2026, 1, 1, 0), at(2027, 3, 1, 0)
+
+    def figures() -> tuple[object, ...]:
+        _fresh(db)
+        result = (booking_report(db, office_ids=None, period=period, today=NOW.astimezone(VN).date()),
+                  booking_report(db, office_ids=[office], period=period, today=NOW.astimezone(VN).date()),
+                  sms_report(db, start=start, end=end, office_ids=None),
+                  sms_report(db, start=start, end=end, office_ids=[office]),
+                  call_report(db, period=calls, tz=VN))
+        db.rollback()
+        return result
+
+    before = figures()
+    assert before[0].total.total == 4 and before[2].total.total == 4 and before[4].calls == 3  # type: ignore[attr-defined]
+    purge(sessions.begin, now=NOW, tz=VN, retention=Retention())
+    assert figures() == before
+
+
+def test_a_shorter_retention_purges_more(db: Session, sessions: sessionmaker[Session], records: dict[str, int]) -> None:
+    counts = purge(sessions.begin, now=NOW, tz=VN, retention=Retention(booking_days=300, call_days=1))
+    assert counts["bookings"] == 4 and counts["calls"] == 3
+
+
+# -- a citizen's own data --------------------------------------------------------------------------
+
+def test_export_gives_everything_under_a_number_however_it_is_written(db: Session, records: dict[str, int]) -> None:
+    data = privacy.export(_ctx(db), phone="098 000 0001")
+    assert data["phone"] == phone(1)
+    assert [b["name"] for b in data["bookings"]] == ["Nguyễn Văn An"]
+    assert data["bookings"][0]["office"] == "Trung tâm Phục vụ hành chính công xã Năm Căn"
+    assert [h["action"] for h in data["bookings"][0]["history"]][:1] == ["created"]
+    assert [m["text"] for m in data["messages"]] == [f"Lịch hẹn của quý vị, số {phone(1)}"]
+    assert [c["outcome"] for c in data["calls"]] == ["booked"] and data["calls"][0]["collected"]["office"] == "Năm Căn"
+    assert [c["note"] for c in data["callbacks"]] == ["Đã gọi lại cho anh An"]
+    assert len(data["broadcast_lists"]) == 1 and data["citizen"]["name"] == "Nguyễn Văn An"
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.export")).one()
+    assert (entry.actor, entry.target_id, entry.after) == ("user:admin", mask(phone(1)), {
+        "bookings": 1, "messages": 1, "calls": 1, "callbacks": 1, "broadcast_lists": 1})
+    assert "0000001" not in str((entry.target_id, entry.after))
+
+
+def test_only_administrators_export_or_erase(db: Session, records: dict[str, int], office: int) -> None:
+    for actor in (Actor.staff("user:lan", Role.OPERATOR, frozenset()),
+                  Actor.staff("user:hoa", Role.MANAGER, frozenset({office})),
+                  Actor.caller("CA1", verified_mobile=phone(1)), Actor.sms_sender(phone(1))):
+        with pytest.raises(NotAllowed):
+            privacy.export(_ctx(db, actor), phone=phone(1))
+        with pytest.raises(NotAllowed):
+            privacy.erase(_ctx(db, actor), phone=phone(1))
+    with pytest.raises(InvalidPhone):
+        privacy.export(_ctx(db), phone="not a number")
+
+
+def test_erasure_anonymises_a_number_everywhere_and_audits_only_its_last_digits(
+        db: Session, records: dict[str, int]) -> None:
+    result = privacy.erase(_ctx(db), phone="0980000001")
+    db.commit()
+    assert result.cancelled == [] and result.counts["bookings"] == 1 and result.counts["calls"] == 1
+    _fresh(db)
+    old = db.get(Booking, records["old"])
+    assert old and (old.phone, old.name, old.status) == (f"{ERASED}:{old.id}", None, BookingStatus.SERVED)
+    assert db.scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone(1))).all() == []
+    assert db.scalars(select(Call.caller).where(Call.sid == "CA-old")).one() == ERASED
+    assert db.get(Citizen, phone(1)) is None
+    assert db.scalars(select(BroadcastNumber.phone)).all() == [phone(5)]
+    entries = list(db.scalars(select(AuditEntry)))
+    assert not any(phone(1) in str((e.actor, e.target_id, e.before, e.after)) for e in entries)
+    erased = next(e for e in entries if e.action == "privacy.erase")
+    assert erased.target_id == "…001" and erased.after and erased.after["bookings"] == 1
+    # Somebody else's records are untouched.
+    assert db.get(Booking, records["recent"]).phone == phone(4)  # type: ignore[union-attr]
+    assert privacy.export(_ctx(db), phone=phone(1))["bookings"] == []
+
+
+def test_erasure_with_upcoming_bookings_asks_first_then_cancels_and_tells_the_person(
+        db: Session, office: int) -> None:
+    upcoming = bookings.book(db, office_id=office, day=date(2027, 3, 2), code="S", phone=phone(9), actor=OPERATOR,
+                             now=NOW, policy=POLICY, name="Đỗ Thị Giang")
+    db.commit()
+    with pytest.raises(privacy.UpcomingBookings, match="1 upcoming"):
+        privacy.erase(_ctx(db), phone=phone(9))
+    db.rollback()
+    assert db.get(Booking, upcoming.id).phone == phone(9)  # type: ignore[union-attr]
+    result = privacy.erase(_ctx(db), phone=phone(9), cancel_upcoming=True)
+    db.commit()
+    assert result.cancelled == [upcoming.code]
+    _fresh(db)
+    booking = db.get(Booking, upcoming.id)
+    assert booking and booking.status is BookingStatus.CANCELLED and booking.seat_released_at is not None
+    assert booking.name is None and booking.phone.startswith(ERASED)
+    # The cancellation notice still goes out; the nightly purge takes its text once it has been sent.
+    notice = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.CANCELLATION)).one()
+    assert notice.recipient == phone(9) and notice.status is MessageStatus.QUEUED
+    assert db.scalars(select(AuditEntry.target_id).where(AuditEntry.action == "privacy.erase")).one() == "…009"
