@@ -22,7 +22,7 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from types import FrameType
 from typing import Any
 
@@ -31,9 +31,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from actions import retention
 from booking import bookings
 from booking.bookings import Actor
 from booking.models import Channel
+from config import Settings
 from hotline.leader import Leadership, elector_for
 from hotline.localization import BabelLocalizer
 from hotline.messaging import dispatch_config, make_sender, reminder_times
@@ -44,6 +46,8 @@ from notifications.reminders import queue_reminders
 
 log = logging.getLogger(__name__)
 SYSTEM = Actor("system", Channel.OPERATOR)
+# The nightly purge of personal data runs at a quiet hour in the offices' time zone: no calls, no sessions.
+PURGE_AT = time(2, 30)
 
 
 def _status_callback(app: Flask) -> Callable[[int], str] | None:
@@ -116,6 +120,22 @@ class Jobs:
             with rt.transaction() as db:
                 return recover_stale_claims(db, now=rt.now(), lease=self.config.lease)
 
+    def purge(self) -> dict[str, int]:
+        """Personal data past its retention is anonymised or deleted (`actions.retention`), kind by kind."""
+        with self.app.app_context():
+            rt = runtime()
+            counts = retention.purge(rt.transaction, now=rt.now(), tz=rt.settings.tz,
+                                     retention=retention_of(rt.settings))
+            log.info("purge of expired personal data: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
+            return counts
+
+
+def retention_of(settings: Settings) -> retention.Retention:
+    return retention.Retention(booking_days=settings.retention_booking_days, sms_days=settings.retention_sms_days,
+                               call_days=settings.retention_call_days,
+                               login_attempt_days=settings.retention_login_attempts_days,
+                               audit_days=settings.retention_audit_days)
+
 
 def shared_dispatch(app: Flask) -> bool:
     """Whether every scheduler sends SMS, or only the leader (see the module docstring)."""
@@ -149,6 +169,9 @@ def build(app: Flask, leadership: Leadership | None = None, jobs: Jobs | None = 
     for job, seconds, leader_only in every:
         scheduler.add_job(_on_leader(job, leadership) if leader_only else job, "interval", seconds=seconds,
                           id=job.__name__, max_instances=1, coalesce=True, misfire_grace_time=seconds)
+    # Leader only, and not at once on an election, which may come at midday; an hour's grace covers a restart.
+    scheduler.add_job(_on_leader(jobs.purge, leadership), "cron", hour=PURGE_AT.hour, minute=PURGE_AT.minute,
+                      timezone=settings.tz, id="purge", max_instances=1, coalesce=True, misfire_grace_time=3600)
     poll = settings.leader_poll_seconds
     scheduler.add_job(leadership.tick, "interval", seconds=poll, id="leadership", max_instances=1, coalesce=True,
                       misfire_grace_time=poll, next_run_time=datetime.now(UTC))
