@@ -9,9 +9,11 @@ The test clock is Monday 1 March 2027, 09:00. With the default retention a booki
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +30,7 @@ from booking.models import Booking, BookingEvent, BookingStatus, CallbackRequest
 from booking.reports import Period, booking_report
 from hotline.ivr.call_reports import call_report
 from hotline.ivr.models import Call, CallOutcome
+from hotline.scheduler import build, leadership_for
 from notifications.models import (AudienceKind, Broadcast, BroadcastNumber, BroadcastStatus, MessageKind, MessageStatus,
                                   OutboxMessage)
 from notifications.policy import SmsPolicy
@@ -287,3 +290,23 @@ def test_erasure_with_upcoming_bookings_asks_first_then_cancels_and_tells_the_pe
     notice = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.CANCELLATION)).one()
     assert notice.recipient == phone(9) and notice.status is MessageStatus.QUEUED
     assert db.scalars(select(AuditEntry.target_id).where(AuditEntry.action == "privacy.erase")).one() == "…009"
+
+
+# -- the nightly job -------------------------------------------------------------------------------
+
+def test_the_leading_scheduler_purges_nightly_at_half_past_two_local_time(
+        make_app: Callable[..., Flask], db: Session, records: dict[str, int]) -> None:
+    app = make_app(retention_call_days=60)
+    leadership = leadership_for(app, "solo")
+    scheduler = build(app, leadership)
+    job = scheduler.get_job("purge")
+    fire = job.trigger.get_next_fire_time(None, NOW).astimezone(VN)
+    assert (fire.date(), fire.hour, fire.minute) == (date(2027, 3, 2), 2, 30)
+    assert job.func() is None  # not the leader yet: nothing is purged
+    db.rollback()
+    assert db.get(Booking, records["old"]).phone == phone(1)  # type: ignore[union-attr]
+    db.rollback()
+    assert leadership.tick() and leadership.leading
+    counts = job.func()
+    assert counts["bookings"] == 3 and counts["calls"] == 1  # the settings' retention: calls kept 60 days
+    leadership.resign()
