@@ -172,6 +172,17 @@ class Settings:
                                             "price of one SMS segment, for broadcast cost estimates (800)", least=0)
     sms_price_currency: str = _setting("SMS_PRICE_CURRENCY", "VND",
                                        "ISO 4217 currency of that price; costs are shown in it (`VND`)")
+    zalo_zns_enabled: bool = _setting("ZALO_ZNS_ENABLED", False,
+                                      "send the messages that have a Zalo template (ZALO_TEMPLATES) as Zalo (ZNS) messages first, and by SMS, once, when Zalo cannot deliver them (off)")
+    zalo_access_token: str = _setting("ZALO_ACCESS_TOKEN", "",
+                                      "the Official Account's access token for ZNS; required when ZALO_ZNS_ENABLED is on", secret=True)
+    zalo_api_base_url: str = _setting("ZALO_API_BASE_URL", "https://business.openapi.zalo.me",
+                                      "ZNS API base URL, to point the sender at a stand-in or proxy (`https://business.openapi.zalo.me`)")
+    zalo_templates: str = _setting("ZALO_TEMPLATES", "",
+                                   "the approved ZNS template of each message kind, `kind=template id` separated by commas, e.g. `confirmation=123456,reminder=123457`; kinds without one go by SMS")
+    zalo_app_id: str = _setting("ZALO_APP_ID", "", "the Zalo app's ID, which signs its webhook events to `/zalo/events`")
+    zalo_oa_secret_key: str = _setting("ZALO_OA_SECRET_KEY", "",
+                                       "the Official Account's secret key, which signs Zalo's webhook events (delivery reports); without it and ZALO_APP_ID every event is refused", secret=True)
     leader_poll_seconds: int = _setting("LEADER_POLL_SECONDS", 2,
                                         "how often a scheduler checks it still leads, and a standby tries to take over (2)", least=1)
     ready_heartbeat_seconds: int = _setting("READY_HEARTBEAT_SECONDS", 30,
@@ -275,6 +286,18 @@ class Settings:
                 ip_network(network, strict=False)
             except ValueError as exc:
                 raise SettingsError(f"METRICS_TRUSTED_NETWORKS: {network!r} is not an address or network") from exc
+        self._check_zalo()
+
+    def _check_zalo(self) -> None:
+        """With Zalo on, ZNS can be reached and every template names a kind of message."""
+        _check_base_url("ZALO_API_BASE_URL", self.zalo_api_base_url, "https://business.openapi.zalo.me")
+        templates = self.zalo_template_ids
+        if not self.zalo_zns_enabled:
+            return
+        if not self.zalo_access_token:
+            raise SettingsError("ZALO_ACCESS_TOKEN must be set when ZALO_ZNS_ENABLED is on")
+        if not templates:
+            raise SettingsError("ZALO_TEMPLATES must name at least one template when ZALO_ZNS_ENABLED is on")
 
     def _check_sms_sender(self) -> None:
         """The sender chosen has what it needs to send.
@@ -312,6 +335,19 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def zalo_template_ids(self) -> dict[str, str]:
+        """ZALO_TEMPLATES as {message kind: template id}; SettingsError on a malformed pair."""
+        templates: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in self.zalo_templates.split(","))):
+            kind, sep, template_id = (part.strip() for part in pair.partition("="))
+            if not sep or not template_id.isdigit():
+                raise SettingsError(f"ZALO_TEMPLATES: {pair!r} must be kind=template id (digits)")
+            if kind not in SMS_KINDS:
+                raise SettingsError(f"ZALO_TEMPLATES: {kind!r} is not a kind of message ({', '.join(SMS_KINDS)})")
+            templates[kind] = template_id
+        return templates
 
     @property
     def operators(self) -> list[str]:

@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
 
     init_babel(app, settings.instance_path, settings.default_language, settings.timezone)
 
-    from hotline import broadcast_cli, cli, errors, public, scheduler, sms_webhooks
+    from hotline import broadcast_cli, cli, errors, public, scheduler, sms_webhooks, zalo_webhooks
     from flask_wtf.csrf import CSRFProtect
 
     from hotline.api import views as api
@@ -72,15 +72,16 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
 
     init_auth(app)
     csrf = CSRFProtect(app)
-    # Webhooks prove their origin by Twilio's signature, the API by tokens (and JSON bodies, which
+    # Webhooks prove their origin by their provider's signature (Twilio's, Zalo's), the API by tokens (and JSON bodies, which
     # no cross-site form can send); everything else that changes state needs the CSRF token.
-    for exempt in (webhooks.blueprint, sms_webhooks.blueprint, api.blueprint):
+    for exempt in (webhooks.blueprint, sms_webhooks.blueprint, zalo_webhooks.blueprint, api.blueprint):
         csrf.exempt(exempt)
 
     errors.register(app)
     app.register_blueprint(public.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(sms_webhooks.blueprint)
+    app.register_blueprint(zalo_webhooks.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(console.blueprint)
     app.register_blueprint(metrics.blueprint)

@@ -9,6 +9,7 @@ from notifications.dispatcher import DispatchConfig
 from notifications.models import MessageKind
 from notifications.policy import SmsPolicy
 from notifications.senders import LogSender, Sender, TwilioSender
+from notifications.zalo import ZaloFirstSender, ZnsSender
 
 
 def sms_policy(settings: Settings) -> SmsPolicy:
@@ -27,6 +28,15 @@ def make_sender(settings: Settings) -> Sender:
                         from_=settings.twilio_from or settings.sms_sender_name,
                         messaging_service_sid=settings.twilio_messaging_service_sid,
                         base_url=settings.twilio_api_base_url)
+
+
+def with_zalo(settings: Settings, sms: Sender) -> Sender:
+    """The SMS sender, behind Zalo (ZNS) for the kinds with a template when ZALO_ZNS_ENABLED is on."""
+    if not settings.zalo_zns_enabled:
+        return sms
+    zalo = ZnsSender(access_token=settings.zalo_access_token, templates=settings.zalo_template_ids,
+                     base_url=settings.zalo_api_base_url)
+    return ZaloFirstSender(zalo, sms)
 
 
 def dispatch_config(settings: Settings) -> DispatchConfig:

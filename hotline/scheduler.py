@@ -38,7 +38,7 @@ from booking.models import Channel
 from config import Settings
 from hotline.leader import Leadership, elector_for
 from hotline.localization import BabelLocalizer
-from hotline.messaging import dispatch_config, make_sender, reminder_times
+from hotline.messaging import dispatch_config, make_sender, reminder_times, with_zalo
 from hotline.runtime import runtime
 from notifications import broadcasts
 from notifications.dispatcher import RateLimiter, dispatch_once, recover_stale_claims
@@ -64,7 +64,7 @@ class Jobs:
     def __init__(self, app: Flask) -> None:
         self.app = app
         rt = runtime(app)
-        self.sender = make_sender(rt.settings)
+        self.sender = with_zalo(rt.settings, make_sender(rt.settings))
         self.config = dispatch_config(rt.settings)
         self.limiter = RateLimiter(self.config.rate)
         # Sending threads (each with its connection to the provider) last as long as the process.

@@ -200,8 +200,10 @@ def _record_all(session: Session, results: list[tuple[int, SendResult]], now: da
             table.update().where(table.c.id == bindparam("message_id")).values(
                 provider_sid=func.coalesce(table.c.provider_sid, bindparam("sid")), sent_at=now, updated_at=now,
                 claimed_at=None, claimed_by=None, error_code=None, error_message=None,
+                channel=bindparam("channel"), zalo_error=func.coalesce(bindparam("zalo_error"), table.c.zalo_error),
                 status=case((unsent, MessageStatus.SENT.value), else_=table.c.status)),
-            [{"message_id": message_id, "sid": result.provider_sid} for message_id, result in accepted])
+            [{"message_id": message_id, "sid": result.provider_sid, "channel": result.channel,
+              "zalo_error": result.zalo_error} for message_id, result in accepted])
         counts["sent"] = len(accepted)
     failed = {message_id: result for message_id, result in results if result.outcome != "accepted"}
     if not failed:
@@ -212,7 +214,10 @@ def _record_all(session: Session, results: list[tuple[int, SendResult]], now: da
         result = failed[message.id]
         if message.status is not MessageStatus.SENDING or message.claimed_by != worker:
             counts["skipped"] += 1  # taken back after its lease: settled, or claimed again, elsewhere
-        elif result.outcome == "transient" and message.attempts < config.max_attempts:
+            continue
+        # Zalo's refusal is kept whatever became of the SMS sent instead, so that a retry goes by SMS alone.
+        message.channel, message.zalo_error = result.channel, result.zalo_error or message.zalo_error
+        if result.outcome == "transient" and message.attempts < config.max_attempts:
             delay = min(config.backoff_cap, config.backoff * (2 ** (message.attempts - 1)))
             # A retry of a broadcast paused or cancelled meanwhile waits with it, or ends with it.
             stop = stopped.get(message.broadcast_id or 0)
@@ -242,7 +247,8 @@ def dispatch_once(sessions: sessionmaker[Session], sender: Sender, *, now: Calla
         claimed = claim(session, now=now(), policy=policy, limit=config.batch, worker=worker)
         sendable = _refuse(session, claimed, now())
         counts["refused"] = len(claimed) - len(sendable)
-        outgoing = [Outgoing(m.id, m.recipient, m.body, status_callback(m.id) if status_callback else None)
+        outgoing = [Outgoing(m.id, m.recipient, m.body, status_callback(m.id) if status_callback else None,
+                             kind=m.kind.value, params=m.params, attempt=m.attempts, sms_only=m.zalo_error is not None)
                     for m in sendable]
         claimed_ids = {m.id for m in claimed}
         if not outgoing:

@@ -19,6 +19,7 @@ from notifications.models import AudienceKind, Broadcast, MessageKind, OutboxMes
 from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
 from notifications.texts import N_, Localizer
+from notifications.zalo import booking_params
 
 MOVED = N_("Your appointment %(code)s is now at %(office)s on %(date)s (%(part)s): please arrive %(start)s-%(end)s, "
            "queue number %(queue)s.")
@@ -43,7 +44,7 @@ def _queue(session: Session, booking: Booking, kind: MessageKind, body: str, *, 
     if not booking.phone or parse_phone(booking.phone).kind is not PhoneKind.MOBILE:
         return None  # SMS reaches mobiles only (a walk-in may give no number); the person heard or saw it all already
     return enqueue(session, kind=kind, recipient=booking.phone, body=body, language=booking.language, now=now,
-                   policy=policy, booking_id=booking.id, dedupe_key=key, urgent=urgent)
+                   policy=policy, booking_id=booking.id, dedupe_key=key, urgent=urgent, params=booking_params(booking))
 
 
 def confirmed(session: Session, booking: Booking, *, now: datetime, policy: SmsPolicy,

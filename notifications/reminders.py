@@ -24,6 +24,7 @@ from notifications.models import MessageKind, MessageStatus, OutboxMessage
 from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
 from notifications.texts import Localizer
+from notifications.zalo import booking_params
 
 NAMES = ("evening", "before")
 MOVED_AWAY = ("booking_moved", "the appointment has changed since")  # error code and message of a stale one
@@ -130,7 +131,8 @@ def queue_reminders(session: Session, *, now: datetime, policy: SmsPolicy, eveni
                            part=texts.part_of_day(booking.session_code, loc), start=loc.time(booking.arrival_start),
                            end=loc.time(booking.arrival_end), queue=booking.queue_label)
         message = enqueue(session, kind=MessageKind.REMINDER, recipient=booking.phone, body=body,
-                          language=booking.language, now=now, policy=policy, booking_id=booking.id, dedupe_key=key)
+                          language=booking.language, now=now, policy=policy, booking_id=booking.id, dedupe_key=key,
+                          params=booking_params(booking))
         if message is not None and booking.id in waiting:
             # Settled, but kept so that its key is taken: left out, it would be queued a minute later and
             # follow the first one out.

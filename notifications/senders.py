@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -29,6 +30,10 @@ class Outgoing:
     recipient: str
     body: str
     status_callback: str | None = None
+    kind: str = ""  # the message's kind, which picks a Zalo template
+    params: Mapping[str, str] | None = None  # the template's parameters; None: SMS only
+    attempt: int = 1  # this is the message's nth try
+    sms_only: bool = False  # Zalo refused it before: it goes by SMS
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,8 @@ class SendResult:
     provider_sid: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    channel: str = "sms"  # what it went, or tried to go, by: "sms" or "zalo"
+    zalo_error: str | None = None  # Zalo could not deliver it, and why: from now on it goes by SMS
 
 
 class Sender(Protocol):
