@@ -40,8 +40,9 @@ TWILIO_BLUEPRINTS = ("ivr", "sms")
 # More characters than any field holds (the longest, a broadcast's or an SMS's text, is 1,600): forms and API
 # fields keep their own smaller bounds; this one bounds the rest (query arguments, JSON that no view reads).
 FIELD_LIMIT = 4000
-# The fields whose text has lines: a broadcast's (console) and an SMS's (Twilio). Every other field is one line.
-MULTILINE_FIELDS = frozenset({"body", "Body"})
+# The fields whose text has lines: a broadcast's (console), an SMS's (Twilio) and a procedure's documents, one a
+# line (console and API). Every other field is one line.
+MULTILINE_FIELDS = frozenset({"body", "Body", "documents", "documents_en"})
 CHARACTER_REFUSED = N_("“%(field)s” contains a character that cannot be stored (%(character)s); please type it "
                        "again.")
 TOO_LONG = N_("“%(field)s” is longer than %(limit)s characters.")

@@ -344,6 +344,8 @@ class BookingOut(Model):
     phone: str
     name: str | None
     procedure_id: int | None
+    result_date: Day | None = Field(description="When the result is expected back (the procedure's working days "
+                                                  "after the appointment); null when the procedure states none")
     channel: Channel
     status: BookingStatus
     created_at: Stamp
@@ -353,7 +355,8 @@ class BookingOut(Model):
         return cls(code=booking.code, office_id=booking.office_id, date=booking.date, session=booking.session_code,
                    queue=booking.queue_label, arrival_start=booking.arrival_start, arrival_end=booking.arrival_end,
                    phone=booking.phone, name=booking.name, procedure_id=booking.procedure_id,
-                   channel=booking.channel, status=booking.status, created_at=booking.created_at)
+                   result_date=booking.result_date, channel=booking.channel, status=booking.status,
+                   created_at=booking.created_at)
 
 
 class OneBooking(Model):

@@ -6,10 +6,12 @@ through a service in `booking/` and is audited with the state before and after i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from babel.numbers import format_decimal
 from flask import Response, abort, flash, make_response, redirect, render_template, url_for
 from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
@@ -18,10 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import generate_password_hash
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import BooleanField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import (BooleanField, Field, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField,
+                     TextAreaField)
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
 from accounts import users as accounts
 from accounts.models import ApiToken, Role, User
@@ -35,8 +38,12 @@ from hotline.auth import roles_required
 from hotline.console.common import apply_change, attempt, audit_change, blueprint, me
 from hotline.runtime import runtime
 
+VND_SUFFIX = re.compile(r"(₫|đồng|đ|vnđ|vnd)$", re.IGNORECASE)
+VND_GROUPING = re.compile(r"[.,\s\u00a0\u202f]")
 OFFICE_FIELDS = ("code", "name", "name_en", "level", "keypad_number", "address", "phone", "active")
-PROCEDURE_FIELDS = ("code", "name", "name_en", "field", "field_en", "at_province", "at_commune", "active")
+PROCEDURE_FIELDS = ("code", "name", "name_en", "field", "field_en", "at_province", "at_commune", "active",
+                    "documents", "documents_en", "documents_short", "documents_short_en", "fee_vnd", "fee_note",
+                    "processing_days", "online_url", "by_post", "national_code")
 # A Monday, to name weekdays through Babel (weekday 0 is Monday, as in date.weekday()).
 MONDAY = date(2024, 1, 1)
 
@@ -91,6 +98,29 @@ class UserOfficesForm(FlaskForm):
     offices = CheckboxesField(_l("Offices this manager runs"), choices=[])
 
 
+class VndField(Field):
+    """An amount in dong, shown grouped as Vietnamese write it (2.000: dong have no decimals) and read back in
+    any grouping: "2.000", "2,000", "2 000", "2000 đ". Empty is no amount."""
+
+    widget = TextInput()
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        return format_decimal(self.data, locale="vi") if self.data is not None else ""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = None
+        text = str(valuelist[0]).strip() if valuelist else ""
+        text = VND_SUFFIX.sub("", text).strip()
+        if not text:
+            return
+        digits = VND_GROUPING.sub("", text)
+        if not digits.isascii() or not digits.isdigit() or len(digits) > 10:
+            raise ValueError(gettext("Type the fee in dong, e.g. 2.000, or 0 when it is free."))
+        self.data = int(digits)
+
+
 class ProcedureForm(FlaskForm):
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
     field = StringField(_l("Field"), validators=[DataRequired(), Length(max=120)])
@@ -100,6 +130,21 @@ class ProcedureForm(FlaskForm):
     at_province = BooleanField(_l("Handled at the provincial centre"))
     at_commune = BooleanField(_l("Handled at commune offices"))
     active = BooleanField(_l("Offered for booking"), default=True)
+    documents = TextAreaField(_l("Documents to bring, one per line"),
+                              validators=[Optional(), Length(max=catalogue.DOCUMENTS_LIMIT)])
+    documents_en = TextAreaField(_l("Documents in English, one per line"),
+                                 validators=[Optional(), Length(max=catalogue.DOCUMENTS_LIMIT)])
+    documents_short = StringField(_l("Documents in short (said by the hotline, sent by SMS)"),
+                                  validators=[Optional(), Length(max=120)])
+    documents_short_en = StringField(_l("Documents in short, in English"), validators=[Optional(), Length(max=120)])
+    fee_vnd = VndField(_l("Fee (VND; 0 = free, empty = not stated)"))
+    fee_note = StringField(_l("About the fee"), validators=[Optional(), Length(max=200)])
+    processing_days = IntegerField(_l("Processing time in working days (0 = the same day)"), validators=[
+        Optional(), NumberRange(min=0, max=catalogue.MAX_PROCESSING_DAYS)])
+    online_url = StringField(_l("Address where it can be filed online (https://…)"),
+                             validators=[Optional(), Length(max=300)])
+    by_post = BooleanField(_l("Can be filed and returned by post"))
+    national_code = StringField(_l("National procedure code"), validators=[Optional(), Length(max=40)])
 
 
 class TokenForm(FlaskForm):
@@ -370,7 +415,12 @@ def _procedure_details(form: ProcedureForm) -> catalogue.ProcedureDetails:
     return catalogue.ProcedureDetails(
         code=form.code.data or "", name=form.name.data or "", field=form.field.data or "",
         name_en=form.name_en.data or None, field_en=form.field_en.data or None,
-        at_province=bool(form.at_province.data), at_commune=bool(form.at_commune.data), active=bool(form.active.data))
+        at_province=bool(form.at_province.data), at_commune=bool(form.at_commune.data), active=bool(form.active.data),
+        documents=form.documents.data or "", documents_en=form.documents_en.data or None,
+        documents_short=form.documents_short.data or "", documents_short_en=form.documents_short_en.data or None,
+        fee_vnd=form.fee_vnd.data, fee_note=form.fee_note.data or None, processing_days=form.processing_days.data,
+        online_url=form.online_url.data or None, by_post=bool(form.by_post.data),
+        national_code=form.national_code.data or None)
 
 
 @blueprint.get("/admin/procedures")
