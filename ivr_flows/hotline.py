@@ -10,13 +10,15 @@ an implementation and every prompt a text.
 from __future__ import annotations
 
 from ivr_flows.model import (
-    Choices, Flow, Input, Listen, State, date, digits, message, number, phone, say, text, time,
+    Choices, Each, Flow, Input, Listen, State, date, digits, message, number, phone, say, text, time,
 )
 
 YES_NO = {"có": "1", "đúng": "1", "đồng ý": "1", "xác nhận": "1", "phải": "1", "yes": "1", "confirm": "1",
           "không": "2", "sai": "2", "no": "2"}
 BACK = {"*": "main_menu"}
 
+# "The result is expected on …", when the booking's procedure states how many working days it takes.
+RESULT_DATE = Each("booking.results", say("booked_result", date=date("item.date")))
 SESSION_WORDS = dict(part=message("item.part"), date=date("item.date"), left=text("item.left_note"), n=text("n"))
 
 HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
@@ -33,7 +35,12 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
     State("understand_request", effect="understand_request", outcomes={
         "book_ready": "need_phone", "book_sessions": "list_sessions", "book_office_unsure": "office_read_back",
         "book": "book", "manage": "manage", "info": "info", "notices": "notices", "operator": "operator",
-        "limit": "too_many", "not_understood": "not_understood", "give_up": "operator"}),
+        "limit": "too_many", "not_understood": "not_understood", "give_up": "operator", "online": "online_note"}),
+    # A procedure that can be filed online is said to be so once, before anything is booked; then on as asked.
+    State("online_note", say=(say("online_possible"),), next="resume_request"),
+    State("resume_request", effect="resume_request", outcomes={
+        "book_ready": "need_phone", "book_sessions": "list_sessions", "book_office_unsure": "office_read_back",
+        "book": "book"}),
     State("not_understood", say=(say("not_understood"),), next="main_menu"),
 
     # Booking: the booking limit first, then office, session, phone, hold, confirm.
@@ -105,9 +112,8 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
                              date=date("booking.date"), start=time("booking.start"), end=time("booking.end")),
                          say("booked_where", address=text("booking.address")),
                          say("booked_bring", documents=text("booking.documents")),
-                         say("booked_code", code=digits("booking.code")),
-                         say("sms_will_follow")),
-          next="booked_menu"),
+                         say("booked_code", code=digits("booking.code"))),
+          each=RESULT_DATE, then_say=(say("sms_will_follow"),), next="booked_menu"),
     State("booked_menu", say=(say("booked_menu"),), keys={"1": "booked", "2": "main_menu"},
           retries=1, on_silence="goodbye"),
 
@@ -133,7 +139,7 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
                                      part=message("booking.part"), date=date("booking.date"),
                                      office=text("booking.office"), start=time("booking.start"),
                                      end=time("booking.end")),),
-          next="booking_actions"),
+          each=RESULT_DATE, next="booking_actions"),
     State("booking_actions", effect="booking_is_active", outcomes={"active": "booking_menu", "past": "not_active"}),
     State("not_active", say=(say("booking_not_active"),), next="main_menu"),
     State("booking_menu", say=(say("booking_detail_menu"), say("back_to_menu")),
@@ -154,8 +160,8 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
           keys={"1": "move", "2": "main_menu"}, speech=YES_NO),
     State("move", effect="move_booking", outcomes={"moved": "moved", "failed": "move_failed"}),
     State("moved", say=(say("moved", queue=number("booking.queue_number"), part=message("booking.part"),
-                            date=date("booking.date"), start=time("booking.start"), end=time("booking.end")),
-                        say("sms_will_follow")), next="main_menu"),
+                            date=date("booking.date"), start=time("booking.start"), end=time("booking.end")),),
+          each=RESULT_DATE, then_say=(say("sms_will_follow"),), next="main_menu"),
     State("move_failed", say=(say("move_failed"),), next="list_move_sessions"),
 
     # Information about an office: where it is, when it opens, the rules; notices by SMS.

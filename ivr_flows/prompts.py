@@ -26,6 +26,8 @@ PROMPTS: dict[str, str] = {
     "wrong_key": N_("Sorry, that key is not one of the choices."),
     "silence": N_("Sorry, we did not hear your answer."),
     "back_to_menu": N_("For the main menu, press star."),
+    "online_possible": N_("This procedure can also be filed online at the public services portal; you may still "
+                          "book."),
     # Choosing an office
     "last_office": N_("Last time you booked at %(office)s. To book there again, press 1. For another office, "
                 "press 2."),
@@ -64,6 +66,7 @@ PROMPTS: dict[str, str] = {
     "booked_where": N_("Address: %(address)s."),
     "booked_bring": N_("Please bring %(documents)s."),
     "booked_code": N_("Your booking code is %(code)s."),
+    "booked_result": N_("The result is expected on %(date)s."),
     "sms_will_follow": N_("A text message with these details will follow."),
     "booked_menu": N_("To hear this again, press 1. For the main menu, press 2."),
     # Checking, moving and cancelling

@@ -32,7 +32,7 @@ from hotline.ivr.speech import spoken_time
 from hotline.localization import BabelLocalizer
 from hotline.runtime import Runtime
 from ivr_flows.engine import fold
-from ivr_flows.understanding import OfficeName, ProcedureName, understand
+from ivr_flows.understanding import OfficeName, ProcedureName, Understanding, understand
 
 MAX_CODE_TRIES = 3  # booking codes a caller may type on one call
 MAX_MISHEARD = 2  # sentences not understood before the caller is offered an operator
@@ -113,8 +113,13 @@ class Effects:
         return sorted(offices, key=lambda o: (o.level is not OfficeLevel.PROVINCE, fold(_place(o))))
 
     def _documents(self, booking: Booking, context: dict[str, Any]) -> str:
-        documents = getattr(booking.procedure, "documents", None) if booking.procedure else None
-        return documents or self._loc(context).gettext(DEFAULT_DOCUMENTS)
+        """The short list of documents, in the caller's language when it has one; else the general advice."""
+        procedure = booking.procedure
+        if procedure is not None:
+            short = procedure.documents_short_en if self._language(context) == "en" else procedure.documents_short
+            if short:
+                return short
+        return self._loc(context).gettext(DEFAULT_DOCUMENTS)
 
     def _booking_view(self, booking: Booking, context: dict[str, Any]) -> dict[str, Any]:
         return {"id": booking.id, "code": booking.code, "queue": booking.queue_label,
@@ -123,7 +128,9 @@ class Effects:
                 "end": booking.arrival_end.isoformat("minutes"), "office": self._spoken(booking.office, context),
                 "office_id": booking.office_id, "address": booking.office.address,
                 "documents": self._documents(booking, context), "phone": booking.phone,
-                "status": booking.status.value}
+                "status": booking.status.value,
+                # Said once when the procedure states a processing time: "the result is expected on …".
+                "results": [{"date": booking.result_date.isoformat()}] if booking.result_date else []}
 
     def _gives_up(self, context: dict[str, Any]) -> bool:
         """Counts a sentence not understood; True once there were too many for one call."""
@@ -163,11 +170,11 @@ class Effects:
     def understand_request(self, context: dict[str, Any]) -> str:
         """What the caller said at the first menu: go straight to what they asked, asking only what is missing."""
         offices = self._offices()
-        procedures = self.db.scalars(select(Procedure).where(Procedure.active.is_(True)))
+        procedures = {p.id: p for p in self.db.scalars(select(Procedure).where(Procedure.active.is_(True)))}
         heard = understand(str(context.pop("request", "")), today=self._today(),
                            offices=[OfficeName(o.id, o.spoken_name or o.name,
                                                province=o.level is OfficeLevel.PROVINCE) for o in offices],
-                           procedures=[ProcedureName(p.id, p.name, p.field) for p in procedures])
+                           procedures=[ProcedureName(p.id, p.name, p.field) for p in procedures.values()])
         if heard.intent in ("check", "cancel", "reschedule"):
             return "manage"
         if heard.intent == "info":
@@ -180,8 +187,20 @@ class Effects:
             return "give_up" if self._gives_up(context) else "not_understood"
         if self.check_limit(context) == "limit":
             return "limit"
+        online = False
         if heard.procedure is not None:
             context["field"] = {"name": heard.procedure.field, "field": heard.procedure.field}
+            procedure = procedures.get(heard.procedure.id) if heard.procedure.id is not None else None
+            if procedure is not None:  # the words named the procedure itself, not only its field
+                context["procedure"] = {"id": procedure.id}
+                online = procedure.online_url is not None
+        context["after_online"] = self._booking_request(context, heard, offices)
+        if online:
+            return "online"  # said before anything is booked: the caller may rather file it online
+        return self.resume_request(context)
+
+    def _booking_request(self, context: dict[str, Any], heard: Understanding, offices: list[Office]) -> str:
+        """Where a spoken booking request goes: the session it named, the office's sessions, or the office asked."""
         context["wanted"] = {"date": heard.date.isoformat() if heard.date else None, "part": heard.part}
         if heard.office is None:
             return "book"
@@ -196,6 +215,12 @@ class Effects:
                 context["session"] = self._room_view(exact[0], context, read_back_office=True)
                 return "book_ready"
         return "book_sessions"
+
+    def resume_request(self, context: dict[str, Any]) -> str:
+        """On with the booking request once the caller has heard that the procedure can be filed online."""
+        after = context.pop("after_online", "book")
+        return ("book_ready" if after == "book_ready" else "book_sessions" if after == "book_sessions"
+                else "book_office_unsure" if after == "book_office_unsure" else "book")
 
     # -- booking: limit, office, field ---------------------------------------------------------
 
@@ -376,6 +401,15 @@ class Effects:
             actions.release(self.ctx, hold_id=hold_id)
         return "ok"
 
+    def _procedure_here(self, context: dict[str, Any]) -> int | None:
+        """The procedure the caller named, if the office of the chosen session handles it (else only its field)."""
+        named = (context.get("procedure") or {}).get("id")
+        procedure = self.db.get(Procedure, named) if named is not None else None
+        office = self.db.get(Office, context["session"]["office_id"])
+        if procedure is None or office is None or not procedure.active or not procedure.offered_at(office.level):
+            return None
+        return procedure.id
+
     def confirm_hold(self, context: dict[str, Any]) -> str:
         hold_id = context.pop("hold_id", None)
         if hold_id is None:
@@ -383,7 +417,7 @@ class Effects:
         field = context.get("field") or {}
         try:
             booking = actions.confirm(self.ctx, hold_id=hold_id, language=self._language(context),
-                                      field=field.get("field"))
+                                      field=field.get("field"), procedure_id=self._procedure_here(context))
         except BookingError:
             return "expired"
         context["booking"] = self._booking_view(booking, context)
