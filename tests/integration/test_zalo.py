@@ -243,6 +243,16 @@ def test_a_zalo_failing_try_after_try_gives_way_to_one_sms(
 ZALO_SETTINGS = {"zalo_app_id": APP_ID, "zalo_oa_secret_key": OA_SECRET}
 
 
+def sent_by_zalo(db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn,
+                 n: int) -> tuple[int, str]:
+    """A confirmation for `phone(n)` that Zalo accepted: (its outbox id, Zalo's msg_id)."""
+    message_id, _booking = confirm(db, n)
+    assert dispatch(sessions, sender(zalo, twilio)) == {"sent": 1}
+    (request,) = [r for r in zalo.delivered if r.body["tracking_id"] == str(message_id)]
+    assert request.msg_id is not None
+    return message_id, request.msg_id
+
+
 def post_event(app: Flask, body: bytes, headers: dict[str, str]) -> int:
     return app.test_client().post("/zalo/events", data=body, headers=headers).status_code
 
@@ -250,12 +260,9 @@ def post_event(app: Flask, body: bytes, headers: dict[str, str]) -> int:
 def test_zalos_signed_delivery_report_marks_the_message_delivered(
         db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn,
         make_app: Callable[..., Flask]) -> None:
-    message_id, _booking = confirm(db, 1)
-    dispatch(sessions, sender(zalo, twilio))
-    (request,) = zalo.delivered
-    assert request.msg_id is not None
+    message_id, msg_id = sent_by_zalo(db, sessions, zalo, twilio, 1)
     app = make_app(**ZALO_SETTINGS)
-    body, headers = zalo.received_event(request.msg_id)
+    body, headers = zalo.received_event(msg_id)
     assert post_event(app, body, headers) == 200
     assert fetch(sessions, message_id).status is MessageStatus.DELIVERED
     assert post_event(app, body, headers) == 200  # Zalo sends it again: nothing changes
@@ -265,21 +272,18 @@ def test_zalos_signed_delivery_report_marks_the_message_delivered(
 def test_a_delivery_report_without_zalos_signature_is_refused(
         db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn,
         make_app: Callable[..., Flask]) -> None:
-    message_id, _booking = confirm(db, 1)
-    dispatch(sessions, sender(zalo, twilio))
-    (request,) = zalo.delivered
-    assert request.msg_id is not None
+    message_id, msg_id = sent_by_zalo(db, sessions, zalo, twilio, 1)
     app = make_app(**ZALO_SETTINGS)
-    body, headers = zalo.received_event(request.msg_id)
+    body, headers = zalo.received_event(msg_id)
     unsigned = {k: v for k, v in headers.items() if k != "X-ZEvent-Signature"}
-    forged, forged_headers = zalo.received_event(request.msg_id, secret="guessed")
+    forged, forged_headers = zalo.received_event(msg_id, secret="guessed")
     tampered = body.replace(f'"tracking_id": "{message_id}"'.encode(), b'"tracking_id": "99999"')
     assert tampered != body
     assert post_event(app, body, unsigned) == 403
     assert post_event(app, body, {**headers, "X-ZEvent-Signature": "mac=" + "0" * 64}) == 403
     assert post_event(app, forged, forged_headers) == 403
     assert post_event(app, tampered, headers) == 403
-    other_app, other_headers = zalo.received_event(request.msg_id, app_id="999")
+    other_app, other_headers = zalo.received_event(msg_id, app_id="999")
     assert post_event(app, other_app, other_headers) == 403  # signed, but for another app
     assert post_event(make_app(), body, headers) == 403  # no secret configured: nothing can be verified
     assert fetch(sessions, message_id).status is MessageStatus.SENT
@@ -290,10 +294,7 @@ def test_events_other_than_a_delivery_and_malformed_ones(
         make_app: Callable[..., Flask]) -> None:
     from notifications.zalo import signature
 
-    message_id, _booking = confirm(db, 1)
-    dispatch(sessions, sender(zalo, twilio))
-    (request,) = zalo.delivered
-    assert request.msg_id is not None
+    message_id, msg_id = sent_by_zalo(db, sessions, zalo, twilio, 1)
     app = make_app(**ZALO_SETTINGS)
 
     def signed(event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
@@ -303,7 +304,7 @@ def test_events_other_than_a_delivery_and_malformed_ones(
 
     follow = {"event_name": "follow", "app_id": APP_ID, "timestamp": "1767225600000", "follower": {"id": "1"}}
     assert post_event(app, *signed(follow)) == 200
-    for message in ({"msg_id": request.msg_id}, {"msg_id": request.msg_id, "tracking_id": "abc"},
+    for message in ({"msg_id": msg_id}, {"msg_id": msg_id, "tracking_id": "abc"},
                     {"tracking_id": str(message_id)}, "text"):
         event = {"event_name": "user_received_message", "app_id": APP_ID, "timestamp": "1767225600000",
                  "message": message}
@@ -316,15 +317,12 @@ def test_events_other_than_a_delivery_and_malformed_ones(
 def test_a_zalo_report_for_a_message_that_went_by_sms_changes_nothing(
         db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn,
         make_app: Callable[..., Flask]) -> None:
-    delivered_id, _ = confirm(db, 1)
-    dispatch(sessions, sender(zalo, twilio))
-    (request,) = zalo.delivered
-    assert request.msg_id is not None
+    delivered_id, msg_id = sent_by_zalo(db, sessions, zalo, twilio, 1)
     zalo.on_zalo.clear()
     by_sms, _ = confirm(db, 2)
     dispatch(sessions, sender(zalo, twilio))
     app = make_app(**ZALO_SETTINGS)
-    body, headers = zalo.received_event(request.msg_id, tracking_id=str(by_sms))  # Zalo's id, the other row
+    body, headers = zalo.received_event(msg_id, tracking_id=str(by_sms))  # Zalo's id, the other row
     assert post_event(app, body, headers) == 200
     assert fetch(sessions, by_sms).status is MessageStatus.SENT
     assert fetch(sessions, delivered_id).status is MessageStatus.SENT
