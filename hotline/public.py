@@ -37,6 +37,15 @@ def index() -> str:
     return render_template("index.html", offices=offices, days=days)
 
 
+@blueprint.get("/privacy")
+def privacy() -> str:
+    """What the hotline keeps about a person, why, for how long, and their rights (Law 91/2025/QH15)."""
+    settings = runtime().settings
+    retention = {"bookings": settings.retention_booking_days, "sms": settings.retention_sms_days,
+                 "calls": settings.retention_call_days}
+    return render_template("privacy.html", retention=retention, hotline_number=settings.hotline_number)
+
+
 @blueprint.get("/healthz")
 def healthz() -> tuple[str, int, dict[str, str]]:
     return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8"}

@@ -1,0 +1,121 @@
+"""The administrators' pages for a citizen's data: see it (page, JSON), erase it after a confirmation; nobody else may."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from actions.models import AuditEntry
+from booking import bookings
+from booking.models import Booking, BookingStatus
+from tests.console import csrf, signed_in
+from tests.console import app as app, client as client, offices as offices
+from tests.factories import NOW, OPERATOR, POLICY, phone
+
+START = "/console/admin/privacy"
+
+
+@pytest.fixture
+def booked(db: Session, offices: tuple[int, int]) -> int:
+    """An appointment tomorrow for phone(1), Nguyễn Văn An, at Năm Căn."""
+    booking = bookings.book(db, office_id=offices[0], day=date(2027, 3, 2), code="S", phone=phone(1), actor=OPERATOR,
+                            now=NOW, policy=POLICY, name="Nguyễn Văn An")
+    db.commit()
+    return booking.id
+
+
+def _audit(db: Session, action: str) -> list[AuditEntry]:
+    db.rollback()
+    found = list(db.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+    db.rollback()
+    return found
+
+
+def test_an_administrator_sees_a_numbers_data_on_a_page_and_as_json(client: FlaskClient, db: Session,
+                                                                     booked: int) -> None:
+    admin = signed_in(client, "admin")
+    token = csrf(admin, START)
+    page = admin.post(START, data={"csrf_token": token, "phone": "098 000 0001"})
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    text = page.get_data(as_text=True)
+    assert "Nguyễn Văn An" in text and "NAMCAN" not in text and "Trung tâm Phục vụ hành chính công xã Năm Căn" in text
+    assert "Erase this number" in text
+    download = admin.post(f"{START}/export", data={"csrf_token": token, "phone": "+84980000001"})
+    assert download.status_code == 200 and download.mimetype == "application/json"
+    assert "attachment" in download.headers["Content-Disposition"]
+    data = json.loads(download.get_data(as_text=True))
+    assert data["phone"] == phone(1) and [b["name"] for b in data["bookings"]] == ["Nguyễn Văn An"]
+    entries = _audit(db, "privacy.export")
+    assert [e.target_id for e in entries] == ["…001", "…001"] and all(e.actor == "user:admin" for e in entries)
+
+
+def test_a_wrong_number_is_a_422_not_a_500(client: FlaskClient, offices: tuple[int, int]) -> None:
+    admin = signed_in(client, "admin")
+    token = csrf(admin, START)
+    for url in (START, f"{START}/export"):
+        assert admin.post(url, data={"csrf_token": token, "phone": "not a number"}).status_code == 422
+        assert admin.post(url, data={"csrf_token": token, "phone": ""}).status_code == 422
+    assert admin.post(f"{START}/erase", data={"csrf_token": token, "phone": "12", "confirmed": "yes"}).status_code == 422
+
+
+def test_erasure_asks_first_refuses_upcoming_appointments_then_cancels_and_erases(
+        client: FlaskClient, db: Session, booked: int) -> None:
+    admin = signed_in(client, "admin")
+    token = csrf(admin, START)
+    asked = admin.post(f"{START}/erase", data={"csrf_token": token, "phone": phone(1)})
+    text = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "This number has upcoming appointments" in text and 'value="yes"' in text
+    db.rollback()
+    assert db.get(Booking, booked).phone == phone(1)  # type: ignore[union-attr]  # nothing yet
+    db.rollback()
+    refused = admin.post(f"{START}/erase", data={"csrf_token": token, "phone": phone(1), "confirmed": "yes"})
+    assert refused.status_code == 409 and "upcoming appointment" in refused.get_data(as_text=True)
+    done = admin.post(f"{START}/erase", data={"csrf_token": token, "phone": phone(1), "confirmed": "yes",
+                                               "cancel_upcoming": "y"})
+    assert done.status_code == 302 and done.headers["Location"].endswith(START)
+    db.rollback()
+    booking = db.get(Booking, booked)
+    assert booking and booking.status is BookingStatus.CANCELLED and booking.name is None
+    assert booking.phone.startswith("erased:")
+    db.rollback()
+    [entry] = _audit(db, "privacy.erase")
+    assert entry.target_id == "…001" and entry.after and entry.after["cancelled"] == 1
+    assert "erased" in admin.get(START).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("username", ["lan", "hoa"])
+def test_only_administrators_reach_a_citizens_data(client: FlaskClient, db: Session, booked: int,
+                                                   username: str) -> None:
+    staff = signed_in(client, username)
+    token = csrf(staff, "/console/lookup")
+    assert staff.get(START).status_code == 403
+    for url in (START, f"{START}/export", f"{START}/erase"):
+        assert staff.post(url, data={"csrf_token": token, "phone": phone(1), "confirmed": "yes",
+                                     "cancel_upcoming": "y"}).status_code == 403
+    db.rollback()
+    assert db.get(Booking, booked).phone == phone(1)  # type: ignore[union-attr]
+    assert _audit(db, "privacy.export") == [] and _audit(db, "privacy.erase") == []
+
+
+def test_the_privacy_page_says_what_is_kept_and_for_how_long_in_vietnamese_and_english(
+        make_app: Callable[..., Flask]) -> None:
+    app = make_app(retention_booking_days=400, retention_sms_days=60, retention_call_days=20, hotline_number="0290 1022")
+    public = app.test_client()
+    vi = public.get("/privacy?lang=vi")
+    text = vi.get_data(as_text=True)
+    assert vi.status_code == 200 and '<html lang="vi">' in text
+    assert "Dữ liệu cá nhân của quý vị" in text and "Chúng tôi không ghi âm cuộc gọi" in text
+    assert "400 ngày sau ngày hẹn" in text and "60 ngày" in text and "20 ngày" in text and "0290 1022" in text
+    assert "91/2025/QH15" in text and "bạn" not in text.lower()
+    en = public.get("/privacy?lang=en").get_data(as_text=True)
+    assert "We do not record calls" in en and "400 days after the appointment date" in en and "0290 1022" in en
+    # Every page links to it: the public pages and the console's.
+    for page in ("/", "/console/login"):
+        assert 'href="/privacy"' in public.get(page).get_data(as_text=True), page
