@@ -12,7 +12,7 @@ from actions.bookings import audited, state
 from actions.context import Context
 from actions.errors import NotAllowed
 from booking import bookings, queue
-from booking.errors import NotFound
+from booking.errors import InvalidSettings, NotFound
 from booking.lookup import get_or_not_found
 from booking.models import Booking, Desk, Office
 from notifications import notices
@@ -168,3 +168,16 @@ def board(ctx: Context, *, office_code: str) -> queue.Board:
     if office is None:
         raise NotFound()
     return queue.board(ctx.db, office, now=ctx.now)
+
+
+def set_nearly_turn(ctx: Context, *, office_id: int, ahead: int) -> Office:
+    """How many people ahead a checked-in person is told 'nearly your turn' (0: never)."""
+    _runs_the_day(ctx, office_id)
+    if not 0 <= ahead <= 50:
+        raise InvalidSettings(detail="0 to 50 people ahead")
+    office = get_or_not_found(ctx.db, Office, office_id)
+    before = {"nearly_turn_ahead": office.nearly_turn_ahead}
+    office.nearly_turn_ahead = ahead
+    audit.record(ctx.db, actor=ctx.actor.name, action="office.nearly_turn", target_type="office", target_id=office.id,
+                 office_id=office.id, before=before, after={"nearly_turn_ahead": ahead}, now=ctx.now, ip=ctx.actor.ip)
+    return office

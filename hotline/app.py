@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
 
     errors.register(app)
     app.register_blueprint(public.blueprint)
+    from hotline import display
+    app.register_blueprint(display.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(sms_webhooks.blueprint)
     app.register_blueprint(zalo_webhooks.blueprint)

@@ -17,7 +17,7 @@ depends_on: str | Sequence[str] | None = None
 
 # As notifications.models.MessageKind had them when this was written.
 KINDS = ('confirmation', 'reminder', 'cancellation', 'move', 'closure', 'callback_ack', 'broadcast')
-KINDS_NOW = KINDS + ('nearly_turn',)
+KINDS_NOW = (*KINDS, 'nearly_turn')
 LIVE_BEFORE = "status <> 'cancelled'"
 # A walk-in who gave no number has an empty phone: several of them may share a session.
 LIVE_NOW = "status <> 'cancelled' AND phone <> ''"
