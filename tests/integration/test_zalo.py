@@ -328,6 +328,19 @@ def test_a_zalo_report_for_a_message_that_went_by_sms_changes_nothing(
     assert fetch(sessions, delivered_id).status is MessageStatus.SENT
 
 
+def test_the_purge_of_old_messages_erases_the_template_parameters_too(
+        db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn) -> None:
+    from sqlalchemy import true
+
+    from actions.retention import anonymise_messages
+
+    message_id, _msg_id = sent_by_zalo(db, sessions, zalo, twilio, 1)
+    with sessions.begin() as session:
+        assert anonymise_messages(session, true()) == 1
+    erased = fetch(sessions, message_id)
+    assert (erased.params, erased.body, erased.channel) == (None, "", "zalo")  # what went by Zalo still counts
+
+
 # -- the console shows the channel --------------------------------------------------------------------
 
 def test_the_lookup_page_shows_which_channel_each_text_went_by(
