@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
 
     init_babel(app, settings.instance_path, settings.default_language, settings.timezone)
 
-    from hotline import broadcast_cli, cli, errors, public, scheduler, sms_webhooks, zalo_webhooks
+    from hotline import broadcast_cli, catalogue, cli, errors, public, scheduler, sms_webhooks, zalo_webhooks
     from flask_wtf.csrf import CSRFProtect
 
     from hotline.api import views as api
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
 
     errors.register(app)
     app.register_blueprint(public.blueprint)
+    app.register_blueprint(catalogue.blueprint)
     from hotline import display
     app.register_blueprint(display.blueprint)
     app.register_blueprint(webhooks.blueprint)
