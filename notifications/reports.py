@@ -6,7 +6,8 @@ and province-wide broadcasts belong to no office and count only for the whole pr
 "Sent" counts every message that left the queue with an outcome (accepted by the provider,
 delivered, undelivered or failed); "failed" joins undelivered and failed. The delivery rate is
 delivered / (delivered + failed): messages still waiting for a delivery report are left out
-rather than counted as lost.
+rather than counted as lost. A message counts for the channel it went by (Zalo or SMS), and one sent by
+SMS because Zalo could not deliver it counts as well among `after_zalo`.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class SmsReport:
     total: SmsCounts
     by_kind: dict[MessageKind, SmsCounts]  # only the kinds that occur, in the enum's order
     by_office: dict[int | None, SmsCounts]  # None: messages of no office
+    by_channel: dict[str, SmsCounts] = field(default_factory=dict)  # "sms", "zalo": those that occur
+    after_zalo: SmsCounts = field(default_factory=SmsCounts)  # went by SMS because Zalo could not deliver
 
     def for_office(self, office_id: int | None) -> SmsCounts:
         return self.by_office.get(office_id) or SmsCounts()
@@ -87,20 +90,26 @@ def sms_report(session: Session, *, start: datetime, end: datetime,
     One grouped query; the outer joins only attribute each message to an office.
     """
     office = func.coalesce(Booking.office_id, Broadcast.office_id)
-    query = (select(office, OutboxMessage.kind, OutboxMessage.status, func.count())
+    after_zalo = OutboxMessage.zalo_error.is_not(None)
+    query = (select(office, OutboxMessage.kind, OutboxMessage.status, OutboxMessage.channel, after_zalo, func.count())
              .select_from(OutboxMessage)
              .outerjoin(Booking, Booking.id == OutboxMessage.booking_id)
              .outerjoin(Broadcast, Broadcast.id == OutboxMessage.broadcast_id)
              .where(OutboxMessage.created_at >= start, OutboxMessage.created_at < end)
-             .group_by(office, OutboxMessage.kind, OutboxMessage.status))
+             .group_by(office, OutboxMessage.kind, OutboxMessage.status, OutboxMessage.channel, after_zalo))
     if office_ids is not None:
         query = query.where(office.in_(list(office_ids)))
     total = SmsCounts()
     kinds: dict[MessageKind, SmsCounts] = {}
     offices: dict[int | None, SmsCounts] = {}
-    for office_id, kind, status, n in session.execute(query):
+    channels: dict[str, SmsCounts] = {}
+    fallbacks = SmsCounts()
+    for office_id, kind, status, channel, fallback, n in session.execute(query):
         total.add(status, n)
         kinds.setdefault(kind, SmsCounts()).add(status, n)
         offices.setdefault(office_id, SmsCounts()).add(status, n)
+        channels.setdefault(channel, SmsCounts()).add(status, n)
+        if fallback and channel == "sms":
+            fallbacks.add(status, n)
     by_kind = {kind: kinds[kind] for kind in MessageKind if kind in kinds}
-    return SmsReport(total=total, by_kind=by_kind, by_office=offices)
+    return SmsReport(total=total, by_kind=by_kind, by_office=offices, by_channel=channels, after_zalo=fallbacks)

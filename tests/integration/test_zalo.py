@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -361,6 +362,25 @@ def test_the_lookup_page_shows_which_channel_each_text_went_by(
     second = client.get(f"/console/lookup?phone={phone(2)}&lang=en").get_data(as_text=True)
     assert '<td class="message-channel">Zalo</td>' in first
     assert "SMS, as Zalo could not deliver it" in second and "(-118)" in second
+    admin = make_app().test_client()
+    assert login(admin, "admin") == 302
+    report = admin.get("/console/reports?start=2027-03-01&end=2027-03-01&lang=en").get_data(as_text=True)
+    assert ("By Zalo: 1 sent, 0 delivered. By SMS: 1 sent, 1 of them because Zalo could not deliver.") in report
+
+
+def test_the_sms_report_counts_each_channel_and_the_sms_sent_instead(
+        db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn) -> None:
+    from notifications.reports import sms_report
+
+    sent_by_zalo(db, sessions, zalo, twilio, 1)
+    zalo.on_zalo.clear()
+    confirm(db, 2)
+    queue_plain(db, 3, MessageKind.CALLBACK_ACK)
+    assert dispatch(sessions, sender(zalo, twilio)) == {"sent": 2}
+    db.rollback()
+    report = sms_report(db, start=NOW, end=NOW + timedelta(days=1), office_ids=None)
+    assert {channel: counts.sent for channel, counts in report.by_channel.items()} == {"zalo": 1, "sms": 2}
+    assert report.after_zalo.sent == 1 and report.total.sent == 3
 
 
 # -- settings -----------------------------------------------------------------------------------------
