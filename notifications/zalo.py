@@ -48,6 +48,7 @@ REFUSALS = {
     -124: "access token invalid", -131: "template not approved", -139: "user refused this kind of ZNS",
     -144: "daily quota exceeded",
 }
+TOKEN_INVALID = -124
 # Zalo tries before a message that keeps failing for a moment goes by SMS instead.
 ZALO_TRIES = 3
 
@@ -153,8 +154,13 @@ class ZaloFirstSender:
         result = self.zalo.send(message)
         if result.outcome != "permanent":
             return result
-        log.warning("Zalo cannot deliver, sending SMS", extra={"outbox_id": message.id,
-                                                               "error_code": result.error_code})
+        if result.error_code == f"zalo:{TOKEN_INVALID}":
+            # Zalo's tokens expire; until this one is replaced every message costs an SMS.
+            log.error("ZALO_ACCESS_TOKEN is invalid or has expired: Zalo messages go by SMS until it is replaced",
+                      extra={"event": "zalo.token_invalid", "outbox_id": message.id})
+        else:
+            log.warning("Zalo cannot deliver, sending SMS", extra={"event": "zalo.refused", "outbox_id": message.id,
+                                                                   "error_code": result.error_code})
         return self._by_sms(message, f"{result.error_code}: {result.error_message}")
 
     def _by_sms(self, message: Outgoing, why: str) -> SendResult:

@@ -138,7 +138,7 @@ def test_kinds_without_a_template_and_messages_without_parameters_go_by_sms_alon
 ])
 def test_what_zalo_cannot_deliver_goes_by_one_sms_and_says_why(
         db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn,
-        arrange: Callable[[ZaloStandIn], None], code: str) -> None:
+        arrange: Callable[[ZaloStandIn], None], code: str, caplog: pytest.LogCaptureFixture) -> None:
     arrange(zalo)
     message_id, _booking = confirm(db, 1)
     assert dispatch(sessions, sender(zalo, twilio)) == {"sent": 1}
@@ -148,6 +148,8 @@ def test_what_zalo_cannot_deliver_goes_by_one_sms_and_says_why(
     assert sms.get("To") == phone(1) and sms.get("Body") == message.body  # the SMS text, not the template
     assert (message.status, message.channel, message.provider_sid) == (MessageStatus.SENT, "sms", sms.sid)
     assert message.zalo_error is not None and message.zalo_error.startswith(f"zalo:{code}: ")
+    if code == "-124":
+        assert any(r.levelname == "ERROR" and "ZALO_ACCESS_TOKEN" in r.getMessage() for r in caplog.records)
 
 
 def test_a_template_refused_by_zalo_goes_by_sms(
