@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from collections.abc import Callable
 from datetime import date
 
@@ -10,14 +13,17 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from actions.models import AuditEntry
+from actions.retention import Retention, purge
 from booking import bookings
 from booking.models import Booking, BookingStatus
+from hotline.ivr.models import Call, CallOutcome
+from notifications.models import MessageKind, MessageStatus, OutboxMessage
 from tests.console import csrf, signed_in
 from tests.console import app as app, client as client, offices as offices
-from tests.factories import NOW, OPERATOR, POLICY, phone
+from tests.factories import NOW, OPERATOR, POLICY, VN, at, phone
 
 START = "/console/admin/privacy"
 
@@ -119,3 +125,37 @@ def test_the_privacy_page_says_what_is_kept_and_for_how_long_in_vietnamese_and_e
     # Every page links to it: the public pages and the console's.
     for page in ("/", "/console/login"):
         assert 'href="/privacy"' in public.get(page).get_data(as_text=True), page
+
+
+def test_the_reports_pages_count_the_same_after_the_nightly_purge(client: FlaskClient, db: Session,
+                                                                   sessions: sessionmaker[Session],
+                                                                   offices: tuple[int, int]) -> None:
+    """A year on, the bookings, SMS and calls of February 2026 are anonymised: the page and the CSV do not change."""
+    day = date(2026, 2, 3)
+    made = [bookings.book(db, office_id=offices[n % 2], day=day, code="S", phone=phone(n), actor=OPERATOR,
+                          now=at(2026, 2, 2), policy=POLICY, name="Nguyễn Văn An") for n in range(1, 5)]
+    bookings.cancel(db, booking_id=made[0].id, actor=OPERATOR, now=at(2026, 2, 2, 10), policy=POLICY)
+    for n, booking in enumerate(made[1:], start=1):
+        bookings.check_in(db, code=booking.code, actor=OPERATOR, now=at(2026, 2, 3, 8))
+        db.add(OutboxMessage(kind=MessageKind.CONFIRMATION, recipient=booking.phone, body="Lịch hẹn", language="vi",
+                             encoding="ucs2", segments=n, status=MessageStatus.DELIVERED, due_at=at(2026, 2, 2),
+                             booking_id=booking.id, created_at=at(2026, 2, 2), updated_at=at(2026, 2, 2)))
+        db.add(Call(sid=f"CA{n}", caller=booking.phone, state="goodbye", context={"office": "Năm Căn"},
+                    status="ended", started_at=at(2026, 2, 2, 8), updated_at=at(2026, 2, 2, 8, 2),
+                    ended_at=at(2026, 2, 2, 8, 2), outcome=CallOutcome.BOOKED, booked_at=at(2026, 2, 2, 8, 1),
+                    ended_in="goodbye", duration_seconds=60 * n))
+    db.commit()
+    admin = signed_in(client, "admin")
+    urls = ["/console/reports?start=2026-02-01&end=2026-02-28", "/console/reports/quarterly.csv?year=2026&quarter=1",
+            f"/console/reports?start=2026-02-01&end=2026-02-28&office_id={offices[0]}"]
+
+    def pages() -> list[str]:
+        return [re.sub(r'name="csrf_token"[^>]*value="[^"]+"', "", admin.get(url).get_data(as_text=True))
+                for url in urls]
+
+    before = pages()
+    rows = list(csv.reader(io.StringIO(before[1].lstrip("\ufeff"))))
+    assert [row[2] for row in rows[1:]] == ["DAMDOI", "NAMCAN", "PROVINCE"] and "4" in rows[-1]  # the province: 4 bookings
+    counts = purge(sessions.begin, now=NOW, tz=VN, retention=Retention())
+    assert counts["bookings"] == 4 and counts["messages"] == 3 and counts["calls"] == 3
+    assert pages() == before
