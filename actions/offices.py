@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -45,6 +46,7 @@ from booking.schedule import plan_session
 from notifications import notices
 from notifications.models import MessageKind, OutboxMessage
 
+T = TypeVar("T")
 CLOSE_AT_HAND = timedelta(hours=12)  # an appointment this near is told at once, quiet hours or not
 
 
@@ -108,14 +110,9 @@ class Fate:
         return fate
 
 
-@dataclass(frozen=True)
-class ClosureOutcome:
-    """A closure as applied, or as it would be (`closure_id` None: a preview)."""
+class _Fates:
+    """What became of the people a change affects, counted the way the previews show them."""
 
-    closure_id: int | None
-    office_id: int | None
-    start: date
-    end: date
     reason: str
     disposition: Disposition
     fates: tuple[Fate, ...]
@@ -136,18 +133,55 @@ class ClosureOutcome:
     def cannot_move(self) -> list[Fate]:
         return [f for f in self.fates if f.tried_to_move]
 
+    def _audited(self, **head: Any) -> dict[str, Any]:
+        return {**head, "reason": self.reason, "disposition": self.disposition.value, "affected": self.affected,
+                "bookings": [f.plain() for f in self.fates]}
+
+    def _fingerprint(self, *head: object) -> str:
+        material = json.dumps([*head, [f.plain() for f in self.fates]], sort_keys=True)
+        return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ClosureOutcome(_Fates):
+    """A closure as applied, or as it would be (`closure_id` None: a preview)."""
+
+    closure_id: int | None
+    office_id: int | None
+    start: date
+    end: date
+    reason: str
+    disposition: Disposition
+    fates: tuple[Fate, ...]
+
     @property
     def fingerprint(self) -> str:
         """Names what the closure does to whom: a confirmation carries its preview's, and is refused if it differs."""
-        material = json.dumps([self.office_id, self.start.isoformat(), self.end.isoformat(), self.disposition.value,
-                               [f.plain() for f in self.fates]], sort_keys=True)
-        return hashlib.sha256(material.encode()).hexdigest()[:32]
+        return self._fingerprint(self.office_id, self.start.isoformat(), self.end.isoformat(), self.disposition.value)
 
     def audited(self) -> dict[str, Any]:
         """The audit entry's `after`, whichever edge closed the office."""
-        return {"closure_id": self.closure_id, "office_id": self.office_id, "start": self.start, "end": self.end,
-                "reason": self.reason, "disposition": self.disposition.value, "affected": self.affected,
-                "bookings": [f.plain() for f in self.fates]}
+        return self._audited(closure_id=self.closure_id, office_id=self.office_id, start=self.start, end=self.end)
+
+
+@dataclass(frozen=True)
+class OverCapacity(_Fates):
+    """The people booked beyond what one session now holds, moved or cancelled (or as they would be: a preview)."""
+
+    office_id: int
+    date: date
+    session: str
+    reason: str
+    disposition: Disposition
+    fates: tuple[Fate, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        """As a closure's: the confirmation carries the preview's, and is refused if the extras changed since."""
+        return self._fingerprint(self.office_id, self.date.isoformat(), self.session, self.disposition.value)
+
+    def audited(self) -> dict[str, Any]:
+        return self._audited(date=self.date, session=self.session)
 
 
 # -- who may -----------------------------------------------------------------------------------------
@@ -195,8 +229,8 @@ def _dispose(ctx: Context, affected: list[Booking], disposition: Disposition, *,
                                                 policy=ctx.policy)
         for booking in moved:
             before, urgent = was[booking.id]
-            sms = notices.closure_moved(ctx.db, booking, was=before.date, reason=reason, urgent=urgent, now=ctx.now,
-                                        policy=ctx.sms, loc=ctx.loc(booking.language))
+            sms = notices.closure_moved(ctx.db, booking, was=before.date, was_session=before.session, reason=reason,
+                                        urgent=urgent, now=ctx.now, policy=ctx.sms, loc=ctx.loc(booking.language))
             fates[booking.id] = Fate(booking.code, booking.phone, before, Outcome.MOVED, Appointment.of(booking),
                                      notice_due=_due(sms))
     for booking in left:
@@ -234,12 +268,17 @@ def preview_closure(ctx: Context, *, office_id: int | None, start: date, end: da
     later disagree with the first. The price is a short write transaction (the office's plan lock)
     for the preview, which is rare and quick. Nothing of it remains: no closure, no texts, no audit.
     """
+    return replace(_rolled_back(ctx, lambda: _close(ctx, office_id=office_id, start=start, end=end, reason=reason,
+                                                    disposition=disposition)), closure_id=None)
+
+
+def _rolled_back(ctx: Context, change: Callable[[], T]) -> T:
+    """What `change` would do now, run in a savepoint that is rolled back: nothing of it remains."""
     savepoint = ctx.db.begin_nested()
     try:
-        outcome = _close(ctx, office_id=office_id, start=start, end=end, reason=reason, disposition=disposition)
+        return change()
     finally:
         savepoint.rollback()
-    return replace(outcome, closure_id=None)
 
 
 def close_office(ctx: Context, *, office_id: int | None, start: date, end: date, reason: str,
@@ -329,6 +368,49 @@ def cancel_session_on_date(ctx: Context, *, office_id: int, day: date, code: str
         "fates": [f.plain() for f in fates]}
     _audit(ctx, "session.cancel", "office", office_id, office_id=office_id, before=before, after=after)
     return fates
+
+
+class NothingToDecide(BookingError):
+    """Leaving the people over a session's capacity as they are is no decision to confirm: they already are."""
+
+    code = "invalid_settings"
+    message = N_("Choose to move them or to cancel them.")
+
+
+def _settle(ctx: Context, *, office_id: int, day: date, code: str, reason: str,
+            disposition: Disposition) -> OverCapacity:
+    _manages(ctx, office_id)
+    if disposition is Disposition.LEAVE:
+        raise NothingToDecide()
+    office_settings.lock_plans(ctx.db, office_id)  # as a closure: the plan first, then the sessions moved into
+    extras = office_settings.beyond_capacity(ctx.db, office_id=office_id, start=day, end=day, code=code)
+    fates = _dispose(ctx, extras.get((day, code), []), disposition, reason=reason, kind=MessageKind.CANCELLATION)
+    outcome = OverCapacity(office_id, day, code, reason, disposition, fates)
+    _audit(ctx, "session.over_capacity", "office", office_id, office_id=office_id, after=outcome.audited())
+    return outcome
+
+
+def preview_over_capacity(ctx: Context, *, office_id: int, day: date, code: str, reason: str,
+                          disposition: Disposition) -> OverCapacity:
+    """Who is booked beyond what the session now holds and where each would go: `settle_over_capacity`'s own
+    code, rolled back (see `preview_closure`)."""
+    return _rolled_back(ctx, lambda: _settle(ctx, office_id=office_id, day=day, code=code, reason=reason,
+                                             disposition=disposition))
+
+
+def settle_over_capacity(ctx: Context, *, office_id: int, day: date, code: str, reason: str,
+                         disposition: Disposition, expect: str | None = None) -> OverCapacity:
+    """Move (or cancel) exactly the people booked beyond the session's capacity or crowd limit, each told once.
+
+    After a lower capacity or crowd limit the seats already taken stay taken (`booking.office_settings`
+    drops nobody); the extras are the last booked (`beyond_capacity`). Moved as a closure moves people
+    (`booking.rehousing`: the soonest later session with room, and cancelled if there is none), and
+    refused with `PlanChanged` if `expect` is not what the session's extras would now undergo.
+    """
+    outcome = _settle(ctx, office_id=office_id, day=day, code=code, reason=reason, disposition=disposition)
+    if expect is not None and expect != outcome.fingerprint:
+        raise PlanChanged()
+    return outcome
 
 
 # -- the office's usual week, crowd limit and reserves --------------------------------------------

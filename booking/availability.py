@@ -152,13 +152,6 @@ def effective_capacity(*, capacity: int, window_capacities: Iterable[int], kept_
     return max(0, min(capacity - kept_for_others, sum(window_capacities)))
 
 
-def booked_beyond_capacity(session: Session, *, office_id: int, day: date, code: str) -> int:
-    """How many people are booked in the session beyond its capacity (0 if it has no row yet, or fits)."""
-    row = session.scalar(select(OfficeSession).where(
-        OfficeSession.office_id == office_id, OfficeSession.date == day, OfficeSession.code == code))
-    return 0 if row is None else max(0, row.booked - row.capacity)
-
-
 def _room(office: Office, planned: PlannedSession, c: _Counters, *, channel: Channel, now: datetime) -> SessionRoom:
     tz = ZoneInfo(office.timezone)
     local = now.astimezone(tz)

@@ -317,3 +317,46 @@ def _live_bookings(session: Session, office_ids: list[int], start: date, end: da
         query = query.where(Booking.session_code == code)
     return list(session.scalars(query.order_by(Booking.date, Booking.arrival_start, Booking.session_code,
                                                Booking.queue_number, Booking.office_id)))
+
+
+def beyond_capacity(session: Session, *, office_id: int, start: date, end: date,
+                    code: str | None = None) -> dict[tuple[date, str], list[Booking]]:
+    """The people booked beyond what each open session from `start` to `end` now holds, in queue order.
+
+    A session holds its capacity, and each of its arrival windows what the crowd limit lets it hold
+    (`window_capacity`): a lower capacity or crowd limit leaves the seats already taken in place
+    (nobody loses one by it), and this is who is over. In each window the last booked (the highest
+    queue numbers) beyond its capacity, then, if the session is still over its capacity, the last
+    booked of the rest. Only people still to come count among them: someone checked in or served
+    keeps the seat and is not moved, so a session can be over by more than are named here.
+    Sessions closed (a closure, a cancelled session) are the closure's to settle and not listed.
+    """
+    query = select(OfficeSession).where(OfficeSession.office_id == office_id, OfficeSession.date.between(start, end),
+                                        OfficeSession.closed.is_(False))
+    if code is not None:
+        query = query.where(OfficeSession.code == code)
+    rows = {row.id: row for row in session.scalars(query.order_by(OfficeSession.date, OfficeSession.code))}
+    windows: dict[int, list[ArrivalWindow]] = {}
+    for window in session.scalars(select(ArrivalWindow).where(ArrivalWindow.session_id.in_(rows))):
+        windows.setdefault(window.session_id, []).append(window)
+    over = [row for row in rows.values()
+            if row.booked > row.capacity or any(w.booked > w.capacity for w in windows.get(row.id, []))]
+    if not over:
+        return {}
+    to_come: dict[int, list[Booking]] = {}
+    for booking in session.scalars(select(Booking).where(
+            Booking.session_id.in_([row.id for row in over]), Booking.status == BookingStatus.BOOKED)
+            .order_by(Booking.queue_number.desc())):
+        to_come.setdefault(booking.session_id, []).append(booking)
+    result: dict[tuple[date, str], list[Booking]] = {}
+    for row in over:
+        last_first = to_come.get(row.id, [])
+        extras: list[Booking] = []
+        for window in windows.get(row.id, []):
+            extras += [b for b in last_first if b.window_id == window.id][:max(0, window.booked - window.capacity)]
+        still_over = row.booked - len(extras) - row.capacity
+        if still_over > 0:
+            extras += [b for b in last_first if b not in extras][:still_over]
+        if extras:
+            result[(row.date, row.code)] = sorted(extras, key=lambda b: b.queue_number)
+    return result

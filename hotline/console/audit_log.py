@@ -45,6 +45,7 @@ AUDIT_ACTIONS = {
     "reserve.set": _l("Channel reserve set"),
     "session.change": _l("Session changed on a date"),
     "session.cancel": _l("Session cancelled on a date"),
+    "session.over_capacity": _l("People over a session's capacity moved or cancelled"),
     "template.set": _l("Weekly session set"),
     "template.remove": _l("Weekly session removed"),
     "token.create": _l("API token issued"),

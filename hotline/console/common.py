@@ -25,10 +25,10 @@ from actions.context import Actor as StaffActor
 from actions.context import Context
 from actions.errors import NotAllowed
 from booking.bookings import Actor
-from booking.availability import booked_beyond_capacity
 from booking.calendar import EARLIEST, LATEST
 from booking.errors import BookingError
 from booking.models import Channel, Office
+from booking.office_settings import beyond_capacity
 from hotline.auth import Principal
 from hotline.runtime import runtime
 
@@ -140,20 +140,27 @@ def apply_change(work: Callable[[Session], str | None], back: str) -> BaseRespon
     return redirect(back)
 
 
-def over_capacity_notice(db: Session, *, office_id: int, day: date, code: str) -> str | None:
-    """After a capacity change: how many people it leaves booked beyond it, and where to move or cancel them.
+def over_capacity_notice(db: Session, *, office_id: int, start: date, end: date | None = None,
+                         code: str | None = None) -> str | None:
+    """After a lower capacity or crowd limit: how many people are booked beyond what the sessions now hold.
 
-    Nobody loses a seat by a lower capacity; the closure of that date (its preview first) is the one
-    way to move or cancel them and tell them, so the notice links to it, filled in with the date.
+    Nobody loses a seat by it; the notice links to the settings page's list of the sessions over, where
+    the manager moves or cancels exactly those people (a preview first, as a closure).
     """
-    over = booked_beyond_capacity(db, office_id=office_id, day=day, code=code)
-    if not over:
+    over = beyond_capacity(db, office_id=office_id, start=start, end=end or start, code=code)
+    people = sum(len(extras) for extras in over.values())
+    if not people:
         return None
-    text = ngettext("Saved. %(num)s person is booked beyond the new capacity and keeps the seat.",
-                    "Saved. %(num)s people are booked beyond the new capacity and keep their seats.", over)
-    link = url_for("console.office_settings", office_id=office_id, day=day.isoformat(), code=code,
-                   _anchor="closures")
-    return Markup('{} <a href="{}">{}</a>').format(text, link, gettext("Move or cancel them (closure of that date)"))
+    if len(over) == 1:
+        text = ngettext("Saved. %(num)s person is booked beyond what the session now holds and keeps the seat "
+                        "for now.",
+                        "Saved. %(num)s people are booked beyond what the session now holds and keep their seats "
+                        "for now.", people)
+    else:
+        text = gettext("Saved. %(num)s people in %(sessions)s sessions are booked beyond what the sessions now hold "
+                       "and keep their seats for now.", num=people, sessions=len(over))
+    link = url_for("console.office_settings", office_id=office_id, _anchor="over")
+    return Markup('{} <a href="{}">{}</a>').format(text, link, gettext("Move or cancel them"))
 
 
 def managed_office(office_id: int) -> Office:

@@ -95,6 +95,17 @@ class ClosureForm(FlaskForm):
     expect = HiddenField(validators=[Optional(), Length(max=64)])  # the preview's fingerprint
 
 
+class OverCapacityForm(FlaskForm):
+    """The people booked beyond one session's capacity, moved or cancelled: a preview, then `confirm`."""
+
+    day = DateField(_l("Date"), validators=[DataRequired(), in_range])
+    code = SelectField(_l("Session"), choices=list(SESSION_CHOICES))
+    reason = StringField(_l("Reason given in the SMS"), validators=[Optional(), Length(max=300)])
+    disposition = RadioField(_l("What becomes of them"), choices=DISPOSITIONS[1::-1], default="move")
+    confirm = HiddenField()
+    expect = HiddenField(validators=[Optional(), Length(max=64)])
+
+
 class CapacityForm(FlaskForm):
     day = DateField(_l("Date"), validators=[DataRequired(), in_range])
     session = SelectField(_l("Session"), choices=list(SESSION_CHOICES))

@@ -31,14 +31,15 @@ from actions.audit import snapshot
 from actions.offices import Disposition
 from booking import office_settings as services
 from booking.availability import office_availability
-from booking.calendar import national_holiday
+from booking.calendar import LATEST, national_holiday
 from booking.lookup import get_or_not_found
 from booking.models import CalendarDay, CalendarDayKind, Channel, Closure, Office, SessionOverride
 from hotline.auth import roles_required
 from hotline.console import views
-from hotline.console.common import (acting, apply_change, audit_change, blueprint, calendar_date, flash_field_errors,
-                                    local_today, managed_office, me, over_capacity_notice)
-from hotline.console.forms import ActionForm, ClosureForm, in_range
+from hotline.console.common import (acting, apply_change, attempt, audit_change, blueprint, calendar_date,
+                                    flash_field_errors, local_today, managed_office, me,
+                                    over_capacity_notice)
+from hotline.console.forms import ActionForm, ClosureForm, OverCapacityForm, in_range
 from hotline.console.labels import CHANNELS, SESSION_CHOICES
 from hotline.runtime import runtime
 
@@ -190,6 +191,8 @@ def settings_page(office_id: int) -> str:
         closures = list(db.scalars(select(Closure).where(
             or_(Closure.office_id == office_id, Closure.office_id.is_(None)), Closure.end_date >= today)
             .order_by(Closure.start_date, Closure.id)))
+        over = {key: len(extras) for key, extras in services.beyond_capacity(
+            db, office_id=office_id, start=today, end=LATEST).items()}
     cancelled: dict[date, list[SessionOverride]] = {}
     for change in sorted(overrides.values(), key=lambda o: o.code, reverse=True):
         if change.cancelled:
@@ -197,7 +200,7 @@ def settings_page(office_id: int) -> str:
     session_form, cancel_form, closure_form = _prefilled_date_forms(days)
     return render_template(
         "console/office_settings.html", office=office, today=today, weeks=weeks, days=days, overrides=overrides,
-        cancelled=cancelled,
+        cancelled=cancelled, over=over, over_form=OverCapacityForm(formdata=None),
         closures=closures, day_names=get_day_names("wide", locale=get_locale()),
         templates=sorted(office.templates, key=lambda t: (t.weekday, t.start_time)),
         reserves=sorted(office.reserves, key=lambda r: (r.session_code, r.channel.value)),
@@ -252,7 +255,7 @@ def date_set(db: Session, form: SessionDateForm, office_id: int) -> str | None:
     office_actions.set_session_on_date(acting(db), office_id=office_id, day=day, code=code,
                                        capacity=form.capacity.data, start=form.start.data,
                                        end=form.end.data, note=form.note.data or "")
-    return over_capacity_notice(db, office_id=office_id, day=day, code=code)
+    return over_capacity_notice(db, office_id=office_id, start=day, code=code)
 
 
 @_office_setting("date/cancel", "office_date_cancel", CancelDateForm, anchor="dates")
@@ -270,9 +273,10 @@ def date_cancel(db: Session, form: CancelDateForm, office_id: int) -> str:
 # -- crowd limit and reserves -----------------------------------------------------------------------
 
 @_office_setting("crowd", "office_crowd", CrowdForm, anchor="crowd")
-def crowd(db: Session, form: CrowdForm, office_id: int) -> None:
+def crowd(db: Session, form: CrowdForm, office_id: int) -> str | None:
     office_actions.set_crowd_limit(acting(db), office_id=office_id, crowd_limit=form.crowd_limit.data or 0,
                                    window_minutes=form.window_minutes.data)
+    return over_capacity_notice(db, office_id=office_id, start=local_today(), end=LATEST)
 
 
 @_office_setting("reserve", "office_reserve", ReserveForm, anchor="reserves")
@@ -282,11 +286,53 @@ def reserve(db: Session, form: ReserveForm, office_id: int) -> None:
                                        release_minutes_before=(form.release_hours.data or 0) * 60)
 
 
+# -- people booked beyond what a session now holds ---------------------------------------------------
+
+def _settled_message(outcome: office_actions.OverCapacity) -> str:
+    return gettext("Done: %(moved)s moved, %(cancelled)s cancelled; each is sent an SMS.",
+                   moved=len(outcome.moved), cancelled=len(outcome.cancelled))
+
+
+@blueprint.post("/offices/<id:office_id>/settings/over", endpoint="office_over_capacity")
+@roles_required(Role.MANAGER)
+def over_capacity(office_id: int) -> str | BaseResponse | tuple[str, int]:
+    """Move or cancel the people booked beyond one session's capacity: a preview first, then the confirmation.
+
+    As a closure (`views.closure_page`): the form's POST shows who would move where or be cancelled
+    (the action's own code, rolled back); the preview's button posts the fields again with `confirm`
+    and the preview's fingerprint. If the extras would now fare otherwise, the new preview is shown
+    with 409 and nothing changes.
+    """
+    office = managed_office(office_id)
+    back = _back(office_id, "over")
+    form = OverCapacityForm()
+    if not form.validate_on_submit() or form.day.data is None:
+        flash_field_errors(form)
+        return redirect(back)
+    day, code, reason = form.day.data, form.code.data or "", form.reason.data or ""
+    disposition = Disposition(form.disposition.data)
+    status = 200
+    if form.confirm.data:
+        done = views.confirmed(lambda db: office_actions.settle_over_capacity(
+            acting(db), office_id=office_id, day=day, code=code, reason=reason, disposition=disposition,
+            expect=form.expect.data or None), _settled_message, back)
+        if done is not None:
+            return done
+        status = 409  # and the new preview
+    preview = attempt(lambda db: office_actions.preview_over_capacity(
+        acting(db), office_id=office_id, day=day, code=code, reason=reason, disposition=disposition))
+    if preview is None:
+        return redirect(back)
+    page = render_template("console/over_capacity_preview.html", office=office, preview=preview,
+                           action=request.path, back=back, Outcome=office_actions.Outcome, Disposition=Disposition)
+    return page, status
+
+
 # -- closures ---------------------------------------------------------------------------------------
 
 @blueprint.post("/offices/<id:office_id>/settings/closures", endpoint="office_close")
 @roles_required(Role.MANAGER)
-def close(office_id: int) -> str | BaseResponse:
+def close(office_id: int) -> tuple[str, int] | BaseResponse:
     """The roster's closure form and its preview, coming back to this page."""
     return views.closure_page(office_id, _back(office_id, "closures"))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import segno
 from flask import Response, abort, flash, redirect, render_template, request, session, url_for
@@ -31,6 +32,7 @@ from hotline.console.forms import ActionForm, CapacityForm, CheckInForm, Closure
 from hotline.console.labels import CHANNELS
 from hotline.runtime import runtime
 
+T = TypeVar("T")
 STATUS_LABELS = {
     BookingStatus.BOOKED: _l("Booked"),
     BookingStatus.CANCELLED: _l("Cancelled"),
@@ -185,7 +187,7 @@ def capacity(office_id: int) -> BaseResponse:
             code = form.session.data or "S"
             office_actions.set_session_on_date(acting(db), office_id=office_id, day=day, code=code,
                                                capacity=form.capacity.data)
-            return over_capacity_notice(db, office_id=office_id, day=day, code=code)
+            return over_capacity_notice(db, office_id=office_id, start=day, code=code)
 
         return apply_change(change, back)
     flash_field_errors(form)
@@ -199,13 +201,31 @@ def _closed_message(outcome: office_actions.ClosureOutcome) -> str:
     return gettext("Closed; %(n)s appointments affected.", n=outcome.affected)
 
 
-def closure_page(office_id: int, back: str) -> str | BaseResponse:
+def confirmed(apply: Callable[[Session], T], done: Callable[[T], str], back: str) -> BaseResponse | None:
+    """A change confirmed from its preview: back to `back` with `done(outcome)`, or with the rule it broke.
+
+    None when the preview no longer holds (`PlanChanged`, flashed): the caller shows the new preview.
+    """
+    try:
+        with runtime().transaction() as db:
+            outcome = apply(db)
+    except PlanChanged as exc:
+        flash_error(exc)
+        return None
+    except BookingError as exc:
+        flash_error(exc)
+        return redirect(back)
+    flash(done(outcome), "ok")
+    return redirect(back)
+
+
+def closure_page(office_id: int, back: str) -> tuple[str, int] | BaseResponse:
     """The closure form of the roster and of the settings page: a preview first, then the closure.
 
     The form's POST shows what the closure would do (`preview_closure`: the closure's own code,
     rolled back); the preview's button posts the same fields again with `confirm` and the preview's
     fingerprint, and the office closes only if the closure still does what was shown (otherwise the
-    new preview is shown). Invalid input goes back to `back` with the fields' errors.
+    new preview is shown, with 409). Invalid input goes back to `back` with the fields' errors.
     """
     office = managed_office(office_id)
     form = ClosureForm()
@@ -214,30 +234,24 @@ def closure_page(office_id: int, back: str) -> str | BaseResponse:
         return redirect(back)
     start, end, reason = form.start.data, form.end.data, form.reason.data or ""
     disposition = Disposition(form.disposition.data)
+    status = 200
     if form.confirm.data:
-        try:
-            with runtime().transaction() as db:
-                outcome = office_actions.close_office(acting(db), office_id=office_id, start=start, end=end,
-                                                      reason=reason, disposition=disposition,
-                                                      expect=form.expect.data or None)
-        except PlanChanged as exc:
-            flash_error(exc)  # and the new preview below
-        except BookingError as exc:
-            flash_error(exc)
-            return redirect(back)
-        else:
-            flash(_closed_message(outcome), "ok")
-            return redirect(back)
+        done = confirmed(lambda db: office_actions.close_office(
+            acting(db), office_id=office_id, start=start, end=end, reason=reason, disposition=disposition,
+            expect=form.expect.data or None), _closed_message, back)
+        if done is not None:
+            return done
+        status = 409  # and the new preview
     preview = attempt(lambda db: office_actions.preview_closure(acting(db), office_id=office_id, start=start,
                                                                 end=end, reason=reason, disposition=disposition))
     if preview is None:
         return redirect(back)
     return render_template("console/closure_preview.html", office=office, preview=preview, action=request.path,
-                           back=back, Outcome=office_actions.Outcome, Disposition=Disposition)
+                           back=back, Outcome=office_actions.Outcome, Disposition=Disposition), status
 
 
 @blueprint.post("/offices/<id:office_id>/closures")
 @roles_required(Role.MANAGER)
-def close(office_id: int) -> str | BaseResponse:
+def close(office_id: int) -> tuple[str, int] | BaseResponse:
     return closure_page(office_id, url_for("console.roster", office_id=office_id))
 

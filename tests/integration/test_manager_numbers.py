@@ -77,7 +77,7 @@ def test_every_page_shows_the_seats_the_crowd_limit_allows_and_never_a_negative_
         assert not re.search(r"-\d+ (of|/) ", page)
 
 
-def test_a_capacity_below_what_is_booked_says_how_many_are_over_and_links_to_the_closure(
+def test_a_capacity_below_what_is_booked_says_how_many_are_over_and_links_to_moving_them(
         client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
     """Guards the bare "Saved." after lowering a capacity below the bookings: the count, and the way to act."""
     mine, _ = offices
@@ -89,16 +89,16 @@ def test_a_capacity_below_what_is_booked_says_how_many_are_over_and_links_to_the
     answer = client.post(f"/console/offices/{mine}/capacity", data={
         "csrf_token": token, "day": TUESDAY, "session": "S", "capacity": "1"}, follow_redirects=True)
     page = answer.get_data(as_text=True)
-    assert "Saved. 2 people are booked beyond the new capacity and keep their seats." in page
-    link = f'/console/offices/{mine}/settings?day=2027-03-02&amp;code=S#closures'
+    assert "Saved. 2 people are booked beyond what the session now holds and keep their seats for now." in page
+    link = f'/console/offices/{mine}/settings#over'
     assert link in page
-    closure_form = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
-    assert 'name="start" required type="date" value="2027-03-02"' in closure_form or \
-        re.search(r'id="closure-start"[^>]*value="2027-03-02"', closure_form)
+    settings = client.get(link).get_data(as_text=True)
+    assert 'id="over-2027-03-02-S"' in settings and "2 people over" in settings
     db.rollback()
     answer = client.post(f"/console/offices/{mine}/settings/date", data={
         "csrf_token": token, "day": TUESDAY.isoformat(), "code": "S", "capacity": "2"}, follow_redirects=True)
-    assert "Saved. 1 person is booked beyond the new capacity and keeps the seat." in answer.get_data(as_text=True)
+    assert "Saved. 1 person is booked beyond what the session now holds and keeps the seat for now." in \
+        answer.get_data(as_text=True)
     answer = client.post(f"/console/offices/{mine}/settings/date", data={
         "csrf_token": token, "day": TUESDAY.isoformat(), "code": "S", "capacity": "5"}, follow_redirects=True)
     assert "Saved." in answer.get_data(as_text=True) and "beyond" not in answer.get_data(as_text=True)
