@@ -25,7 +25,7 @@ from booking.models import Booking
 from hotline.auth import roles_required
 from hotline.console.common import acting, apply_change, attempt, blueprint, flash_field_errors, managed_office
 from hotline.console.forms import ActionForm, stripped
-from hotline.console.views import qr_svg
+from hotline.qr import public_url, url_qr_svg
 from hotline.runtime import runtime
 
 
@@ -208,7 +208,7 @@ def ticket(office_id: int, code: str) -> str:
             abort(404)
         if booking.office_id != office_id:
             abort(404)
-        screen = url_for("display.display", code=office.code, _external=True)
+        screen = public_url("display.display", code=office.code)
         raw = request.args.get("desk", "")
         return render_template("console/ticket.html", office=office, booking=booking, screen=screen,
-                               qr=qr_svg(screen), desk_id=int(raw) if raw.isdigit() and len(raw) < 10 else None)
+                               qr=url_qr_svg(screen), desk_id=int(raw) if raw.isdigit() and len(raw) < 10 else None)

@@ -47,6 +47,9 @@ EVENT_LABELS = {
     "checked_in": _l("Checked in"),
     "served": _l("Served"),
     "no_show": _l("Marked as not having come"),
+    "called": _l("Called to a desk"),
+    "recalled": _l("Called again at a desk"),
+    "transferred": _l("Sent to another desk"),
 }
 
 

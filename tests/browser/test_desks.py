@@ -7,6 +7,8 @@ and on a tablet.
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import ConsoleMessage, Page, ViewportSize, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -66,8 +68,13 @@ def test_a_desk_calls_the_next_person_and_serves_them_from_the_keyboard(
     expect(page.locator("#serving")).to_have_text("—")
     expect(page.get_by_role("status").first).to_contain_text(f"Đã phục vụ: {labels[0]}.")
     browsing.shoot(page, "desk-counter-idle")
+    page.get_by_role("button", name="Cấp số thứ tự").click()  # a walk-in, who gives no number
+    expect(page.locator(".ticket__queue")).to_have_text(re.compile(r"^S-\d{3}$"))
+    expect(page.locator(".ticket svg")).to_be_visible()
+    browsing.shoot(page, "desk-walk-in-ticket")
     db.rollback()
-    served = db.scalars(select(Booking).where(Booking.queue_number == 1, Booking.office_id == mine)).one()
+    served = db.scalars(select(Booking).where(Booking.queue_number == 1, Booking.session_code == "C",
+                                              Booking.office_id == mine)).one()
     assert served.status is BookingStatus.SERVED and served.desk_id == one
     assert errors == []
 
