@@ -121,13 +121,16 @@ class Jobs:
                 return recover_stale_claims(db, now=rt.now(), lease=self.config.lease)
 
     def purge(self) -> dict[str, int]:
-        """Personal data past its retention is anonymised or deleted (`actions.retention`), kind by kind."""
-        with self.app.app_context():
-            rt = runtime()
-            counts = retention.purge(rt.transaction, now=rt.now(), tz=rt.settings.tz,
-                                     retention=retention_of(rt.settings))
-            log.info("purge of expired personal data: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
-            return counts
+        return purge_expired(self.app)
+
+
+def purge_expired(app: Flask) -> dict[str, int]:
+    """Personal data past its retention is anonymised or deleted (`actions.retention`), kind by kind."""
+    with app.app_context():
+        rt = runtime()
+        counts = retention.purge(rt.transaction, now=rt.now(), tz=rt.settings.tz, retention=retention_of(rt.settings))
+        log.info("purge of expired personal data: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return counts
 
 
 def retention_of(settings: Settings) -> retention.Retention:
@@ -227,6 +230,13 @@ def scheduler_run(name: str | None) -> None:
         leadership.resign()
         jobs.pool.shutdown(wait=False)
         click.echo(f"Scheduler {leadership.name} stopped.")
+
+
+@scheduler_group.command("purge")
+def scheduler_purge() -> None:
+    """Anonymise or delete the personal data past its retention now, as the nightly job does, and say how much."""
+    counts = purge_expired(current_app._get_current_object())  # type: ignore[attr-defined]  # Flask types the proxy as Flask
+    click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
 
 
 @sms_group.command("dispatch")

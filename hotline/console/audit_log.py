@@ -48,6 +48,8 @@ AUDIT_ACTIONS = {
     "office.crowd_limit": _l("Crowd limit changed"),
     "procedure.create": _l("Procedure created"),
     "procedure.update": _l("Procedure changed"),
+    "privacy.export": _l("A citizen's personal data viewed or downloaded"),
+    "privacy.erase": _l("A citizen's personal data erased"),
     "reserve.set": _l("Channel reserve set"),
     "session.change": _l("Session changed on a date"),
     "session.cancel": _l("Session cancelled on a date"),

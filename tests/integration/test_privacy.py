@@ -310,3 +310,12 @@ def test_the_leading_scheduler_purges_nightly_at_half_past_two_local_time(
     counts = job.func()
     assert counts["bookings"] == 3 and counts["calls"] == 1  # the settings' retention: calls kept 60 days
     leadership.resign()
+
+
+def test_an_administrator_may_run_the_purge_by_hand(make_app: Callable[..., Flask], db: Session,
+                                                    records: dict[str, int]) -> None:
+    result = make_app().test_cli_runner().invoke(args=["scheduler", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "bookings: 3" in result.output and "login_attempts: 1" in result.output
+    db.rollback()
+    assert db.get(Booking, records["old"]).name is None  # type: ignore[union-attr]
