@@ -116,8 +116,9 @@ def erase(ctx: Context, *, phone: str, cancel_upcoming: bool = False) -> Erased:
 
     Upcoming appointments are refused (`UpcomingBookings`) unless `cancel_upcoming`: then each is
     cancelled as any cancellation is (its seat goes back on sale, the person is told by SMS). Messages
-    still waiting to be sent, that notice among them, keep their recipient until they have gone; the
-    nightly purge takes them later. A choice to receive no notices is kept, without a name.
+    still waiting to be sent, that notice among them, and a call still going on keep their number until
+    they are over; the nightly purge takes them later. A choice to receive no notices is kept, without a
+    name.
     """
     _authorise(ctx)
     number = _number(phone)
@@ -139,7 +140,8 @@ def erase(ctx: Context, *, phone: str, cancel_upcoming: bool = False) -> Erased:
     result.counts = {
         "bookings": anonymise_bookings(db, Booking.phone == number),
         "messages": anonymise_messages(db, OutboxMessage.recipient == number),
-        "calls": anonymise_calls(db, lambda calls: calls.c.caller == number),
+        # A call still going on keeps what its next webhook needs; the nightly purge takes it later.
+        "calls": anonymise_calls(db, lambda calls: (calls.c.caller == number) & (calls.c.status == "ended")),
         "callbacks": anonymise_callbacks(db, CallbackRequest.phone == number),
         "broadcast_numbers": _forget_lists(ctx, number),
         "citizens": forget_citizens(db, Citizen.phone == number),

@@ -251,6 +251,9 @@ def test_only_administrators_export_or_erase(db: Session, records: dict[str, int
 
 def test_erasure_anonymises_a_number_everywhere_and_audits_only_its_last_digits(
         db: Session, records: dict[str, int]) -> None:
+    live = _call(db, "CA-live", 1, NOW - timedelta(minutes=1), CallOutcome.CHECKED)
+    live.status, live.ended_at, live.outcome = "active", None, None
+    db.commit()
     result = privacy.erase(_ctx(db), phone="0980000001")
     db.commit()
     assert result.cancelled == [] and result.counts["bookings"] == 1 and result.counts["calls"] == 1
@@ -259,6 +262,8 @@ def test_erasure_anonymises_a_number_everywhere_and_audits_only_its_last_digits(
     assert old and (old.phone, old.name, old.status) == (f"{ERASED}:{old.id}", None, BookingStatus.SERVED)
     assert db.scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone(1))).all() == []
     assert db.scalars(select(Call.caller).where(Call.sid == "CA-old")).one() == ERASED
+    live = db.get(Call, "CA-live")  # still on the line: its next webhook needs what it collected
+    assert live and live.caller == phone(1) and live.context["office"] == "Năm Căn"
     assert db.get(Citizen, phone(1)) is None
     assert db.scalars(select(BroadcastNumber.phone)).all() == [phone(5)]
     entries = list(db.scalars(select(AuditEntry)))
