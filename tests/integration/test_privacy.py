@@ -262,8 +262,8 @@ def test_erasure_anonymises_a_number_everywhere_and_audits_only_its_last_digits(
     assert old and (old.phone, old.name, old.status) == (f"{ERASED}:{old.id}", None, BookingStatus.SERVED)
     assert db.scalars(select(OutboxMessage).where(OutboxMessage.recipient == phone(1))).all() == []
     assert db.scalars(select(Call.caller).where(Call.sid == "CA-old")).one() == ERASED
-    live = db.get(Call, "CA-live")  # still on the line: its next webhook needs what it collected
-    assert live and live.caller == phone(1) and live.context["office"] == "Năm Căn"
+    on_the_line = db.get(Call, "CA-live")  # its next webhook needs what it collected
+    assert on_the_line and on_the_line.caller == phone(1) and on_the_line.context["office"] == "Năm Căn"
     assert db.get(Citizen, phone(1)) is None
     assert db.scalars(select(BroadcastNumber.phone)).all() == [phone(5)]
     entries = list(db.scalars(select(AuditEntry)))
