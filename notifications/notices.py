@@ -31,8 +31,8 @@ CLOSED_CANCELLED = N_("%(office)s will not receive you on %(date)s (%(part)s): %
 CLOSED_MOVED = N_("%(office)s will not receive you on %(was)s (%(reason)s). Your appointment %(code)s is moved to "
                   "%(date)s (%(part)s): please arrive %(start)s-%(end)s, queue number %(queue)s.")
 NO_REASON = N_("a change to the office's hours")
-NEARLY_TURN = N_("Queue number %(queue)s at %(office)s: %(ahead)s people are ahead of you. Please stay near the "
-                 "counters and watch the screen.")
+NEARLY_TURN = N_("Number %(queue)s at %(office)s: your turn is near, %(ahead)s ahead of you. Please come close to the "
+                 "counters.")
 
 
 def _office_name(office: Office, language: str) -> str:

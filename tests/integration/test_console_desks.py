@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from actions.models import AuditEntry
 from booking import bookings, queue
 from booking.models import Booking, BookingStatus, Channel
+from notifications.models import MessageKind, OutboxMessage
 from tests.console import app as app
 from tests.console import client as client
 from tests.console import csrf, offices as offices, signed_in
@@ -58,6 +59,10 @@ def test_a_desk_calls_recalls_transfers_and_serves(client: FlaskClient, db: Sess
     page = _press(client, mine, one, "no-show")
     assert f"Marked as not having come: {people[1].queue_label}." in page
     db.rollback()
+    told = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.NEARLY_TURN)).all()
+    assert [m.booking_id for m in told] == [people[2].id]  # one ahead of them after the first call, told once
+    assert f"Số {people[2].queue_label} tại Trung tâm Phục vụ hành chính công xã Năm Căn: sắp đến lượt quý vị, " \
+           "còn 1 người phía trước." in told[0].body
     assert [db.get_one(Booking, p.id).status for p in people] == [BookingStatus.SERVED, BookingStatus.NO_SHOW,
                                                                    BookingStatus.CHECKED_IN]
     assert db.scalars(select(AuditEntry.action).where(AuditEntry.actor == "user:hoa").order_by(AuditEntry.id)).all() == [

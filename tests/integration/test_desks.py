@@ -19,6 +19,7 @@ from booking import bookings, office_settings, queue
 from booking.bookings import Actor as HistoryActor
 from booking.errors import AlreadyBookedForSession, NotFound, SessionFull
 from booking.models import Booking, BookingEvent, BookingStatus, Channel, Desk, Office, OfficeSession
+from notifications import notices
 from notifications.models import MessageKind, OutboxMessage
 from notifications.policy import SmsPolicy
 from tests.factories import NOW, OPERATOR, POLICY, make_office, phone
@@ -181,7 +182,7 @@ def test_nearly_your_turn_is_sent_once_to_those_near_the_front(db: Session,
     # After the first call people[2], [3], [4] had 1, 2, 3 ahead; after the second, people[5] had 3 ahead.
     assert [m.booking_id for m in told] == [people[i].id for i in (2, 3, 4, 5)]
     assert [m.recipient for m in told] == [people[i].phone for i in (2, 3, 4, 5)]
-    assert "1 people are ahead" in told[0].body and people[2].queue_label in told[0].body
+    assert "your turn is near, 1 ahead of you" in told[0].body and people[2].queue_label in told[0].body
     assert all(m.urgent and m.dedupe_key == f"nearly_turn:{m.booking_id}" for m in told)
 
 
@@ -261,3 +262,23 @@ def test_desk_numbers_are_unique_per_office(db: Session, office: tuple[int, int,
         queue.save_desk(db, office_id=here, number=1, name="again")
     assert queue.save_desk(db, office_id=there, number=1, name="").number == 1
     assert [d.number for d in db.scalars(select(Desk).where(Desk.office_id == here).order_by(Desk.number))] == [1, 2, 3]
+
+
+def test_a_walk_in_needs_a_session_still_to_come_today(db: Session) -> None:
+    office = make_office(db)
+    evening = NOW + timedelta(hours=8, minutes=30)  # 17:30: the afternoon has ended
+    with pytest.raises(queue.NoSessionLeft):
+        queue.issue_walk_in(db, office_id=office.id, actor=DESK_STAFF, now=evening, policy=POLICY)
+    lunch = queue.issue_walk_in(db, office_id=office.id, actor=DESK_STAFF, now=NOW + timedelta(hours=3, minutes=30),
+                                policy=POLICY)  # 12:30: between sessions, the afternoon's first window
+    assert (lunch.session_code, lunch.arrival_start.strftime("%H:%M")) == ("C", "13:30")
+    saturday = NOW + timedelta(days=5)
+    with pytest.raises(queue.NoSessionLeft):
+        queue.issue_walk_in(db, office_id=office.id, actor=DESK_STAFF, now=saturday, policy=POLICY)
+
+
+def test_a_walk_in_without_a_number_is_cancelled_without_an_sms(db: Session) -> None:
+    office = make_office(db)
+    ticket = desk.issue_walk_in(_ctx(db, Actor.staff("user:mai", Role.MANAGER, frozenset({office.id}))),
+                                office_id=office.id)
+    assert notices.cancelled(db, ticket, now=NOW, policy=SmsPolicy(), loc=PlainLocalizer()) is None
