@@ -132,12 +132,21 @@ class Settings:
     operator_timeout: int = _setting("IVR_OPERATOR_TIMEOUT", 20,
                                      "seconds to ring the operators before offering a call-back (20)", least=1)
     sms_sender: str = _setting("SMS_SENDER", "auto",
-                               "`twilio`, `log` (write to the log only) or `auto` (default: Twilio when TWILIO_ACCOUNT_SID is set, else log)")
+                               "`twilio`, `esms` (the eSMS brandname gateway), `log` (write to the log only) or `auto` (default: Twilio when TWILIO_ACCOUNT_SID is set, else log)")
     twilio_from: str = _setting("TWILIO_FROM", "", "sender number or registered brandname ID for SMS")
     twilio_messaging_service_sid: str = _setting("TWILIO_MESSAGING_SERVICE_SID", "",
                                                  "Messaging Service SID, used instead of TWILIO_FROM when set")
     twilio_api_base_url: str = _setting("TWILIO_API_BASE_URL", "",
                                         "REST API base URL, to point the client at a stand-in or proxy (Twilio's own)")
+    esms_api_key: str = _setting("ESMS_API_KEY", "", "eSMS ApiKey; required with SMS_SENDER=esms", secret=True)
+    esms_secret_key: str = _setting("ESMS_SECRET_KEY", "", "eSMS SecretKey; required with SMS_SENDER=esms",
+                                    secret=True)
+    esms_base_url: str = _setting("ESMS_BASE_URL", "https://rest.esms.vn",
+                                  "eSMS's REST base URL, to point the sender at a stand-in or proxy (`https://rest.esms.vn`)")
+    esms_sandbox: bool = _setting("ESMS_SANDBOX", False,
+                                  "send with eSMS's Sandbox flag: checked and answered, never delivered nor charged (off)")
+    esms_request_prefix: str = _setting("ESMS_REQUEST_PREFIX", "hotline-",
+                                        "put before the outbox id to make each message's RequestId (`hotline-`); give each installation sharing an eSMS account its own, since eSMS refuses a RequestId it has seen")
     sms_brandname: str = _setting("SMS_BRANDNAME", "", "text put before every SMS, e.g. `UBND CA MAU` (none)")
     sms_sender_name: str = _setting("SMS_SENDER_NAME", "HCC CAMAU",
                                     "who the SMS come from: the alphanumeric sender ID (brandname) registered with the carriers, at most 11 letters, digits and spaces; Twilio sends from it when TWILIO_FROM and TWILIO_MESSAGING_SERVICE_SID are empty, and it is the eSMS Brandname (`HCC CAMAU`; empty for none)")
@@ -248,6 +257,7 @@ class Settings:
         # silently; an API base without one would fail every send, retried for hours.
         _check_base_url("PUBLIC_BASE_URL", self.public_base_url, "https://hotline.example.gov.vn")
         _check_base_url("TWILIO_API_BASE_URL", self.twilio_api_base_url, "https://api.twilio.com")
+        _check_base_url("ESMS_BASE_URL", self.esms_base_url, "https://rest.esms.vn")
         if not _HOURS.match(self.operator_hours):
             raise SettingsError(f"IVR_OPERATOR_HOURS must look like 07:00-17:00, not {self.operator_hours!r}")
         if not _HOURS.match(self.sms_quiet_hours):
@@ -305,13 +315,22 @@ class Settings:
         Otherwise the web app would take bookings and queue their SMS while the scheduler failed
         on building the sender, or Twilio refused every message, and no SMS would ever leave.
         """
-        if self.sms_sender not in {"auto", "twilio", "log"}:
-            raise SettingsError(f"SMS_SENDER must be auto, twilio or log, not {self.sms_sender!r}")
+        if self.sms_sender not in {"auto", "twilio", "esms", "log"}:
+            raise SettingsError(f"SMS_SENDER must be auto, twilio, esms or log, not {self.sms_sender!r}")
         # Never echo these values: a token pasted into the wrong variable would end up in the log.
         if self.twilio_account_sid and not _ACCOUNT_SID.match(self.twilio_account_sid):
             raise SettingsError("TWILIO_ACCOUNT_SID must be AC followed by 32 hexadecimal digits")
         if self.twilio_messaging_service_sid and not _SERVICE_SID.match(self.twilio_messaging_service_sid):
             raise SettingsError("TWILIO_MESSAGING_SERVICE_SID must be MG followed by 32 hexadecimal digits")
+        if self.sms_sender == "esms":
+            # eSMS's Brandname is the sender ID of SMS_SENDER_NAME, registered with eSMS as well.
+            for var, value in (("ESMS_API_KEY", self.esms_api_key), ("ESMS_SECRET_KEY", self.esms_secret_key),
+                               ("SMS_SENDER_NAME", self.sms_sender_name)):
+                if not value.strip():
+                    raise SettingsError(f"{var} must be set when SMS_SENDER=esms")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{0,40}", self.esms_request_prefix):
+                raise SettingsError("ESMS_REQUEST_PREFIX may hold only letters, digits, '.', '_' and '-' (at most 40)")
+            return
         if self.sms_sender == "log" or (self.sms_sender == "auto" and not self.twilio_account_sid):
             return
         why = "SMS_SENDER=twilio" if self.sms_sender == "twilio" else "SMS_SENDER=auto and TWILIO_ACCOUNT_SID is set"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import time, timedelta
 
 from config import Settings
 from notifications.dispatcher import DispatchConfig
+from notifications.esms import EsmsSender, callback_token
 from notifications.models import MessageKind
 from notifications.policy import SmsPolicy
 from notifications.senders import LogSender, Sender, TwilioSender
@@ -20,6 +22,10 @@ def sms_policy(settings: Settings) -> SmsPolicy:
 
 
 def make_sender(settings: Settings) -> Sender:
+    if settings.sms_sender == "esms":
+        return EsmsSender(api_key=settings.esms_api_key, secret_key=settings.esms_secret_key,
+                          brandname=settings.sms_sender_name, base_url=settings.esms_base_url,
+                          sandbox=settings.esms_sandbox, request_prefix=settings.esms_request_prefix)
     use_twilio = settings.sms_sender == "twilio" or (settings.sms_sender == "auto" and settings.twilio_account_sid)
     if not use_twilio:
         return LogSender()
@@ -37,6 +43,21 @@ def with_zalo(settings: Settings, sms: Sender) -> Sender:
     zalo = ZnsSender(access_token=settings.zalo_access_token, templates=settings.zalo_template_ids,
                      base_url=settings.zalo_api_base_url)
     return ZaloFirstSender(zalo, sms)
+
+
+def status_callback(settings: Settings) -> Callable[[int], str] | None:
+    """Where the provider chosen reports on each message, when the public URL is known.
+
+    Twilio signs its reports to /sms/status?m=ID. eSMS signs nothing and appends its own query
+    to the URL it is given, so the message's id and a token only we can make are in the path.
+    """
+    base = settings.public_base_url.rstrip("/")
+    if not base:
+        return None
+    if settings.sms_sender == "esms":
+        return lambda message_id: (f"{base}/sms/esms/status/{message_id}/"
+                                   f"{callback_token(settings.secret_key, message_id)}")
+    return lambda message_id: f"{base}/sms/status?m={message_id}"
 
 
 def dispatch_config(settings: Settings) -> DispatchConfig:

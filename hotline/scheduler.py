@@ -38,7 +38,7 @@ from booking.models import Channel
 from config import Settings
 from hotline.leader import Leadership, elector_for
 from hotline.localization import BabelLocalizer
-from hotline.messaging import dispatch_config, make_sender, reminder_times, with_zalo
+from hotline.messaging import dispatch_config, make_sender, reminder_times, status_callback, with_zalo
 from hotline.runtime import runtime
 from notifications import broadcasts
 from notifications.dispatcher import RateLimiter, dispatch_once, recover_stale_claims
@@ -48,14 +48,6 @@ log = logging.getLogger(__name__)
 SYSTEM = Actor("system", Channel.OPERATOR)
 # The nightly purge of personal data runs at a quiet hour in the offices' time zone: no calls, no sessions.
 PURGE_AT = time(2, 30)
-
-
-def _status_callback(app: Flask) -> Callable[[int], str] | None:
-    """Delivery reports come back to /sms/status?m=ID when the public URL is known."""
-    base = app.extensions["hotline"].settings.public_base_url.rstrip("/")
-    if not base:
-        return None
-    return lambda message_id: f"{base}/sms/status?m={message_id}"
 
 
 class Jobs:
@@ -80,7 +72,7 @@ class Jobs:
                 if self.stopping.is_set():
                     break
                 counts = dispatch_once(rt.sessions, self.sender, now=rt.now, policy=rt.sms, config=self.config,
-                                       worker=self.worker, status_callback=_status_callback(self.app),
+                                       worker=self.worker, status_callback=status_callback(rt.settings),
                                        limiter=self.limiter, pool=self.pool)
                 for key, value in counts.items():
                     total[key] = total.get(key, 0) + value

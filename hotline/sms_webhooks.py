@@ -1,4 +1,4 @@
-"""Twilio's SMS webhooks: delivery reports, and replies where a provider delivers them."""
+"""SMS webhooks: Twilio's delivery reports and replies (where a provider delivers them), and eSMS's delivery reports."""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ from booking.plain_text import xml_safe
 from hotline.localization import BabelLocalizer
 from hotline.runtime import runtime
 from hotline.twilio_auth import verified_form
-from notifications.dispatcher import record_status
+from notifications.dispatcher import record_delivery, record_status
+from notifications.esms import delivery_state, token_matches
 from hotline.sms_replies import answer
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("sms", __name__, url_prefix="/sms")
 
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
+ESMS_SMSID = re.compile(r"^[0-9A-Za-z-]{8,64}$")  # e.g. d533459ee42b2b9525ba9eabf6a8156, or a UUID and digits
+COUNT = re.compile(r"^\d{1,6}$")
 
 
 @blueprint.post("/status")
@@ -41,6 +44,34 @@ def status() -> Response:
     log.info("delivery report", extra={"event": "sms.status", "outbox_id": int(message_id),
                                        "provider_status": form.get("MessageStatus", form.get("SmsStatus", ""))})
     return Response(status=204)
+
+
+@blueprint.get("/esms/status/<message_id>/<token>")
+def esms_status(message_id: str, token: str) -> Response:
+    """eSMS's delivery report (an HTTP GET with SMSID, SendStatus, SendSuccess, SendFailed…).
+
+    eSMS signs nothing: the URL it was given holds the outbox id and a token made from it with
+    SECRET_KEY, compared in constant time; anything else is refused before the database is read.
+    A report may come up to five times and in any order; each only ever moves the message forward.
+    """
+    if not message_id.isdigit() or int(message_id) >= 2**31:
+        abort(404)
+    rt = runtime()
+    if not token_matches(rt.settings.secret_key, int(message_id), token):
+        abort(403)
+    sms_id, send_status = request.args.get("SMSID", ""), request.args.get("SendStatus", "")
+    succeeded, failed = request.args.get("SendSuccess") or "0", request.args.get("SendFailed") or "0"
+    if not ESMS_SMSID.match(sms_id) or not COUNT.match(send_status) or not COUNT.match(succeeded) \
+            or not COUNT.match(failed):
+        abort(400)
+    state = delivery_state(send_status, succeeded=int(succeeded), failed=int(failed))
+    if state is not None:
+        with rt.transaction() as db:
+            record_delivery(db, message_id=int(message_id), provider_sid=sms_id, status=state[0],
+                            error_code=state[1], now=rt.now())
+    log.info("delivery report", extra={"event": "sms.status", "outbox_id": int(message_id),
+                                       "provider_status": f"esms:{send_status}"})
+    return Response("OK", status=200, mimetype="text/plain")
 
 
 @blueprint.post("/inbound")

@@ -5,8 +5,11 @@ is sent, so two dispatchers never claim the same message: PostgreSQL's `FOR UPDA
 lets each take different rows without waiting, and SQLite runs one writer at a time. Results are
 recorded after the sends. If a process dies between sending and recording, its claims outlive
 their lease and go back to the queue: nothing is lost, but a message that had reached the
-provider may be sent a second time. The provider offers no idempotency key that would let us
-promise exactly once, and a duplicate appointment text is less harmful than a missing one.
+provider may be sent a second time. Twilio offers no idempotency key that would let us promise
+exactly once, and a duplicate appointment text is less harmful than a missing one. eSMS does
+(notifications.esms): each send carries the outbox id as its RequestId, the gateway refuses a
+RequestId it has seen, and the sender takes that refusal for the acceptance it is, so through
+eSMS each outbox row is one SMS however often it is handed over.
 
 A live dispatcher keeps its claims however slowly the provider answers: every half lease, while
 a batch is still in flight, it records the answers already in and renews the claims on the rest.
@@ -357,7 +360,7 @@ def recover_stale_claims(session: Session, *, now: datetime, lease: timedelta) -
         .returning(OutboxMessage.id)).all())
 
 
-# Twilio's message states, ranked: a callback may only move a message forward.
+# Our message states, ranked: a delivery report may only move a message forward.
 _RANK = {MessageStatus.QUEUED: 0, MessageStatus.HELD: 0, MessageStatus.SENDING: 1, MessageStatus.SENT: 2,
          MessageStatus.DELIVERED: 3, MessageStatus.UNDELIVERED: 3, MessageStatus.FAILED: 3,
          MessageStatus.CANCELLED: 3}
@@ -368,15 +371,27 @@ _FROM_TWILIO = {"accepted": MessageStatus.SENT, "queued": MessageStatus.SENT, "s
 
 def record_status(session: Session, *, message_id: int, provider_sid: str, provider_status: str,
                   error_code: str | None, now: datetime) -> bool:
-    """Apply a delivery report; duplicates and reports that arrive out of order change nothing."""
+    """Apply a delivery report of Twilio's; duplicates and reports that arrive out of order change nothing."""
     new = _FROM_TWILIO.get(provider_status)
     if new is None:
         return False
-    lower = [status for status, rank in _RANK.items() if rank < _RANK[new]]
+    return record_delivery(session, message_id=message_id, provider_sid=provider_sid, status=new,
+                           error_code=error_code, now=now)
+
+
+def record_delivery(session: Session, *, message_id: int, provider_sid: str, status: MessageStatus,
+                    error_code: str | None, now: datetime) -> bool:
+    """Apply a delivery report, in our states, from any provider; it only ever moves a message forward.
+
+    A report names the message by our id and the provider's; one for another provider id than the
+    one recorded changes nothing, and the first report of a message whose send was never recorded
+    (or was recorded without an id) gives it the id.
+    """
+    lower = [earlier for earlier, rank in _RANK.items() if rank < _RANK[status]]
     query = update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status.in_(lower),
                                         (OutboxMessage.provider_sid.is_(None))
                                         | (OutboxMessage.provider_sid == provider_sid))
-    values: dict[str, object] = {"status": new, "updated_at": now, "provider_sid": provider_sid,
+    values: dict[str, object] = {"status": status, "updated_at": now, "provider_sid": provider_sid,
                                  "claimed_at": None}
     if error_code:
         values["error_code"] = error_code[:16]

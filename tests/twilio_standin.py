@@ -21,16 +21,17 @@ import itertools
 import json
 import re
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback import LoopbackServer
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "5e1f" * 8
@@ -123,75 +124,19 @@ def segments_of(text: str) -> int:
 
 # -- the server -----------------------------------------------------------------------------------
 
-class TwilioStandIn:
+class TwilioStandIn(LoopbackServer[Answer, RecordedRequest]):
     """Twilio's Messages API on loopback; use as a context manager (`with TwilioStandIn() as twilio:`)."""
 
+    thread_name = "twilio-standin"
+
     def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN) -> None:
+        super().__init__()
         self.account_sid, self.auth_token = account_sid, auth_token
-        self._lock = threading.Lock()
-        self._script: list[Answer] = []
-        self._records: list[RecordedRequest] = []
         self.created: dict[str, dict[str, Any]] = {}  # sid -> the message resource
-        self._closing = threading.Event()
         self.latency = 0.0  # seconds before every unscripted answer, so that concurrent sends overlap
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # lifecycle
-    def __enter__(self) -> TwilioStandIn:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        standin = self
-
-        class Handler(_Handler):
-            owner = standin
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="twilio-standin", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._closing.set()  # releases handlers still delaying an answer
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "the stand-in is not running"
-        host, port = self._server.socket.getsockname()[:2]
-        return f"http://{host}:{port}"
-
-    # scripting
-    def script(self, *answers: Answer) -> None:
-        """Answer the next requests with these, in order; afterwards accept as usual."""
-        with self._lock:
-            self._script.extend(answers)
-
-    def fail_next(self, n: int, answer: Answer) -> None:
-        self.script(*([answer] * n))
 
     def delay_next(self, n: int, seconds: float) -> None:
         self.script(*([slow(seconds)] * n))
-
-    def _next_answer(self) -> Answer | None:
-        with self._lock:
-            return self._script.pop(0) if self._script else None
-
-    # what happened
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._records)
 
     @property
     def messages(self) -> list[RecordedRequest]:
@@ -202,10 +147,6 @@ class TwilioStandIn:
     def accepted(self) -> list[RecordedRequest]:
         """Messages answered 201: what Twilio would have sent to phones."""
         return [r for r in self.messages if r.status == 201]
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._records.append(request)
 
     def authorised(self, header: str | None, account: str | None) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -268,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         answer, body = payload
-        if answer.delay and self.owner._closing.wait(answer.delay):
+        if answer.delay and self.owner.wait_closing(answer.delay):
             return  # the stand-in is shutting down
         data = body.encode("utf-8")
         try:
@@ -310,6 +251,9 @@ def _missing(form: dict[str, list[str]]) -> Answer | None:
     if not (form.get("Body", [""])[0] or form.get("MediaUrl") or form.get("ContentSid")):
         return twilio_error(400, 21602, "Message body is required.")
     return None
+
+
+TwilioStandIn.handler = _Handler
 
 
 @contextmanager

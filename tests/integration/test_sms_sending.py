@@ -32,6 +32,7 @@ from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
 from notifications.senders import Outgoing, Sender, TwilioSender
 from notifications.sms import size_of, without_diacritics
+from tests.clock import Clock
 from tests.outbox import PlainLocalizer, fetch, fetch_all
 from tests.factories import NOW, OPERATOR, POLICY, at, make_office, phone
 from tests.twilio_standin import (
@@ -79,20 +80,6 @@ def twilio() -> Iterator[TwilioStandIn]:
     if doc is not None:
         problems = {n: p for n, r in enumerate(standin.requests) if (p := openapi_problems(r, doc))}
         assert not problems, problems
-
-
-class Clock:
-    """A fixed clock that tests move by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> Clock:
-        self.now += timedelta(**delta)
-        return self
 
 
 def twilio_sender(standin: TwilioStandIn, **options: Any) -> TwilioSender:
