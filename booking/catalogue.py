@@ -7,6 +7,7 @@ can be a code at all, so that anything else is not found before the database is 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from sqlalchemy import select
@@ -18,15 +19,19 @@ from booking.procedures import PROCEDURE_CODE
 
 
 def office_code(text: str) -> str | None:
-    """An office code as it is stored ("cm-namcan " → "CM-NAMCAN"), or None if `text` cannot be one."""
+    """An office code as it is stored ("cm-namcan " → "CM-NAMCAN"), or None if `text` cannot be one.
+
+    Only ASCII text: some other letters become ASCII capitals ("ß" → "SS", dotless "ı" → "I"), and a code
+    that is not typed as it is printed should not open a page.
+    """
     code = text.strip().upper()
-    return code if OFFICE_CODE.match(code) else None
+    return code if text.isascii() and OFFICE_CODE.match(code) else None
 
 
 def procedure_code(text: str) -> str | None:
     """A procedure code as it is stored ("ht-khaisinh" → "HT-KHAISINH"), or None if `text` cannot be one."""
     code = text.strip().upper()
-    return code if PROCEDURE_CODE.match(code) else None
+    return code if text.isascii() and PROCEDURE_CODE.match(code) else None
 
 
 def public_office(session: Session, code: str) -> Office | None:
@@ -42,9 +47,11 @@ def public_procedure(session: Session, code: str) -> Procedure | None:
 
 def vietnamese_order(text: str) -> str:
     """A sort key that puts Vietnamese words in dictionary order near enough for a list: letters without their
-    tone and vowel marks, and "đ" after every other "d" ("Đất đai" after "Dân cư", not after "Xây dựng")."""
+    tone and vowel marks, "đ" after every other "d" ("Đất đai" after "Dân cư", not after "Xây dựng"), numbers
+    by their value."""
     text = unicodedata.normalize("NFD", text.casefold().replace("đ", "d\x7f"))
-    return "".join(c for c in text if not unicodedata.combining(c))
+    plain = "".join(c for c in text if not unicodedata.combining(c))
+    return re.sub(r"\d+", lambda number: number.group().zfill(9), plain)  # "số 2" before "số 10"
 
 
 def procedures_at(session: Session, office: Office) -> list[Procedure]:

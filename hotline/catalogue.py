@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 from datetime import time, timedelta
+from itertools import groupby
 from urllib.parse import urlsplit
 
 from babel.dates import get_day_names
@@ -101,6 +102,13 @@ def processing_text(procedure: Procedure) -> str:
     return ngettext("%(num)s working day", "%(num)s working days", days)
 
 
+def by_field(procedures: list[Procedure]) -> list[tuple[str, list[Procedure]]]:
+    """The procedures under their field's name in the page's language, in the order given (Jinja's groupby
+    would sort the fields again, by code point: "Đất đai" after "Xây dựng")."""
+    groups = [list(group) for _field, group in groupby(procedures, key=lambda p: p.field)]
+    return [(localised(group[0].field, group[0].field_en), group) for group in groups]
+
+
 def documents_of(procedure: Procedure) -> tuple[list[str], str]:
     """The documents to bring, one a line, and the language they are written in (English only if given)."""
     english = get_locale().language == "en" and (procedure.documents_en or "").strip()
@@ -174,8 +182,8 @@ def office_page(code: str) -> str:
         days = office_availability(db, office, today, today + timedelta(days=DAYS_SHOWN - 1), now=now,
                                    policy=rt.policy)
         url, qr = _own_qr("catalogue.office_page", office.code)
-        return render_template("public/office.html", office=office, days=days, procedures=procedures_at(db, office),
-                               hours=opening_hours(office), hotline=_hotline(), url=url, qr=qr)
+        return render_template("public/office.html", office=office, days=days, hours=opening_hours(office),
+                               fields=by_field(procedures_at(db, office)), hotline=_hotline(), url=url, qr=qr)
 
 
 @blueprint.get("/procedures/<code>")

@@ -95,6 +95,8 @@ def test_an_office_page_gives_hours_seats_procedures_the_hotline_and_its_own_qr(
     vietnamese = client.get("/offices/NAMCAN?lang=vi").get_data(as_text=True)
     assert "Trung tâm Phục vụ hành chính công xã Năm Căn" in vietnamese and "Thứ Hai – Thứ Sáu" in vietnamese
     assert "Buổi sáng" in vietnamese and "Cách đặt lịch" in vietnamese and f"còn {seats}/{seats} chỗ" in vietnamese
+    # Fields in Vietnamese dictionary order: "Đất đai" (đ after d) before "Hộ tịch".
+    assert vietnamese.index("<h4>Đất đai</h4>") < vietnamese.index("<h4>Hộ tịch</h4>")
 
 
 def test_the_province_centre_is_reached_by_a_key_and_lists_its_own_procedures(client: FlaskClient,
