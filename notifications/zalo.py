@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import requests
 
 from booking.models import Booking
+from notifications.http import SessionPerThread
 from notifications.senders import Outcome, Outgoing, Sender, SendResult
 
 log = logging.getLogger(__name__)
@@ -92,13 +92,7 @@ class ZnsSender:
             raise ValueError("a ZNS access token is needed")
         self._token, self.templates = access_token, dict(templates)
         self._url, self._timeout = (base_url or DEFAULT_API_BASE_URL).rstrip("/") + TEMPLATE_PATH, timeout
-        self._local = threading.local()
-
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
+        self._session = SessionPerThread()
 
     def handles(self, message: Outgoing) -> bool:
         return message.params is not None and message.kind in self.templates

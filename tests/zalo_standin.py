@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from notifications.zalo import signature
+from tests.loopback import LoopbackServer
 
 ACCESS_TOKEN = "zns-" + "7a1c" * 10
 APP_ID = "4312009876543210"
@@ -85,68 +85,23 @@ class Recorded:
         return self.body.get("phone")
 
 
-@dataclass
-class ZaloStandIn:
+class ZaloStandIn(LoopbackServer[Answer, Recorded]):
     """ZNS on 127.0.0.1; `with ZaloStandIn(templates={"123": {"code", "office"}}) as zalo:`."""
 
-    templates: dict[str, set[str]] = field(default_factory=dict)
-    on_zalo: set[str] = field(default_factory=set)  # numbers (84…) with a Zalo account
-    blocked: set[str] = field(default_factory=set)  # on Zalo, but not receiving ZNS
-    access_token: str = ACCESS_TOKEN
-    daily_quota: int = 500
+    thread_name = "zalo-standin"
 
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._script: list[Answer] = []
-        self._records: list[Recorded] = []
+    def __init__(self, *, templates: dict[str, set[str]] | None = None, on_zalo: set[str] | None = None,
+                 blocked: set[str] | None = None, access_token: str = ACCESS_TOKEN, daily_quota: int = 500) -> None:
+        super().__init__()
+        self.templates = templates or {}  # template id -> the parameters it requires
+        self.on_zalo = on_zalo or set()  # numbers (84…) with a Zalo account
+        self.blocked = blocked or set()  # on Zalo, but not receiving ZNS
+        self.access_token, self.daily_quota = access_token, daily_quota
         self.sent: dict[str, dict[str, Any]] = {}  # msg_id -> the request's body
-        self._closing = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> ZaloStandIn:
-        standin = self
-
-        class Handler(_Handler):
-            owner = standin
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="zalo-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._closing.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "the stand-in is not running"
-        host, port = self._server.socket.getsockname()[:2]
-        return f"http://{host}:{port}"
-
-    def script(self, *answers: Answer) -> None:
-        with self._lock:
-            self._script.extend(answers)
-
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._records)
 
     @property
     def delivered(self) -> list[Recorded]:
         return [r for r in self.requests if r.error == 0]
-
-    def _next(self) -> Answer | None:
-        with self._lock:
-            return self._script.pop(0) if self._script else None
 
     def answer(self, headers: dict[str, str], body: Any) -> tuple[int, dict[str, Any]]:
         """What ZNS answers a well-formed, unscripted request: (ZNS error, its data)."""
@@ -177,10 +132,6 @@ class ZaloStandIn:
             remaining = self.daily_quota
         return 0, {"msg_id": msg_id, "sent_time": str(int(time.time() * 1000)),
                    "quota": {"dailyQuota": "500", "remainingQuota": str(remaining)}}
-
-    def record(self, item: Recorded) -> None:
-        with self._lock:
-            self._records.append(item)
 
     # -- what Zalo posts back ---------------------------------------------------------------------
 
@@ -217,15 +168,15 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != TEMPLATE_PATH:
             self._send(404, b'{"error": -106, "message": "Method unsupported"}')
             return
-        scripted = self.owner._next()
+        scripted = self.owner._next_answer()
         if scripted is not None and scripted.drop:
-            self.owner.record(Recorded(headers, body if isinstance(body, dict) else {}, 0, None, None))
+            self.owner._record(Recorded(headers, body if isinstance(body, dict) else {}, 0, None, None))
             self.close_connection = True
             return
-        if scripted is not None and scripted.delay and self.owner._closing.wait(scripted.delay):
+        if scripted is not None and scripted.delay and self.owner.wait_closing(scripted.delay):
             return
         if scripted is not None and scripted.page is not None:
-            self.owner.record(Recorded(headers, body if isinstance(body, dict) else {}, scripted.status, None, None))
+            self.owner._record(Recorded(headers, body if isinstance(body, dict) else {}, scripted.status, None, None))
             self._send(scripted.status, scripted.page.encode())
             return
         data: dict[str, Any] = {}
@@ -233,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
             error = scripted.error
         else:
             error, data = self.owner.answer(headers, body)
-        self.owner.record(Recorded(headers, body if isinstance(body, dict) else {}, 200, error,
+        self.owner._record(Recorded(headers, body if isinstance(body, dict) else {}, 200, error,
                                    data.get("msg_id")))
         answer: dict[str, Any] = {"error": error, "message": "Success" if error == 0 else MESSAGES.get(error, "Error")}
         if data:
@@ -249,3 +200,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+ZaloStandIn.handler = _Handler
