@@ -16,7 +16,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, request
 
 from hotline.runtime import runtime
-from notifications.dispatcher import record_status
+from notifications.dispatcher import record_delivery
+from notifications.models import MessageStatus
 from notifications.zalo import signed_by_zalo
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,8 @@ def events() -> Response:
     if not tracking_id.isdigit() or not msg_id or len(msg_id) > 64 or len(tracking_id) > 18:
         abort(400)
     with rt.transaction() as db:
-        applied = record_status(db, message_id=int(tracking_id), provider_sid=msg_id, provider_status="delivered",
-                                error_code=None, now=rt.now())
+        applied = record_delivery(db, message_id=int(tracking_id), provider_sid=msg_id, status=MessageStatus.DELIVERED,
+                                  error_code=None, now=rt.now())
     log.info("zalo delivery report", extra={"event": "zalo.received", "outbox_id": int(tracking_id),
                                              "applied": applied})
     return Response(status=200)
