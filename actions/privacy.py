@@ -76,7 +76,8 @@ def export(ctx: Context, *, phone: str) -> dict[str, Any]:
             "opted_out_at": _iso(citizen.opted_out_at), "first_contact": _iso(citizen.created_at)},
         "bookings": [_booking(b) for b in db.scalars(
             select(Booking).where(Booking.phone == number).order_by(Booking.date, Booking.id))],
-        "messages": [audit.plain({"kind": m.kind, "status": m.status, "text": m.body, "created_at": m.created_at,
+        "messages": [audit.plain({"kind": m.kind, "channel": m.channel, "status": m.status, "text": m.body,
+                                  "created_at": m.created_at,
                                   "sent_at": m.sent_at}) for m in db.scalars(
             select(OutboxMessage).where(OutboxMessage.recipient == number).order_by(OutboxMessage.id))],
         "calls": [audit.plain({"started_at": c.started_at, "ended_at": c.ended_at, "outcome": c.outcome,

@@ -96,13 +96,14 @@ def anonymise_bookings(db: Session, where: ColumnElement[bool], *, size: int = B
 
 def anonymise_messages(db: Session, where: ColumnElement[bool], *, size: int = BATCH) -> int:
     """Sent (or given up) messages lose their text, recipient, Zalo template parameters (the text again) and
-    the provider's error text; a broadcast's de-duplication key, which carries the number, goes too."""
+    the providers' error texts (SMS and Zalo); a broadcast's de-duplication key, which carries the number,
+    goes too."""
     done = 0
     query = (select(OutboxMessage.id).where(where, OutboxMessage.status.in_(FINISHED), OutboxMessage.recipient != ERASED)
              .order_by(OutboxMessage.id))
     for ids in _batches(db, query, size):
         db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(
-            recipient=ERASED, body="", error_message=None, params=None,
+            recipient=ERASED, body="", error_message=None, params=None, zalo_error=None,
             dedupe_key=case((OutboxMessage.dedupe_key.like("broadcast:%"), null()), else_=OutboxMessage.dedupe_key)),
             execution_options={"synchronize_session": False})
         done += len(ids)

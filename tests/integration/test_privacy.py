@@ -67,6 +67,7 @@ def _sms(db: Session, n: int, status: MessageStatus, created: datetime, *, booki
         status=status, due_at=created, attempts=1, booking_id=booking.id if booking else None,
         broadcast_id=broadcast.id if broadcast else None, error_message=f"Số {phone(n)} không nhận được",
         dedupe_key=f"broadcast:{broadcast.id}:{phone(n)}" if broadcast else None, created_at=created,
+        params={"code": "123456789", "phone": phone(n)}, zalo_error=f"-124 {phone(n)} has no Zalo account",
         updated_at=created)
     db.add(message)
     return message
@@ -159,6 +160,7 @@ def test_the_purge_anonymises_what_has_expired_and_keeps_the_rest(db: Session, s
     erased = list(db.scalars(select(OutboxMessage).where(OutboxMessage.recipient == ERASED)))
     assert sorted(m.status for m in erased) == [MessageStatus.DELIVERED, MessageStatus.FAILED]
     assert all(m.body == "" and m.error_message is None and m.dedupe_key is None and m.segments == 2 for m in erased)
+    assert all(m.params is None and m.zalo_error is None for m in erased)
     assert messages[phone(2)].status is MessageStatus.QUEUED and phone(2) in messages[phone(2)].body  # not sent yet
     assert messages[phone(4)].body.endswith(phone(4))
     assert db.scalars(select(BroadcastNumber)).all() == []
