@@ -181,3 +181,10 @@ def set_nearly_turn(ctx: Context, *, office_id: int, ahead: int) -> Office:
     audit.record(ctx.db, actor=ctx.actor.name, action="office.nearly_turn", target_type="office", target_id=office.id,
                  office_id=office.id, before=before, after={"nearly_turn_ahead": ahead}, now=ctx.now, ip=ctx.actor.ip)
     return office
+
+
+def day_at_desks(ctx: Context, *, office_id: int) -> list[queue.DeskDay]:
+    """Today's figures per desk (served, not come, median wait and service), for the office's staff."""
+    _runs_the_day(ctx, office_id)
+    office = get_or_not_found(ctx.db, Office, office_id)
+    return queue.day_at_desks(ctx.db, office, queue.today_at(office, ctx.now))

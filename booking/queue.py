@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from statistics import median
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Select, func, select, update
@@ -336,3 +337,38 @@ def issue_walk_in(session: Session, *, office_id: int, actor: Actor, now: dateti
     _event(session, booking, action="checked_in", actor=actor, now=now)
     session.flush()
     return booking
+
+
+# -- the day at the desks -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeskDay:
+    """One desk's day: how many it served, how many did not come up, the median minutes waited and served."""
+
+    number: int
+    name: str
+    served: int
+    not_come: int
+    median_wait: int | None  # from check-in to the (last) call
+    median_service: int | None  # from the call to served
+
+
+def _median_minutes(spans: list[float]) -> int | None:
+    return round(median(spans) / 60) if spans else None
+
+
+def day_at_desks(session: Session, office: Office, day: date) -> list[DeskDay]:
+    """What each of the office's desks did on `day`, for its manager."""
+    rows = session.execute(select(Booking.desk_id, Booking.status, Booking.checked_in_at, Booking.called_at,
+                                  Booking.served_at).where(Booking.office_id == office.id, Booking.date == day,
+                                                           Booking.desk_id.is_not(None))).all()
+    shown = []
+    for desk in desks(session, office.id):
+        mine = [r for r in rows if r.desk_id == desk.id]
+        served = [r for r in mine if r.status is BookingStatus.SERVED]
+        waits = [(r.called_at - r.checked_in_at).total_seconds() for r in mine if r.called_at and r.checked_in_at]
+        services = [(r.served_at - r.called_at).total_seconds() for r in served if r.served_at and r.called_at]
+        shown.append(DeskDay(desk.number, desk.name, len(served),
+                             sum(1 for r in mine if r.status is BookingStatus.NO_SHOW),
+                             _median_minutes(waits), _median_minutes(services)))
+    return shown

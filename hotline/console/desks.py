@@ -59,12 +59,13 @@ def desks(office_id: int) -> str:
     with runtime().reading() as db:
         try:
             rows = desk.desks(acting(db), office_id=office_id)
+            today = desk.day_at_desks(acting(db), office_id=office_id)
         except NotAllowed:
             abort(403)
         for row in rows:
             db.expunge(row)
     forms = {row.id: DeskForm(formdata=None, prefix=f"d{row.id}", obj=row) for row in rows}
-    return render_template("console/desks.html", office=office, desks=rows, forms=forms,
+    return render_template("console/desks.html", office=office, desks=rows, forms=forms, today=today,
                            new=DeskForm(formdata=None, number=max((r.number for r in rows), default=0) + 1),
                            nearly=NearlyTurnForm(formdata=None, ahead=office.nearly_turn_ahead))
 

@@ -58,6 +58,8 @@ def test_a_desk_calls_recalls_transfers_and_serves(client: FlaskClient, db: Sess
     _press(client, mine, one, "call")
     page = _press(client, mine, one, "no-show")
     assert f"Marked as not having come: {people[1].queue_label}." in page
+    today = client.get(f"/console/offices/{mine}/desks").get_data(as_text=True)
+    assert "Today at the desks" in today and re.search(r"<td>Desk 2 · Hộ tịch 2</td><td>1</td><td>0</td>", today)
     db.rollback()
     told = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.NEARLY_TURN)).all()
     assert [m.booking_id for m in told] == [people[2].id]  # one ahead of them after the first call, told once

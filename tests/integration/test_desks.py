@@ -282,3 +282,19 @@ def test_a_walk_in_without_a_number_is_cancelled_without_an_sms(db: Session) -> 
     ticket = desk.issue_walk_in(_ctx(db, Actor.staff("user:mai", Role.MANAGER, frozenset({office.id}))),
                                 office_id=office.id)
     assert notices.cancelled(db, ticket, now=NOW, policy=SmsPolicy(), loc=PlainLocalizer()) is None
+
+
+def test_the_day_at_the_desks_counts_and_times_them(db: Session, office: tuple[int, int, list[int]]) -> None:
+    here, _there, (one, two, _three) = office
+    first, second, third = _checked_in(db, here, 3)  # all checked in at 09:00
+    minutes = lambda n: NOW + timedelta(minutes=n)  # noqa: E731
+    queue.call_next(db, office_id=here, desk_id=one, actor=DESK_STAFF, now=minutes(10))
+    bookings.mark_served(db, booking_id=first.id, actor=DESK_STAFF, now=minutes(16))
+    queue.call_next(db, office_id=here, desk_id=one, actor=DESK_STAFF, now=minutes(20))
+    queue.not_at_counter(db, office_id=here, desk_id=one, actor=DESK_STAFF, now=minutes(22))
+    queue.call_next(db, office_id=here, desk_id=two, actor=DESK_STAFF, now=minutes(30))
+    office_row = db.get_one(Office, here)
+    shown = queue.day_at_desks(db, office_row, NOW.date())
+    assert [(d.number, d.served, d.not_come, d.median_wait, d.median_service) for d in shown] == [
+        (1, 1, 1, 15, 6), (2, 0, 0, 30, None), (3, 0, 0, None, None)]
+    assert third.desk_id == two and second.status is BookingStatus.NO_SHOW
