@@ -130,3 +130,19 @@ class BroadcastNumber(Base):
 
     broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"), primary_key=True)
     phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class ZaloToken(Base):
+    """The Official Account's ZNS access token (valid 25 hours) and the refresh token that replaces it.
+
+    Zalo's refresh token can be used once: the one row is locked while a token is refreshed, so that
+    two dispatchers never spend the same refresh token.
+    """
+
+    __tablename__ = "zalo_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    access_token: Mapped[str] = mapped_column(String(1000))
+    refresh_token: Mapped[str] = mapped_column(String(1000))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
