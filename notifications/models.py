@@ -26,6 +26,7 @@ class MessageKind(enum.StrEnum):
     CALLBACK_ACK = "callback_ack"
     BROADCAST = "broadcast"
     NEARLY_TURN = "nearly_turn"  # a checked-in person: a few people are ahead of you
+    WAITLIST_OFFER = "waitlist_offer"  # a seat is held for you: how to claim it before it lapses
 
 
 class MessageStatus(enum.StrEnum):

@@ -11,6 +11,7 @@ from booking.models.enums import BookingStatus, CalendarDayKind, Channel, Office
 from booking.models.offices import CalendarDay, ChannelReserve, Closure, Office, SessionOverride, SessionTemplate
 from booking.models.procedures import Procedure
 from booking.models.sessions import ArrivalWindow, OfficeSession, SessionReserve
+from booking.models.waitlist import OfferCall, WaitlistEntry, WaitlistStatus
 
 __all__ = [
     "ArrivalWindow",
@@ -26,6 +27,7 @@ __all__ = [
     "Closure",
     "Desk",
     "Hold",
+    "OfferCall",
     "Office",
     "OfficeLevel",
     "OfficeSession",
@@ -33,4 +35,6 @@ __all__ = [
     "SessionOverride",
     "SessionReserve",
     "SessionTemplate",
+    "WaitlistEntry",
+    "WaitlistStatus",
 ]
