@@ -87,9 +87,10 @@ def test_office_and_procedure_pages_read_on_a_phone_without_sideways_scrolling(
     # Ten offices take it: folded away behind a summary, and every one a link once opened.
     places = page.locator("details .link-list a")
     expect(places.first).to_be_hidden()
-    page.get_by_text("Xem 10 nơi").click()
+    expect(page.get_by_text("Tại Trung tâm Phục vụ hành chính công của mọi xã, phường (10 đơn vị).")).to_be_visible()
+    page.get_by_text("Xem danh sách 10 đơn vị").click()
     expect(places).to_have_count(10)
-    expect(page.get_by_role("link", name="xã Năm Căn")).to_be_visible()
+    expect(page.get_by_role("link", name="Trung tâm Phục vụ hành chính công xã Năm Căn")).to_be_visible()
     assert page_overflow(page) <= 0, "the procedure page scrolls sideways on a phone"
     browsing.shoot(page, "public-procedure-phone")
 

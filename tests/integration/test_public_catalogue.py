@@ -151,6 +151,8 @@ def test_fees_are_in_vietnamese_numbers_and_unknown_facts_are_said_to_be_unstate
     record = client.get("/procedures/TP-LYLICH?lang=vi").get_data(as_text=True)
     assert record.count("Chưa công bố") == 3  # fee, processing time, national code
     assert "javascript:" not in record  # an address a browser should not open is not linked
+    # Taken at the province's centre only: the call's way there, not "say your commune".
+    assert "Bấm phím 1 để chọn Trung tâm Phục vụ hành chính công tỉnh." in record and "Nói tên xã" not in record
 
 
 def test_the_qr_sheet_has_the_office_code_and_one_per_procedure_twelve_to_a_sheet(client: FlaskClient,
