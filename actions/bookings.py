@@ -160,14 +160,16 @@ def cancel(ctx: Context, *, code: str, reason: str = "") -> Booking:
 
 
 def move(ctx: Context, *, code: str, office_id: int, day: date, session_code: str,
-         window_position: int | None = None) -> Booking:
-    """Move a booking to another session (perhaps at another office), all or nothing; the person is told."""
+         window_position: int | None = None, reason: str = "") -> Booking:
+    """Move a booking to another session (perhaps at another office), all or nothing; the person is told
+    where it was, where it is and why (`reason`; empty: at their own request)."""
     found = find(ctx, code=code)
     if ctx.actor.is_staff:
         _books_for_others(ctx, office_id)
     before = state(found)
     booking = bookings.move(ctx.db, booking_id=found.id, office_id=office_id, day=day, code=session_code,
                             actor=ctx.actor.history, now=ctx.now, policy=ctx.policy, window_position=window_position)
-    notices.moved(ctx.db, booking, now=ctx.now, policy=ctx.sms, loc=ctx.loc(booking.language))
+    notices.moved(ctx.db, booking, was=before["date"], was_session=before["session"], reason=reason, now=ctx.now,
+                  policy=ctx.sms, loc=ctx.loc(booking.language))
     audited(ctx, "booking.move", booking, before=before)
     return booking

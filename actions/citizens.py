@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from actions import audit
@@ -40,10 +41,11 @@ def set_notices(ctx: Context, *, receive: bool, phone: str | None = None) -> Cit
 
 
 def request_callback(ctx: Context, *, phone: str, language: str, call_sid: str | None,
-                     summary: dict[str, Any]) -> CallbackRequest:
+                     summary: dict[str, Any], by: datetime) -> CallbackRequest:
     """Ask an operator to call back at `phone` (a number to call, which proves nothing about the asker).
 
-    The acknowledgement SMS goes to that number when it is a mobile, so the person knows a call is coming.
+    The acknowledgement SMS goes to that number when it is a mobile, so the person knows a call is
+    coming, and by when: `by`, the operators' promise (`booking.calendar.operators_promise`).
     """
     request = CallbackRequest(phone=phone, call_sid=call_sid, language=language,
                               context={k: v for k, v in summary.items() if v}, requested_at=ctx.now)
@@ -51,7 +53,9 @@ def request_callback(ctx: Context, *, phone: str, language: str, call_sid: str |
     ctx.db.flush()
     if parse_phone(phone).kind is PhoneKind.MOBILE:
         enqueue(ctx.db, kind=MessageKind.CALLBACK_ACK, recipient=phone, now=ctx.now, policy=ctx.sms,
-                body=texts.callback_ack(loc=ctx.loc(language)), language=language,
+                body=texts.callback_ack(by=by.astimezone(ctx.sms.timezone),
+                                        today=ctx.now.astimezone(ctx.sms.timezone).date(), loc=ctx.loc(language)),
+                language=language,
                 dedupe_key=f"callback:{call_sid or request.id}")
     audit.record(ctx.db, actor=ctx.actor.name, action="callback.request", target_type="callback",
                  target_id=request.id, now=ctx.now, after={"phone": phone, "language": language}, ip=ctx.actor.ip)

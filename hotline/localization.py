@@ -19,6 +19,10 @@ class BabelLocalizer:
         with flask_babel.force_locale(self.language):
             return flask_babel.gettext(message, **params)
 
+    def day(self, value: date) -> str:
+        """'T5 03/12' (Vietnamese writes Thứ Năm short as T5), 'Thu 03/12' in English: the year is plain from context."""
+        return format_date(value, "EEEEEE dd/MM" if self.language == "vi" else "EEE dd/MM", locale=self.language)
+
     def date(self, value: date) -> str:
         return format_date(value, "dd/MM/yyyy", locale=self.language)
 

@@ -18,7 +18,8 @@ def sms_policy(settings: Settings) -> SmsPolicy:
     start, end = settings.quiet_hours
     kinds = frozenset(MessageKind(k.strip()) for k in settings.sms_urgent_kinds.split(",") if k.strip())
     return SmsPolicy(timezone=settings.tz, brandname=settings.sms_brandname, diacritics=settings.sms_diacritics,
-                     max_segments=settings.sms_max_segments, quiet_start=start, quiet_end=end, urgent_kinds=kinds)
+                     max_segments=settings.sms_max_segments, quiet_start=start, quiet_end=end, urgent_kinds=kinds,
+                     hotline=settings.hotline_number, replies=settings.sms_replies)
 
 
 def make_sender(settings: Settings) -> Sender:

@@ -21,16 +21,6 @@ from notifications.policy import SmsPolicy
 from notifications.texts import N_, Localizer
 from notifications.zalo import booking_params
 
-MOVED = N_("Your appointment %(code)s is now at %(office)s on %(date)s (%(part)s): please arrive %(start)s-%(end)s, "
-           "queue number %(queue)s.")
-CLOSED = N_("%(office)s is closed from %(start)s to %(end)s (%(reason)s). Appointments on those days are cancelled; "
-            "please call the hotline to book again.")
-# A closure or a cancelled session tells each person booked in it what became of their own appointment.
-CLOSED_CANCELLED = N_("%(office)s will not receive you on %(date)s (%(part)s): %(reason)s. Your appointment "
-                      "%(code)s is cancelled; please call the hotline to book again.")
-CLOSED_MOVED = N_("%(office)s will not receive you on %(was)s (%(reason)s). Your appointment %(code)s is moved to "
-                  "%(date)s (%(part)s): please arrive %(start)s-%(end)s, queue number %(queue)s.")
-NO_REASON = N_("a change to the office's hours")
 NEARLY_TURN = N_("Number %(queue)s at %(office)s: your turn is near, %(ahead)s ahead of you. Please come close to the "
                  "counters.")
 
@@ -49,27 +39,25 @@ def _queue(session: Session, booking: Booking, kind: MessageKind, body: str, *, 
 
 def confirmed(session: Session, booking: Booking, *, now: datetime, policy: SmsPolicy,
               loc: Localizer) -> OutboxMessage | None:
-    body = texts.confirmation(code=booking.code, office=_office_name(booking.office, loc.language), day=booking.date,
-                              session_code=booking.session_code, start=booking.arrival_start,
-                              end=booking.arrival_end, queue=booking.queue_label, loc=loc)
+    body = texts.confirmation(texts.visit_of(booking, loc.language), hotline=policy.hotline, loc=loc, fits=policy.fits)
     return _queue(session, booking, MessageKind.CONFIRMATION, body, now=now, policy=policy,
                   key=f"confirmation:{booking.id}")
 
 
 def cancelled(session: Session, booking: Booking, *, now: datetime, policy: SmsPolicy,
               loc: Localizer) -> OutboxMessage | None:
-    body = texts.cancellation(code=booking.code, office=_office_name(booking.office, loc.language), day=booking.date,
-                              loc=loc)
+    body = texts.cancellation(code=booking.code, office=texts.office_name(booking.office, loc.language), day=booking.date,
+                              session_code=booking.session_code, hotline=policy.hotline, loc=loc)
     return _queue(session, booking, MessageKind.CANCELLATION, body, now=now, policy=policy,
                   key=f"cancellation:{booking.id}")
 
 
-def moved(session: Session, booking: Booking, *, now: datetime, policy: SmsPolicy,
-          loc: Localizer) -> OutboxMessage | None:
-    body = loc.gettext(MOVED, code=booking.code, office=_office_name(booking.office, loc.language),
-                       date=loc.date(booking.date), part=texts.part_of_day(booking.session_code, loc),
-                       start=loc.time(booking.arrival_start), end=loc.time(booking.arrival_end),
-                       queue=booking.queue_label)
+def moved(session: Session, booking: Booking, *, was: date, was_session: str, now: datetime, policy: SmsPolicy,
+          loc: Localizer, reason: str = "") -> OutboxMessage | None:
+    """Tell the person where their appointment (on `was`, session `was_session`) is now, and why (`reason`;
+    empty: at their own request)."""
+    body = texts.move(texts.visit_of(booking, loc.language), was=was, was_session=was_session, reason=reason,
+                      hotline=policy.hotline, loc=loc)
     reminders.drop_stale(session, booking, now=now)
     # A booking may move more than once: each move is its own message.
     return _queue(session, booking, MessageKind.MOVE, body, now=now, policy=policy,
@@ -92,20 +80,19 @@ def closure_cancelled(session: Session, booking: Booking, *, reason: str, kind: 
     `urgent` sends it even in quiet hours (the caller decides when the appointment is too close
     to wait for the morning); `kind` says why, for the reports: a closure or one cancelled session.
     """
-    body = loc.gettext(CLOSED_CANCELLED, office=_office_name(booking.office, loc.language), date=loc.date(booking.date),
-                       part=texts.part_of_day(booking.session_code, loc), reason=reason or loc.gettext(NO_REASON),
-                       code=booking.code)
+    body = texts.closure_cancellation(code=booking.code, office=texts.office_name(booking.office, loc.language),
+                                      day=booking.date, session_code=booking.session_code, reason=reason,
+                                      hotline=policy.hotline, loc=loc)
     return _queue(session, booking, kind, body, now=now, policy=policy, key=f"cancellation:{booking.id}",
                   urgent=urgent)
 
 
-def closure_moved(session: Session, booking: Booking, *, was: date, reason: str, urgent: bool, now: datetime,
-                  policy: SmsPolicy, loc: Localizer) -> OutboxMessage | None:
-    """Tell one person that the office will not open on `was` and where their appointment is now."""
-    body = loc.gettext(CLOSED_MOVED, office=_office_name(booking.office, loc.language), was=loc.date(was),
-                       reason=reason or loc.gettext(NO_REASON), code=booking.code, date=loc.date(booking.date),
-                       part=texts.part_of_day(booking.session_code, loc), start=loc.time(booking.arrival_start),
-                       end=loc.time(booking.arrival_end), queue=booking.queue_label)
+def closure_moved(session: Session, booking: Booking, *, was: date, was_session: str, reason: str, urgent: bool,
+                  now: datetime, policy: SmsPolicy, loc: Localizer) -> OutboxMessage | None:
+    """Tell one person that the office will not open on `was` (session `was_session`) and where their
+    appointment is now."""
+    body = texts.closure_move(texts.visit_of(booking, loc.language), was=was, was_session=was_session, reason=reason,
+                              hotline=policy.hotline, loc=loc)
     reminders.drop_stale(session, booking, now=now)
     return _queue(session, booking, MessageKind.MOVE, body, now=now, policy=policy,
                   key=f"move:{booking.id}:{booking.updated_at.isoformat()}", urgent=urgent)
@@ -121,8 +108,8 @@ def closure_broadcast(session: Session, *, office: Office, start: date, end: dat
     It is queued before the bookings are cancelled, in the same transaction: its audience is
     the people booked in those days, and a cancelled booking no longer counts as one.
     """
-    body = loc.gettext(CLOSED, office=_office_name(office, loc.language), start=loc.date(start), end=loc.date(end),
-                       reason=reason)
+    body = texts.closure(office=texts.office_name(office, loc.language), start=start, end=end, reason=reason,
+                         hotline=policy.hotline, loc=loc)
     broadcast = create(session, body=body, audience=AudienceKind.OFFICE_DATES, urgent=True, office_id=office.id,
                        spec={"office_id": office.id, "start": start.isoformat(), "end": end.isoformat()},
                        created_by=created_by, now=now, title=reason, language=loc.language, kind=MessageKind.CLOSURE)

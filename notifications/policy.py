@@ -1,4 +1,4 @@
-"""How messages are written and when they may go: brandname, diacritics, quiet hours, urgency."""
+"""How messages are written and when they may go: brandname, diacritics, the number to call, quiet hours, urgency."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from notifications.sms import size_of, without_diacritics
 class SmsPolicy:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
     brandname: str = ""  # shown before each text, e.g. "UBND CA MAU"
+    hotline: str = "1022"  # the number the texts ask people to call
+    replies: bool = False  # the provider delivers replies, so texts may offer reply keywords
+    fit_segments: int = 2  # what a confirmation or reminder is fitted into (notifications.texts.fit)
     # "keep" sends Vietnamese with its diacritics (UCS-2); "strip" always sends plain letters
     # (GSM-7); "auto" strips only a text that would otherwise take more than `max_segments`.
     diacritics: str = "keep"
@@ -35,6 +38,10 @@ class SmsPolicy:
         if self.diacritics == "strip" or (self.diacritics == "auto" and size_of(full).segments > self.max_segments):
             return without_diacritics(full)
         return full
+
+    def fits(self, body: str) -> bool:
+        """Whether `body`, sent as this policy sends it (brandname, diacritics), costs at most `fit_segments`."""
+        return size_of(self.text(body)).segments <= self.fit_segments
 
     def is_urgent(self, kind: MessageKind) -> bool:
         return kind in self.urgent_kinds

@@ -28,8 +28,6 @@ from notifications.zalo import booking_params
 
 NAMES = ("evening", "before")
 MOVED_AWAY = ("booking_moved", "the appointment has changed since")  # error code and message of a stale one
-REMINDER = texts.N_("Reminder: appointment %(code)s at %(office)s on %(date)s (%(part)s), arrive %(start)s-%(end)s, "
-                    "queue number %(queue)s.")
 
 
 def _mobile(phone: str) -> bool:
@@ -126,10 +124,7 @@ def queue_reminders(session: Session, *, now: datetime, policy: SmsPolicy, eveni
     queued = 0
     for key, booking in fresh.values():
         loc = localizer(booking.language)
-        office = booking.office.name_en if booking.language == "en" and booking.office.name_en else booking.office.name
-        body = loc.gettext(REMINDER, code=booking.code, office=office, date=loc.date(booking.date),
-                           part=texts.part_of_day(booking.session_code, loc), start=loc.time(booking.arrival_start),
-                           end=loc.time(booking.arrival_end), queue=booking.queue_label)
+        body = texts.reminder(texts.visit_of(booking, loc.language), hotline=policy.hotline, loc=loc, fits=policy.fits)
         message = enqueue(session, kind=MessageKind.REMINDER, recipient=booking.phone, body=body,
                           language=booking.language, now=now, policy=policy, booking_id=booking.id, dedupe_key=key,
                           params=booking_params(booking))

@@ -34,6 +34,9 @@ class PlainLocalizer:
     def gettext(self, message: str, **params: Any) -> str:
         return message % params if params else message
 
+    def day(self, value: date) -> str:
+        return value.strftime("%a %d/%m")
+
     def date(self, value: date) -> str:
         return value.strftime("%d/%m/%Y")
 

@@ -19,7 +19,7 @@ from actions import bookings as actions
 from actions import citizens as citizen_actions
 from actions.context import Actor
 from booking.availability import SessionRoom, next_sessions_with_room
-from booking.calendar import operators_promise
+from booking.calendar import Promise, operators_promise
 from booking.errors import (
     AlreadyBookedForSession, BookingError, InvalidBookingCode, InvalidPhone, NotAMobile, NotFound,
     SessionFull, TooManyBookings, WindowFull,
@@ -523,11 +523,15 @@ class Effects:
 
     # -- operators and call-backs ------------------------------------------------------------
 
-    def _operators_now(self) -> bool:
-        """Operators are working now: the same rule as the promise the console shows for a call-back."""
+    def _promise(self) -> Promise:
+        """By when operators call back: the same rule as the promise the console shows for a call-back."""
         settings = self.rt.settings
         opens, closes = settings.operator_window
-        return operators_promise(self.db, self.now, tz=settings.tz, opens=opens, closes=closes).today
+        return operators_promise(self.db, self.now, tz=settings.tz, opens=opens, closes=closes)
+
+    def _operators_now(self) -> bool:
+        """Operators are working now."""
+        return self._promise().today
 
     def operators_open(self, context: dict[str, Any]) -> str:
         opens, closes = self.rt.settings.operator_window
@@ -537,13 +541,14 @@ class Effects:
     def _callback(self, context: dict[str, Any], phone: str) -> str:
         summary = {"state": self.call.state, "office": context.get("office", {}).get("name"),
                    "session": context.get("session"), "booking": context.get("booking", {}).get("code")}
+        promise = self._promise()
         citizen_actions.request_callback(self.ctx, phone=phone, language=self._language(context),
-                                         call_sid=self.call.sid, summary=summary)
+                                         call_sid=self.call.sid, summary=summary, by=promise.by)
         context["callback_phone"] = phone
         loc = self._loc(context)
         _opens, closes = self.rt.settings.operator_window
         context["callback_by"] = (loc.gettext(CALLBACK_TODAY, time=spoken_time(closes, self._language(context)))
-                                  if self._operators_now() else loc.gettext(CALLBACK_LATER))
+                                  if promise.today else loc.gettext(CALLBACK_LATER))
         return "ok"
 
     def record_callback(self, context: dict[str, Any]) -> str:

@@ -88,9 +88,10 @@ def book(db: Session, office: Office, n: int, *, day: date = TUESDAY, code: str 
 def move(db: Session, booking: Booking, *, now: datetime, day: date = TUESDAY, code: str = "C",
          window_position: int | None = None) -> None:
     """Move as the console and the API do: the move, then its notice, in one transaction."""
+    was, was_session = booking.date, booking.session_code
     moved = bookings.move(db, booking_id=booking.id, office_id=booking.office_id, day=day, code=code, actor=OPERATOR,
                           now=now, policy=POLICY, window_position=window_position)
-    notices.moved(db, moved, now=now, policy=SMS, loc=PlainLocalizer())
+    notices.moved(db, moved, was=was, was_session=was_session, now=now, policy=SMS, loc=PlainLocalizer())
     db.commit()
 
 
@@ -117,7 +118,7 @@ def test_a_reminder_held_for_the_morning_is_not_sent_once_the_closure_rehouses_i
     # The new appointment, on Wednesday morning, is reminded of the evening before.
     assert run_reminders(sessions, at(2027, 3, 2, 19, 0)) == 1
     assert dispatch(sessions, sender, at(2027, 3, 2, 19, 0)) == Counter(sent=1)
-    assert sender.sent == [reminders(sessions)[-1].body] and "03/03/2027 (morning), arrive 07:30" in sender.sent[0]
+    assert sender.sent == [reminders(sessions)[-1].body] and ": Wed 03/03, arrive 07:30" in sender.sent[0]
 
 
 def test_a_reminder_sent_under_the_old_key_format_is_not_sent_again(db: Session,

@@ -196,7 +196,7 @@ def test_a_console_booking_and_its_confirmation_commit_together_and_the_confirma
     assert dispatch(sessions, twilio_sender(twilio)) == Counter(sent=1)
     (request,) = twilio.accepted
     body = request.get("Body") or ""
-    assert request.get("To") == phone(2) and code in body and label in body and "Trung tâm Phục vụ" in body
+    assert request.get("To") == phone(2) and code in body and label in body and "TTPVHCC xã Năm Căn" in body
     assert label == "S-001"  # the rolled-back booking took no queue number
 
 

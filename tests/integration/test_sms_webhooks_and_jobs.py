@@ -353,18 +353,44 @@ def test_stop_words_opt_out_of_notices_and_start_words_opt_back_in(
         assert person is not None and (person.broadcast_opt_out, person.opted_out_at) == (False, None), start
 
 
-def test_anything_else_gets_the_help_text(client: FlaskClient, db: Session) -> None:
+@pytest.fixture
+def replying_client(app: Flask, make_app: Callable[..., Flask], twilio: TwilioStandIn, clock: Clock) -> FlaskClient:
+    """The app where the provider carries replies (SMS_REPLIES on), so its answers may offer keywords."""
+    return make_app(clock, twilio_auth_token=AUTH_TOKEN, twilio_account_sid=ACCOUNT_SID, twilio_from=SENDER_ID,
+                    sms_sender="twilio", twilio_api_base_url=twilio.base_url, public_base_url=BASE,
+                    sms_replies=True).test_client()
+
+
+def test_anything_else_gets_the_help_text_with_keywords_only_where_replies_reach_us(
+        client: FlaskClient, replying_client: FlaskClient, db: Session) -> None:
     for body in ("Xin chào", "", "HUY", "LICH HEN", "STOP NOW", "12345"):
-        text = sms_reply(client, db, phone(1), body) or ""
-        assert text.startswith("Tổng đài hành chính công: nhắn LICH"), body
+        assert sms_reply(replying_client, db, phone(1), body) == (
+            "Tổng đài hành chính công: nhắn LICH để xem lịch hẹn, HUY kèm mã để hủy lịch hẹn, TU CHOI để ngừng "
+            "nhận thông báo."), body
+        # Twilio carries no replies from Vietnam (SMS_REPLIES off): no keyword is offered, the number is.
+        assert sms_reply(client, db, phone(1), body) == (
+            "Tổng đài hành chính công: để đặt, xem hoặc hủy lịch hẹn, hoặc ngừng nhận thông báo, xin gọi 1022."), body
         person = citizen(db, phone(1))
         assert person is not None and person.broadcast_opt_out is False
 
 
-def test_replies_come_in_the_citizens_language(client: FlaskClient, db: Session) -> None:
+def test_stopping_by_sms_says_how_to_start_again_as_the_provider_allows(
+        client: FlaskClient, replying_client: FlaskClient, db: Session) -> None:
+    assert (sms_reply(replying_client, db, phone(1), "STOP") or "").endswith(
+        "Nhắn BAT DAU để nhận lại thông báo.")
+    assert sms_reply(client, db, phone(2), "STOP") == (
+        "Quý vị sẽ không nhận thông báo nữa. Tin nhắn về lịch hẹn của quý vị vẫn được gửi. Để nhận lại thông báo, "
+        "xin gọi 1022.")
+
+
+def test_replies_come_in_the_citizens_language(client: FlaskClient, replying_client: FlaskClient,
+                                               db: Session) -> None:
     db.add(Citizen(phone=phone(1), language="en", broadcast_opt_out=False, created_at=NOW))
     db.commit()
-    assert (sms_reply(client, db, phone(1), "hello") or "").startswith("Public administration hotline: reply LICH")
+    assert (sms_reply(replying_client, db, phone(1), "hello") or "").startswith(
+        "Public administration hotline: reply LICH")
+    assert sms_reply(client, db, phone(1), "hello") == (
+        "Public administration hotline: to book, check or cancel an appointment, or to stop notices, call 1022.")
 
 
 def test_texts_from_numbers_we_cannot_answer_get_an_empty_response(client: FlaskClient, db: Session) -> None:
@@ -420,7 +446,8 @@ def test_an_ivr_booking_queues_one_confirmation_that_the_scheduler_sends_and_twi
     assert (sms.kind, sms.recipient, sms.booking_id, sms.urgent) == (MessageKind.CONFIRMATION, phone(7), booking_id,
                                                                      True)
     assert label == "C-001" and code in sms.body and label in sms.body
-    assert sms.body.startswith(f"Lịch hẹn {code} tại Trung tâm Phục vụ hành chính công xã Năm Căn")
+    assert sms.body.startswith(f"Lịch hẹn {code} tại TTPVHCC xã Năm Căn: T2 01/03, đến 13:30-14:00, số C-001.")
+    assert sms.segments == 2 and sms.body.endswith("Hỗ trợ: 1022.")
     jobs = Jobs(app)
     assert jobs.dispatch() == {"refused": 0, "sent": 1}
     assert not any(jobs.dispatch().values())  # nothing twice
@@ -456,7 +483,7 @@ def test_reminders_the_evening_before_and_two_hours_before(
     assert (evening.recipient, evening.booking_id, evening.dedupe_key) == (phone(1), booking.id,
                                                                           f"reminder:evening:{appointment}")
     assert evening.due_at == at(2027, 3, 1, 19, 0) and not evening.urgent
-    assert booking.code in evening.body and "C-001" in evening.body and "Nhắc lịch hẹn" in evening.body
+    assert booking.code in evening.body and "C-001" in evening.body and evening.body.startswith("Nhắc hẹn ")
     assert dispatch(sessions, twilio_sender(twilio), at(2027, 3, 1, 19, 0)) == Counter(sent=1)
     assert run_reminders(app, sessions, at(2027, 3, 2, 11, 29)) == 0
     assert run_reminders(app, sessions, at(2027, 3, 2, 11, 30)) == 1
@@ -503,7 +530,7 @@ def test_a_booking_moved_to_another_day_is_reminded_of_the_new_day(
                   now=at(2027, 3, 1, 20, 0), policy=POLICY)
     db.commit()
     assert run_reminders(app, sessions, at(2027, 3, 2, 19, 0)) == 1  # for Wednesday
-    assert "03/03/2027" in reminders(sessions)[-1].body
+    assert ": T4 03/03, đến 13:30" in reminders(sessions)[-1].body
 
 
 def test_a_reminder_waiting_for_the_morning_is_not_sent_once_the_booking_is_cancelled(
