@@ -66,9 +66,31 @@ AUDIT_ACTIONS = {
 }
 
 
+# What an entry is about, as the Target column names it ("Lịch hẹn 123456789", not "booking 123456789").
+AUDIT_TARGETS = {
+    "api_token": _l("API token"),
+    "booking": _l("Appointment"),
+    "broadcast": _l("Notice"),
+    "calendar_day": _l("Calendar day"),
+    "callback": _l("Call-back"),
+    "citizen": _l("Citizen"),
+    "closure": _l("Closure"),
+    "desk": _l("Desk"),
+    "office": _l("Office"),
+    "procedure": _l("Procedure"),
+    "role": _l("Role"),
+    "user": _l("Account"),
+}
+
+
 @blueprint.app_template_filter("audit_action")
 def audit_action(action: str) -> str:
     return str(AUDIT_ACTIONS.get(action, action))
+
+
+@blueprint.app_template_filter("audit_target")
+def audit_target(target_type: str) -> str:
+    return str(AUDIT_TARGETS.get(target_type, target_type))
 
 
 class AuditFilter(FlaskForm):

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize
 from sqlalchemy.orm import Session
 
 from tests.console import PASSWORD
@@ -46,6 +46,12 @@ class Browsing:
         if self._screenshots:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+    def shoot_part(self, part: Locator, name: str) -> None:
+        """One part of a long page (a section, a form), at the size a person sees it."""
+        if self._screenshots:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            part.screenshot(path=SCREENSHOTS / f"{name}.png")
 
     def close(self) -> None:
         for context in self._contexts:
