@@ -103,7 +103,9 @@ def anonymise_messages(db: Session, where: ColumnElement[bool], *, size: int = B
              .order_by(OutboxMessage.id))
     for ids in _batches(db, query, size):
         db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(
-            recipient=ERASED, body="", error_message=None, params=None, zalo_error=None,
+            recipient=ERASED, body="", error_message=None, params=None,
+            # The SMS report counts the messages sent after Zalo could not deliver: that it failed stays.
+            zalo_error=case((OutboxMessage.zalo_error.is_not(None), literal(ERASED)), else_=null()),
             dedupe_key=case((OutboxMessage.dedupe_key.like("broadcast:%"), null()), else_=OutboxMessage.dedupe_key)),
             execution_options={"synchronize_session": False})
         done += len(ids)
