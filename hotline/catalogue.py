@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
@@ -141,8 +142,10 @@ NOT_FOUND = {"office": N_("No office has the code “%(code)s”."),
 
 
 def _missing(what: str, code: str) -> NoReturn:
-    """404 in the reader's language, naming the code asked for (cut short: it came from anyone)."""
-    abort(404, description=gettext(NOT_FOUND[what], code=code[:40]))
+    """404 in the reader's language, naming the code asked for as it reads: cut short, without the invisible
+    characters (a right-to-left override would turn the sentence around), since it came from anyone."""
+    shown = "".join(c for c in code[:40] if c == " " or unicodedata.category(c)[0] not in "CZ")
+    abort(404, description=gettext(NOT_FOUND[what], code=shown))
 
 
 def _stored_codes(view: Callable[[str], str]) -> Callable[[str], str | BaseResponse]:

@@ -215,6 +215,12 @@ def test_codes_with_odd_characters_are_refused_or_not_found_never_an_error(clien
         assert 400 <= status < 500 or status == 301, (path, status)
 
 
+def test_a_not_found_page_names_the_code_without_its_invisible_characters(client: FlaskClient, db: Session) -> None:
+    db.rollback()
+    text = client.get("/offices/AB%E2%80%AECD%E2%80%8B?lang=en").get_data(as_text=True)
+    assert "No office has the code “ABCD”." in text and "\u202e" not in text and "\u200b" not in text
+
+
 def test_a_code_in_small_letters_is_sent_to_its_page_keeping_the_language(client: FlaskClient, db: Session) -> None:
     _catalogue(db)
     db.rollback()
