@@ -333,6 +333,9 @@ class NextSessions(Model):
     sessions: list[NextSessionOut]
 
 
+MaybeDay = date | None  # an answer's date or none, named apart from BookingOut's own `date` field
+
+
 class BookingOut(Model):
     code: Annotated[str, Field(pattern=r"^[0-9]{9}$")]
     office_id: int
@@ -344,7 +347,7 @@ class BookingOut(Model):
     phone: str
     name: str | None
     procedure_id: int | None
-    result_date: Day | None = Field(description="When the result is expected back (the procedure's working days "
+    result_date: MaybeDay = Field(description="When the result is expected back (the procedure's working days "
                                                   "after the appointment); null when the procedure states none")
     channel: Channel
     status: BookingStatus

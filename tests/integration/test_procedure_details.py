@@ -231,3 +231,27 @@ def test_the_demo_fills_in_the_details_of_a_catalogue_loaded_before_them(db: Ses
     load_demo(db, now=NOW)
     assert (copies.fee_vnd, copies.processing_days) == (2_000, 0)
     assert mine.fee_vnd == 150_000
+
+
+def test_the_api_gives_a_bookings_result_date_and_a_new_one_when_moved(client: FlaskClient, db: Session) -> None:
+    from accounts.tokens import issue_token
+
+    office_id = make_office(db).id
+    procedure_id = make_procedure(db, processing_days=3).id
+    unstated_id = make_procedure(db).id
+    _, secret = issue_token(db, name="portal", role=Role.OPERATOR, created_by="test", now=NOW)
+    db.commit()
+    headers = {"Authorization": f"Bearer {secret}"}
+    made = client.post("/api/v1/bookings", headers=headers, json={
+        "office_id": office_id, "date": "2027-03-02", "session": "S", "phone": "0912 345 678",
+        "procedure_id": procedure_id})
+    assert made.status_code == 201, made.get_json()
+    booking = made.get_json()["booking"]
+    assert booking["result_date"] == "2027-03-05"
+    moved = client.post(f"/api/v1/bookings/{booking['code']}/move", headers=headers,
+                        json={"office_id": office_id, "date": "2027-03-04", "session": "C"})
+    assert moved.get_json()["booking"]["result_date"] == "2027-03-09"
+    other = client.post("/api/v1/bookings", headers=headers, json={
+        "office_id": office_id, "date": "2027-03-02", "session": "S", "phone": "0912 345 679",
+        "procedure_id": unstated_id})
+    assert other.get_json()["booking"]["result_date"] is None
