@@ -17,12 +17,12 @@ from actions import audit
 from actions import bookings as booking_actions
 from actions.context import Context
 from actions.errors import NotAllowed
-from actions.retention import (anonymise_bookings, anonymise_callbacks, anonymise_calls, anonymise_messages,
+from actions.retention import (anonymise_bookings, anonymise_waitlist, anonymise_callbacks, anonymise_calls, anonymise_messages,
                                calls_table, forget_citizens, mask, mentions, redact_audit)
 from booking.bookings import local_now
 from booking.errors import BookingError, NotCancellable
 from booking.i18n import N_
-from booking.models import Booking, BookingStatus, CallbackRequest, Citizen
+from booking.models import Booking, BookingStatus, CallbackRequest, Citizen, WaitlistEntry
 from booking.phones import parse_phone
 from notifications.models import BroadcastNumber, OutboxMessage
 
@@ -86,10 +86,13 @@ def export(ctx: Context, *, phone: str) -> dict[str, Any]:
         "callbacks": [audit.plain({"requested_at": r.requested_at, "done_at": r.done_at, "note": r.note,
                                    "collected": r.context}) for r in db.scalars(
             select(CallbackRequest).where(CallbackRequest.phone == number).order_by(CallbackRequest.id))],
+        "waitlist": [audit.plain({"office": e.office_id, "date": e.date, "session": e.session_code, "name": e.name,
+                                  "status": e.status, "joined_at": e.created_at}) for e in db.scalars(
+            select(WaitlistEntry).where(WaitlistEntry.phone == number).order_by(WaitlistEntry.id))],
         "broadcast_lists": list(db.scalars(select(BroadcastNumber.broadcast_id)
                                            .where(BroadcastNumber.phone == number).order_by(BroadcastNumber.broadcast_id))),
     }
-    counts = {key: len(data[key]) for key in ("bookings", "messages", "calls", "callbacks", "broadcast_lists")}
+    counts = {key: len(data[key]) for key in ("bookings", "messages", "calls", "callbacks", "waitlist", "broadcast_lists")}
     audit.record(db, actor=ctx.actor.name, action="privacy.export", target_type="citizen", target_id=mask(number),
                  now=ctx.now, after=counts, ip=ctx.actor.ip)
     return data
@@ -140,6 +143,7 @@ def erase(ctx: Context, *, phone: str, cancel_upcoming: bool = False) -> Erased:
     db.flush()
     result.counts = {
         "bookings": anonymise_bookings(db, Booking.phone == number),
+        "waitlist": anonymise_waitlist(db, WaitlistEntry.phone == number),
         "messages": anonymise_messages(db, OutboxMessage.recipient == number),
         # A call still going on keeps what its next webhook needs; the nightly purge takes it later.
         "calls": anonymise_calls(db, lambda calls: (calls.c.caller == number) & (calls.c.status == "ended")),

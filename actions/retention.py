@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from accounts.models import LoginAttempt
 from actions.models import AuditEntry
-from booking.models import Booking, BookingEvent, CallbackRequest, Citizen
+from booking.models import Booking, BookingEvent, CallbackRequest, Citizen, WaitlistEntry, WaitlistStatus
 from database.base import Base
 from notifications.models import Broadcast, BroadcastNumber, BroadcastStatus, MessageStatus, OutboxMessage
 
@@ -90,6 +90,23 @@ def anonymise_bookings(db: Session, where: ColumnElement[bool], *, size: int = B
                    execution_options={"synchronize_session": False})
         db.execute(update(BookingEvent).where(BookingEvent.booking_id.in_(ids), BookingEvent.action == "cancelled")
                    .values(detail={}), execution_options={"synchronize_session": False})
+        done += len(ids)
+    return done
+
+
+LIVE_WAITLIST = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
+
+
+def anonymise_waitlist(db: Session, where: ColumnElement[bool], *, size: int = BATCH) -> int:
+    """Waitlist entries that are over (accepted, declined, expired, left) lose their name and number, as
+    bookings do; one still waiting or offered a seat is left alone, since it may still call or text."""
+    done = 0
+    query = (select(WaitlistEntry.id).where(where, WaitlistEntry.status.not_in(LIVE_WAITLIST),
+                                            WaitlistEntry.phone.not_like(ERASED + ":%")).order_by(WaitlistEntry.id))
+    for ids in _batches(db, query, size):
+        db.execute(update(WaitlistEntry).where(WaitlistEntry.id.in_(ids)).values(
+            phone=literal(ERASED + ":w") + cast(WaitlistEntry.id, String), name=None,
+            created_by=_sms_actor(WaitlistEntry.created_by)), execution_options={"synchronize_session": False})
         done += len(ids)
     return done
 
@@ -175,7 +192,7 @@ def mentions(text: str) -> ColumnElement[bool]:
 def forget_citizens(db: Session, where: ColumnElement[bool], *, size: int = BATCH) -> int:
     """Citizens with nothing left under their number are deleted, unless they asked for no notices: that
     choice is kept (without their name), since forgetting it would send them notices again."""
-    still_used = (exists().where(Booking.phone == Citizen.phone)
+    still_used = (exists().where(Booking.phone == Citizen.phone) | exists().where(WaitlistEntry.phone == Citizen.phone)
                   | exists().where(CallbackRequest.phone == Citizen.phone, CallbackRequest.done_at.is_(None)))
     done = 0
     gone = select(Citizen.phone).where(where, ~still_used, Citizen.broadcast_opt_out.is_(False))
@@ -218,6 +235,7 @@ def purge(begin: Begin, *, now: datetime, tz: ZoneInfo, retention: Retention, si
     call_cutoff = now - timedelta(days=retention.call_days)
     steps: dict[str, Callable[[Session], int]] = {
         "bookings": lambda db: anonymise_bookings(db, Booking.date < booking_cutoff, size=size),
+        "waitlist": lambda db: anonymise_waitlist(db, WaitlistEntry.date < booking_cutoff, size=size),
         "messages": lambda db: anonymise_messages(db, OutboxMessage.created_at < sms_cutoff, size=size),
         "broadcast_numbers": lambda db: _forget_broadcast_numbers(db, sms_cutoff),
         "calls": lambda db: anonymise_calls(db, lambda calls: calls.c.started_at < call_cutoff, size=size),

@@ -26,7 +26,8 @@ from actions.retention import ERASED, Retention, mask, purge
 from booking import bookings
 from booking.bookings import Actor as HistoryActor
 from booking.errors import InvalidPhone
-from booking.models import Booking, BookingEvent, BookingStatus, CallbackRequest, Channel, Citizen
+from booking.models import (Booking, BookingEvent, BookingStatus, CallbackRequest, Channel, Citizen, WaitlistEntry,
+                            WaitlistStatus)
 from booking.reports import Period, booking_report
 from hotline.ivr.call_reports import call_report
 from hotline.ivr.models import Call, CallOutcome
@@ -107,6 +108,10 @@ def records(db: Session, office: int) -> dict[str, int]:
     db.flush()
     db.add_all([BroadcastNumber(broadcast_id=done.id, phone=phone(1)),
                 BroadcastNumber(broadcast_id=done.id, phone=phone(5))])
+    for n, status in ((1, WaitlistStatus.EXPIRED), (6, WaitlistStatus.WAITING)):
+        db.add(WaitlistEntry(office_id=office, session_id=old[0].session_id, date=OLD_DAY, session_code="S",
+                             phone=phone(n), name="Hồ Văn Giàu", channel=Channel.IVR, created_by="ivr:CA1",
+                             status=status, created_at=at(2026, 2, 1), updated_at=at(2026, 2, 3)))
     _sms(db, 1, MessageStatus.DELIVERED, at(2026, 2, 2), booking=old[0])
     _sms(db, 5, MessageStatus.FAILED, at(2026, 10, 1), broadcast=done)
     _sms(db, 2, MessageStatus.QUEUED, at(2026, 10, 2), booking=old[1])  # never sent: kept until it is
@@ -144,7 +149,7 @@ def _fresh(db: Session) -> None:
 def test_the_purge_anonymises_what_has_expired_and_keeps_the_rest(db: Session, sessions: sessionmaker[Session],
                                                                     records: dict[str, int]) -> None:
     counts = purge(sessions.begin, now=NOW, tz=VN, retention=Retention(), size=2)  # batches of two
-    assert counts == {"bookings": 3, "messages": 2, "broadcast_numbers": 2, "calls": 2, "callbacks": 1,
+    assert counts == {"bookings": 3, "waitlist": 1, "messages": 2, "broadcast_numbers": 2, "calls": 2, "callbacks": 1,
                       "citizens": 4, "login_attempts": 1, "audit_redacted": 2, "audit_deleted": 1}
     _fresh(db)
     old, old2, cancelled, recent = (db.get(Booking, records[k]) for k in ("old", "old2", "cancelled", "recent"))
@@ -163,6 +168,10 @@ def test_the_purge_anonymises_what_has_expired_and_keeps_the_rest(db: Session, s
     assert all(m.params is None and m.zalo_error == ERASED for m in erased)  # that Zalo failed is counted
     assert messages[phone(2)].status is MessageStatus.QUEUED and phone(2) in messages[phone(2)].body  # not sent yet
     assert messages[phone(4)].body.endswith(phone(4))
+    waiting = {e.status: e for e in db.scalars(select(WaitlistEntry))}
+    assert (waiting[WaitlistStatus.EXPIRED].phone, waiting[WaitlistStatus.EXPIRED].name) == (
+        f"{ERASED}:w{waiting[WaitlistStatus.EXPIRED].id}", None)
+    assert waiting[WaitlistStatus.WAITING].phone == phone(6)  # still in line: it may yet be offered a seat
     assert db.scalars(select(BroadcastNumber)).all() == []
     assert db.scalars(select(Broadcast.recipients)).one() == 2
     calls = {c.sid: c for c in db.scalars(select(Call))}
@@ -233,9 +242,10 @@ def test_export_gives_everything_under_a_number_however_it_is_written(db: Sessio
     assert [c["outcome"] for c in data["calls"]] == ["booked"] and data["calls"][0]["collected"]["office"] == "Năm Căn"
     assert [c["note"] for c in data["callbacks"]] == ["Đã gọi lại cho anh An"]
     assert len(data["broadcast_lists"]) == 1 and data["citizen"]["name"] == "Nguyễn Văn An"
+    assert [(w["status"], w["name"]) for w in data["waitlist"]] == [("expired", "Hồ Văn Giàu")]
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.export")).one()
     assert (entry.actor, entry.target_id, entry.after) == ("user:admin", mask(phone(1)), {
-        "bookings": 1, "messages": 1, "calls": 1, "callbacks": 1, "broadcast_lists": 1})
+        "bookings": 1, "messages": 1, "calls": 1, "callbacks": 1, "waitlist": 1, "broadcast_lists": 1})
     assert "0000001" not in str((entry.target_id, entry.after))
 
 
@@ -259,6 +269,7 @@ def test_erasure_anonymises_a_number_everywhere_and_audits_only_its_last_digits(
     result = privacy.erase(_ctx(db), phone="0980000001")
     db.commit()
     assert result.cancelled == [] and result.counts["bookings"] == 1 and result.counts["calls"] == 1
+    assert result.counts["waitlist"] == 1
     _fresh(db)
     old = db.get(Booking, records["old"])
     assert old and (old.phone, old.name, old.status) == (f"{ERASED}:{old.id}", None, BookingStatus.SERVED)
