@@ -72,6 +72,9 @@ def test_a_desk_calls_the_next_person_and_serves_them_from_the_keyboard(
     expect(page.locator(".ticket__queue")).to_have_text(re.compile(r"^S-\d{3}$"))
     expect(page.locator(".ticket svg")).to_be_visible()
     browsing.shoot(page, "desk-walk-in-ticket")
+    page.goto(f"/console/offices/{mine}/desks")
+    expect(page.get_by_role("heading", name="Hôm nay tại các quầy")).to_be_visible()
+    browsing.shoot(page, "desk-list")
     db.rollback()
     served = db.scalars(select(Booking).where(Booking.queue_number == 1, Booking.session_code == "C",
                                               Booking.office_id == mine)).one()

@@ -59,7 +59,7 @@ def test_a_desk_calls_recalls_transfers_and_serves(client: FlaskClient, db: Sess
     page = _press(client, mine, one, "no-show")
     assert f"Marked as not having come: {people[1].queue_label}." in page
     today = client.get(f"/console/offices/{mine}/desks").get_data(as_text=True)
-    assert "Today at the desks" in today and re.search(r"<td>Desk 2 · Hộ tịch 2</td><td>1</td><td>0</td>", today)
+    assert "Today at the desks" in today and re.search(r'<th scope="row">Desk 2 · Hộ tịch 2</th><td>1</td><td>0</td>', today)
     db.rollback()
     told = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.NEARLY_TURN)).all()
     assert [m.booking_id for m in told] == [people[2].id]  # one ahead of them after the first call, told once
@@ -126,11 +126,23 @@ def test_the_desks_page_adds_desks_and_sets_nearly_your_turn(client: FlaskClient
     client.post(f"/console/offices/{mine}/nearly-turn", data={"csrf_token": csrf(client, listing), "ahead": "5"})
     page = client.get(listing).get_data(as_text=True)
     assert "Open desk 4" in page and 'value="Đất đai"' in page and 'value="5"' in page
+    db.rollback()
+    (added_id,) = [d.id for d in queue.desks(db, mine)]
+    db.rollback()
+    assert f'name="d{added_id}-csrf_token"' in page and f'form="desk-{added_id}"' in page
+    token = re.search(rf'name="d{added_id}-csrf_token"[^>]*value="([^"]+)"', page)
+    assert token is not None
+    edited = client.post(listing, data={f"d{added_id}-csrf_token": token.group(1), "desk_id": added_id,
+                                        f"d{added_id}-number": "6", f"d{added_id}-name": "Đất đai, xây dựng"})
+    assert edited.status_code == 302
+    page = client.get(listing).get_data(as_text=True)
+    assert "Desk 6 saved." in page and "Not in use" in page and "Open desk" not in page
     bad = client.post(f"/console/offices/{mine}/nearly-turn", data={"csrf_token": csrf(client, listing), "ahead": "99"})
     assert bad.status_code == 302
     db.rollback()
-    assert [d.name for d in queue.desks(db, mine)] == ["Đất đai"]
-    assert db.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all() == ["desk.saved", "office.nearly_turn"]
+    assert [(d.number, d.name, d.active) for d in queue.desks(db, mine)] == [(6, "Đất đai, xây dựng", False)]
+    assert db.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all() == ["desk.saved", "office.nearly_turn",
+                                                                                "desk.saved"]
 
 
 def test_the_hall_screen_shows_numbers_and_desks_and_nothing_personal(client: FlaskClient, db: Session,
