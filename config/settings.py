@@ -184,7 +184,13 @@ class Settings:
     zalo_zns_enabled: bool = _setting("ZALO_ZNS_ENABLED", False,
                                       "send the messages that have a Zalo template (ZALO_TEMPLATES) as Zalo (ZNS) messages first, and by SMS, once, when Zalo cannot deliver them (off)")
     zalo_access_token: str = _setting("ZALO_ACCESS_TOKEN", "",
-                                      "the Official Account's access token for ZNS; required when ZALO_ZNS_ENABLED is on", secret=True)
+                                      "the Official Account's access token for ZNS (it lasts 25 hours: in production set ZALO_REFRESH_TOKEN instead); one of the two is required when ZALO_ZNS_ENABLED is on", secret=True)
+    zalo_refresh_token: str = _setting("ZALO_REFRESH_TOKEN", "",
+                                       "the Official Account's refresh token: with it (and ZALO_APP_ID, ZALO_APP_SECRET) the access token is refreshed before it expires, the new pair kept in the database; set a new one only when Zalo refuses the stored one", secret=True)
+    zalo_app_secret: str = _setting("ZALO_APP_SECRET", "",
+                                    "the Zalo app's secret key, sent to refresh the access token", secret=True)
+    zalo_oauth_url: str = _setting("ZALO_OAUTH_URL", "https://oauth.zaloapp.com/v4/oa/access_token",
+                                   "where access tokens are refreshed (`https://oauth.zaloapp.com/v4/oa/access_token`)")
     zalo_api_base_url: str = _setting("ZALO_API_BASE_URL", "https://business.openapi.zalo.me",
                                       "ZNS API base URL, to point the sender at a stand-in or proxy (`https://business.openapi.zalo.me`)")
     zalo_templates: str = _setting("ZALO_TEMPLATES", "",
@@ -301,11 +307,14 @@ class Settings:
     def _check_zalo(self) -> None:
         """With Zalo on, ZNS can be reached and every template names a kind of message."""
         _check_base_url("ZALO_API_BASE_URL", self.zalo_api_base_url, "https://business.openapi.zalo.me")
+        _check_base_url("ZALO_OAUTH_URL", self.zalo_oauth_url, "https://oauth.zaloapp.com/v4/oa/access_token")
         templates = self.zalo_template_ids
         if not self.zalo_zns_enabled:
             return
-        if not self.zalo_access_token:
-            raise SettingsError("ZALO_ACCESS_TOKEN must be set when ZALO_ZNS_ENABLED is on")
+        if self.zalo_refresh_token and not (self.zalo_app_id and self.zalo_app_secret):
+            raise SettingsError("ZALO_APP_ID and ZALO_APP_SECRET must be set to refresh the token of ZALO_REFRESH_TOKEN")
+        if not (self.zalo_access_token or self.zalo_refresh_token):
+            raise SettingsError("ZALO_ACCESS_TOKEN or ZALO_REFRESH_TOKEN must be set when ZALO_ZNS_ENABLED is on")
         if not templates:
             raise SettingsError("ZALO_TEMPLATES must name at least one template when ZALO_ZNS_ENABLED is on")
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from notifications.dispatcher import DispatchConfig
@@ -12,6 +14,7 @@ from notifications.models import MessageKind
 from notifications.policy import SmsPolicy
 from notifications.senders import LogSender, Sender, TwilioSender
 from notifications.zalo import ZaloFirstSender, ZnsSender
+from notifications.zalo_tokens import ZaloTokens
 
 
 def sms_policy(settings: Settings) -> SmsPolicy:
@@ -37,11 +40,21 @@ def make_sender(settings: Settings) -> Sender:
                         base_url=settings.twilio_api_base_url)
 
 
-def with_zalo(settings: Settings, sms: Sender) -> Sender:
-    """The SMS sender, behind Zalo (ZNS) for the kinds with a template when ZALO_ZNS_ENABLED is on."""
+def with_zalo(settings: Settings, sms: Sender, *, sessions: sessionmaker[Session] | None = None,
+              now: Callable[[], datetime] | None = None) -> Sender:
+    """The SMS sender, behind Zalo (ZNS) for the kinds with a template when ZALO_ZNS_ENABLED is on.
+
+    With ZALO_REFRESH_TOKEN the access token is kept in (and refreshed through) the database of `sessions`.
+    """
     if not settings.zalo_zns_enabled:
         return sms
-    zalo = ZnsSender(access_token=settings.zalo_access_token, templates=settings.zalo_template_ids,
+    tokens = None
+    if settings.zalo_refresh_token:
+        if sessions is None or now is None:
+            raise ValueError("refreshing the Zalo token needs the database and the clock")
+        tokens = ZaloTokens(sessions, app_id=settings.zalo_app_id, app_secret=settings.zalo_app_secret,
+                            refresh_token=settings.zalo_refresh_token, now=now, oauth_url=settings.zalo_oauth_url)
+    zalo = ZnsSender(access_token=settings.zalo_access_token, tokens=tokens, templates=settings.zalo_template_ids,
                      base_url=settings.zalo_api_base_url)
     return ZaloFirstSender(zalo, sms)
 

@@ -56,7 +56,7 @@ class Jobs:
     def __init__(self, app: Flask) -> None:
         self.app = app
         rt = runtime(app)
-        self.sender = with_zalo(rt.settings, make_sender(rt.settings))
+        self.sender = with_zalo(rt.settings, make_sender(rt.settings), sessions=rt.sessions, now=rt.now)
         self.config = dispatch_config(rt.settings)
         self.limiter = RateLimiter(self.config.rate)
         # Sending threads (each with its connection to the provider) last as long as the process.

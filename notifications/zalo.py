@@ -16,7 +16,9 @@ the template or its data is refused, or our account cannot send (quota, token). 
 a moment (no answer, HTTP 5xx or 429, its "unknown error, try again later") is retried by the
 dispatcher like any transient failure, and after a few such tries the message goes by SMS too.
 A refusal is recorded with the SMS attempt (`zalo_error`), so a retry of that SMS goes by SMS
-alone: Zalo's refusal can never make a second SMS.
+alone: Zalo's refusal can never make a second SMS. The access token lasts 25 hours: given a
+`TokenSource` (`notifications.zalo_tokens`), the sender refreshes it before it expires, and once
+more when Zalo calls it invalid (-124) before that.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
 from booking.models import Booking
 from notifications.http import SessionPerThread
 from notifications.senders import Outcome, Outgoing, Sender, SendResult
+from notifications.zalo_tokens import TokenUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +84,25 @@ def signed_by_zalo(header: str | None, *, app_id: str, body: bytes, timestamp: s
     return hmac.compare_digest(given.lower(), expected)
 
 
+class TokenSource(Protocol):
+    """The access token now, and a new one in place of one Zalo refused (`notifications.zalo_tokens`)."""
+
+    def __call__(self) -> str: ...
+
+    def refresh(self, stale: str | None) -> str: ...
+
+
 class ZnsSender:
     """Sends one template message through ZNS; each sending thread keeps its own HTTP session."""
 
     name = "zalo"
 
-    def __init__(self, *, access_token: str, templates: Mapping[str, str], base_url: str = DEFAULT_API_BASE_URL,
-                 timeout: float = 10.0) -> None:
-        if not access_token:
-            raise ValueError("a ZNS access token is needed")
-        self._token, self.templates = access_token, dict(templates)
+    def __init__(self, *, templates: Mapping[str, str], access_token: str = "", tokens: TokenSource | None = None,
+                 base_url: str = DEFAULT_API_BASE_URL, timeout: float = 10.0) -> None:
+        """`tokens` gives (and refreshes) the access token; else the fixed `access_token` serves until it expires."""
+        if not (access_token or tokens):
+            raise ValueError("a ZNS access token, or a way to have one, is needed")
+        self._token, self._tokens, self.templates = access_token, tokens, dict(templates)
         self._url, self._timeout = (base_url or DEFAULT_API_BASE_URL).rstrip("/") + TEMPLATE_PATH, timeout
         self._session = SessionPerThread()
 
@@ -106,8 +118,19 @@ class ZnsSender:
         payload: dict[str, Any] = {"phone": zalo_phone(message.recipient), "template_id": template_id,
                    "template_data": dict(message.params), "tracking_id": str(message.id)}
         try:
-            answer = self._session().post(self._url, json=payload, timeout=self._timeout,
-                                          headers={"access_token": self._token})
+            token = self._tokens() if self._tokens is not None else self._token
+            result = self._post(payload, token)
+            if self._tokens is not None and result.error_code == f"zalo:{TOKEN_INVALID}":
+                # Revoked or expired early: one new token, and one more try with it.
+                result = self._post(payload, self._tokens.refresh(token))
+        except TokenUnavailable as exc:
+            return SendResult("transient" if exc.transient else "permanent", error_code="zalo:token",
+                              error_message=str(exc)[:300], channel="zalo")
+        return result
+
+    def _post(self, payload: dict[str, Any], token: str) -> SendResult:
+        try:
+            answer = self._session().post(self._url, json=payload, timeout=self._timeout, headers={"access_token": token})
         except (requests.ConnectionError, requests.Timeout) as exc:
             return SendResult("transient", error_code="zalo:network", error_message=str(exc)[:500], channel="zalo")
         return _outcome(answer)
@@ -148,7 +171,7 @@ class ZaloFirstSender:
         result = self.zalo.send(message)
         if result.outcome != "permanent":
             return result
-        if result.error_code == f"zalo:{TOKEN_INVALID}":
+        if result.error_code in (f"zalo:{TOKEN_INVALID}", "zalo:token"):
             # Zalo's tokens expire; until this one is replaced every message costs an SMS.
             log.error("ZALO_ACCESS_TOKEN is invalid or has expired: Zalo messages go by SMS until it is replaced",
                       extra={"event": "zalo.token_invalid", "outbox_id": message.id})

@@ -8,6 +8,11 @@ Written from Zalo's documentation:
 - error codes: https://zalo.cloud/zns/guidelines/handle-error-code (-100 unknown, try again;
   -108 phone number invalid; -109 template id invalid; -112 template data invalid; -114 user
   cannot receive ZNS; -118 Zalo account not existed; -124 access token invalid; -144 daily quota).
+- tokens: https://developers.zalo.me/docs/official-account/bat-dau/xac-thuc-va-uy-quyen-cho-ung-dung-new —
+  `POST /v4/oa/access_token` (form `refresh_token, app_id, grant_type=refresh_token`, header
+  `secret_key`) answers `{access_token, refresh_token, expires_in: "90000"}`; an access token lasts 25
+  hours, a refresh token is used once. (The stand-in's refusal, `{"error": -14014, "error_name":
+  "Invalid refresh token"}`, gives the shape of an error, not Zalo's exact words.)
 - the webhook: https://developers.zalo.me/docs/official-account/webhook/tong-quan — events are
   posted as JSON with `X-ZEvent-Signature: mac=sha256(appId + body + timestamp + OA secret key)`;
   `user_received_message` carries `message.msg_id`, `message.tracking_id` and `delivery_time`.
@@ -26,6 +31,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import parse_qs
 
 from notifications.zalo import signature
 from tests.loopback import LoopbackServer
@@ -34,6 +40,9 @@ ACCESS_TOKEN = "zns-" + "7a1c" * 10
 APP_ID = "4312009876543210"
 OA_ID = "1032900368138061278"
 OA_SECRET = "Zs3cr3t" + "k" * 13
+APP_SECRET = "AppS3cr3t" + "q" * 11
+REFRESH_TOKEN = "zrt-" + "51ab" * 10
+OAUTH_PATH = "/v4/oa/access_token"
 TEMPLATE_PATH = "/message/template"
 _PHONE = re.compile(r"^84\d{9}$")
 
@@ -98,6 +107,23 @@ class ZaloStandIn(LoopbackServer[Answer, Recorded]):
         self.blocked = blocked or set()  # on Zalo, but not receiving ZNS
         self.access_token, self.daily_quota = access_token, daily_quota
         self.sent: dict[str, dict[str, Any]] = {}  # msg_id -> the request's body
+        self.refresh_tokens = {REFRESH_TOKEN}  # those not used yet
+        self.refreshes: list[dict[str, list[str]]] = []  # every token request, granted or not
+        self.oauth_delay = 0.0  # seconds before each token answer
+
+    def grant(self, headers: dict[str, str], form: dict[str, list[str]]) -> dict[str, Any]:
+        """A new token pair for an unused refresh token of our app; the old access token stops working."""
+        with self._lock:
+            self.refreshes.append(form)
+            refresh = form.get("refresh_token", [""])[0]
+            if (headers.get("secret_key") != APP_SECRET or form.get("app_id") != [APP_ID]
+                    or form.get("grant_type") != ["refresh_token"] or refresh not in self.refresh_tokens):
+                return {"error": -14014, "error_name": "Invalid refresh token", "error_reason": "", "error_description": ""}
+            self.refresh_tokens.discard(refresh)
+            self.access_token = "zat-" + secrets.token_hex(20)
+            new_refresh = "zrt-" + secrets.token_hex(20)
+            self.refresh_tokens.add(new_refresh)
+            return {"access_token": self.access_token, "refresh_token": new_refresh, "expires_in": "90000"}
 
     @property
     def delivered(self) -> list[Recorded]:
@@ -165,6 +191,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"null")
         except ValueError:
             body = None
+        if self.path == OAUTH_PATH:
+            if self.owner.oauth_delay and self.owner.wait_closing(self.owner.oauth_delay):
+                return
+            form = parse_qs(raw.decode(), keep_blank_values=True)
+            self._send(200, json.dumps(self.owner.grant(headers, form)).encode())
+            return
         if self.path != TEMPLATE_PATH:
             self._send(404, b'{"error": -106, "message": "Method unsupported"}')
             return

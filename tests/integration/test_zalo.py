@@ -8,9 +8,10 @@ through the official twilio client to `tests/twilio_standin.py`. Delivery report
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,9 +24,10 @@ from config import Settings
 from config.settings import SettingsError
 from hotline.messaging import make_sender, with_zalo
 from notifications import notices
-from notifications.models import MessageKind, MessageStatus
+from notifications.models import MessageKind, MessageStatus, ZaloToken
 from notifications.outbox import enqueue
 from notifications.zalo import ZaloFirstSender, ZnsSender, booking_params
+from notifications.zalo_tokens import ZaloTokens
 from tests.factories import NOW, OPERATOR, POLICY, make_office, phone
 from tests.integration.test_sms_sending import CONFIG, SMS, TUESDAY, Clock, dispatch, twilio_sender
 from tests.integration.test_sms_sending import twilio as twilio
@@ -33,7 +35,7 @@ from tests.outbox import PlainLocalizer, fetch, fetch_all
 from tests.twilio_standin import SERVER_ERROR as TWILIO_DOWN
 from tests.twilio_standin import TwilioStandIn
 from tests.zalo_standin import (
-    ACCESS_TOKEN, APP_ID, DROP, OA_SECRET, RATE_LIMITED, SERVER_ERROR, TEMPLATE_REFUSED, UNKNOWN_ERROR, ZaloStandIn,
+    ACCESS_TOKEN, APP_ID, APP_SECRET, DROP, OAUTH_PATH, REFRESH_TOKEN, OA_SECRET, RATE_LIMITED, SERVER_ERROR, TEMPLATE_REFUSED, UNKNOWN_ERROR, ZaloStandIn,
     slow,
 )
 
@@ -241,6 +243,97 @@ def test_a_zalo_failing_try_after_try_gives_way_to_one_sms(
     assert message.zalo_error == "zalo:gave_up: no answer from Zalo after 3 tries"
 
 
+# -- the access token, refreshed -----------------------------------------------------------------------
+
+def tokens(sessions: sessionmaker[Session], zalo: ZaloStandIn, clock: Callable[[], datetime] = lambda: NOW,
+           refresh_token: str = REFRESH_TOKEN, oauth_url: str | None = None) -> ZaloTokens:
+    return ZaloTokens(sessions, app_id=APP_ID, app_secret=APP_SECRET, refresh_token=refresh_token, now=clock,
+                      oauth_url=oauth_url or zalo.base_url + OAUTH_PATH)
+
+
+def refreshing(zalo: ZaloStandIn, twilio: TwilioStandIn, source: ZaloTokens) -> ZaloFirstSender:
+    zns = ZnsSender(tokens=source, templates=TEMPLATES, base_url=zalo.base_url, timeout=5.0)
+    return ZaloFirstSender(zns, twilio_sender(twilio))
+
+
+def test_the_access_token_is_refreshed_kept_in_the_database_and_shared(
+        db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn) -> None:
+    clock = Clock(NOW)
+    first, _ = confirm(db, 1)
+    assert dispatch(sessions, refreshing(zalo, twilio, tokens(sessions, zalo, clock)), clock) == {"sent": 1}
+    assert len(zalo.refreshes) == 1 and zalo.requests[0].headers["access_token"] == zalo.access_token
+    with sessions() as session:
+        row = session.get(ZaloToken, 1)
+        assert row is not None and row.access_token == zalo.access_token and row.refresh_token in zalo.refresh_tokens
+        assert row.expires_at == NOW + timedelta(hours=25)
+    # Another dispatcher (another process) takes the stored token; a day later it is refreshed again.
+    other = refreshing(zalo, twilio, tokens(sessions, zalo, clock))
+    confirm(db, 2)
+    assert dispatch(sessions, other, clock) == {"sent": 1} and len(zalo.refreshes) == 1
+    confirm(db, 3)
+    assert dispatch(sessions, other, clock.advance(hours=24, minutes=45)) == {"sent": 1}
+    assert len(zalo.refreshes) == 2 and zalo.refreshes[1]["refresh_token"] == [row.refresh_token]
+    assert [r.error for r in zalo.requests] == [0, 0, 0] and twilio.messages == []
+    assert fetch(sessions, first).channel == "zalo"
+
+
+def test_a_token_zalo_stops_taking_is_replaced_once_and_the_message_still_goes_by_zalo(
+        db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn) -> None:
+    sender = refreshing(zalo, twilio, tokens(sessions, zalo))
+    confirm(db, 1)
+    assert dispatch(sessions, sender) == {"sent": 1}
+    zalo.access_token = "revoked-by-the-oa-admin"
+    message_id, _ = confirm(db, 2)
+    assert dispatch(sessions, sender) == {"sent": 1}
+    assert [r.error for r in zalo.requests] == [0, -124, 0] and len(zalo.refreshes) == 2
+    assert fetch(sessions, message_id).channel == "zalo" and twilio.messages == []
+
+
+def test_a_refused_refresh_token_sends_by_sms_until_a_new_one_is_set(
+        db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn,
+        caplog: pytest.LogCaptureFixture) -> None:
+    confirm(db, 1)
+    assert dispatch(sessions, refreshing(zalo, twilio, tokens(sessions, zalo))) == {"sent": 1}
+    zalo.refresh_tokens.clear()  # the stored refresh token is spent elsewhere, or revoked
+    zalo.access_token = "expired"
+    by_sms, _ = confirm(db, 2)
+    assert dispatch(sessions, refreshing(zalo, twilio, tokens(sessions, zalo))) == {"sent": 1}
+    message = fetch(sessions, by_sms)
+    assert message.channel == "sms" and (message.zalo_error or "").startswith("zalo:token: Zalo refused")
+    assert len(twilio.accepted) == 1
+    assert any(r.levelname == "ERROR" and "ZALO_REFRESH_TOKEN" in r.getMessage() for r in caplog.records)
+    zalo.refresh_tokens.add("zrt-issued-anew")  # the administrator sets ZALO_REFRESH_TOKEN to a new one
+    again, _ = confirm(db, 3)
+    assert dispatch(sessions, refreshing(zalo, twilio, tokens(sessions, zalo, refresh_token="zrt-issued-anew"))) \
+        == {"sent": 1}
+    assert fetch(sessions, again).channel == "zalo"
+
+
+def test_a_token_service_that_does_not_answer_is_retried_later(
+        db: Session, sessions: sessionmaker[Session], zalo: ZaloStandIn, twilio: TwilioStandIn) -> None:
+    from tests.twilio_standin import closed_port_url
+
+    message_id, _ = confirm(db, 1)
+    source = tokens(sessions, zalo, oauth_url=closed_port_url() + OAUTH_PATH)
+    assert dispatch(sessions, refreshing(zalo, twilio, source)) == {"retry": 1}
+    waiting = fetch(sessions, message_id)
+    assert (waiting.status, waiting.error_code, waiting.zalo_error) == (MessageStatus.QUEUED, "zalo:token", None)
+    assert zalo.requests == [] and twilio.messages == []
+
+
+def test_two_dispatchers_refreshing_at_once_spend_the_refresh_token_once(
+        sessions: sessionmaker[Session], zalo: ZaloStandIn) -> None:
+    zalo.oauth_delay = 0.5
+    got: list[str] = []
+    sources = [tokens(sessions, zalo), tokens(sessions, zalo)]  # as two scheduler processes have
+    threads = [threading.Thread(target=lambda source=source: got.append(source())) for source in sources]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(zalo.refreshes) == 1 and got == [zalo.access_token, zalo.access_token]
+
+
 # -- delivery reports ---------------------------------------------------------------------------------
 
 ZALO_SETTINGS = {"zalo_app_id": APP_ID, "zalo_oa_secret_key": OA_SECRET}
@@ -406,6 +499,15 @@ def test_zalo_needs_a_token_and_templates_when_it_is_on() -> None:
     assert on.zalo_template_ids == {"confirmation": "1", "reminder": "22"}
     built = with_zalo(on, make_sender(on))
     assert isinstance(built, ZaloFirstSender) and built.zalo.templates == on.zalo_template_ids
+    with pytest.raises(SettingsError, match="ZALO_APP_ID and ZALO_APP_SECRET"):
+        settings(zalo_zns_enabled=True, zalo_refresh_token="r", zalo_templates="confirmation=1")
+    with pytest.raises(SettingsError, match="ZALO_OAUTH_URL"):
+        settings(zalo_oauth_url="oauth.zaloapp.com")
+    refreshed = settings(zalo_zns_enabled=True, zalo_refresh_token="zrt-secret", zalo_app_id="1",
+                         zalo_app_secret="app-secret", zalo_templates="confirmation=1")
+    with pytest.raises(ValueError, match="database"):
+        with_zalo(refreshed, make_sender(refreshed))
+    assert "zrt-secret" not in repr(refreshed) and "app-secret" not in repr(refreshed)
     off = replace(on, zalo_zns_enabled=False)
     assert with_zalo(off, make_sender(off)).name == "log"
     assert "zns-secret-token" not in repr(on)
