@@ -6,7 +6,9 @@ desk read "0912 345 678" and "Đã gửi", so the pages translate at the last mo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 import phonenumbers
@@ -49,7 +51,18 @@ MESSAGE_STATES = {
 }
 ENCODINGS = {"gsm7": _l("without diacritics (GSM-7)"), "ucs2": _l("Unicode (UCS-2)")}
 CONTEXT_KEYS = {"state": _l("step"), "office": _l("office"), "session": _l("session"), "booking": _l("booking"),
-                "queue": _l("queue"), "phone": _l("phone"), "date": _l("date"), "status": _l("status")}
+                "queue": _l("queue"), "phone": _l("phone"), "date": _l("date"), "status": _l("status"),
+                # the keys of the audit log's before and after (actions.offices and the settings pages)
+                "capacity": _l("capacity"), "booked": _l("booked"), "closed": _l("closed"),
+                "in_plan": _l("in the plan"), "start": _l("from"), "end": _l("to"), "start_date": _l("from"),
+                "end_date": _l("to"), "start_time": _l("starts"), "end_time": _l("ends"), "reason": _l("reason"),
+                "created_by": _l("by"), "crowd_limit": _l("crowd limit"), "window_minutes": _l("window (minutes)"),
+                "session_code": _l("session"), "code": _l("code"), "channel": _l("channel"), "seats": _l("seats"),
+                "release_minutes_before": _l("released (minutes before)"), "weekday": _l("weekday"),
+                "disposition": _l("what becomes of those booked"), "affected": _l("people affected"),
+                "bookings": _l("appointments"), "fates": _l("what became of each"), "cancelled": _l("cancelled"),
+                "closure_id": _l("closure"), "office_id": _l("office"), "note": _l("note"), "kind": _l("kind"),
+                "works_as_weekday": _l("follows the sessions of"), "arrival": _l("arrival")}
 
 
 @blueprint.app_template_filter("phone_display")
@@ -103,8 +116,23 @@ def pairs(values: Mapping[str, Any] | None) -> Markup:
     """A JSON object kept for the record (audit before/after, a call's context) as "key: value" lines."""
     if not values:
         return Markup("")
-    lines = [f"{escape(str(CONTEXT_KEYS.get(key, key)))}: {escape(_plain(value))}" for key, value in values.items()]
+    lines = [f"{escape(str(CONTEXT_KEYS.get(key, key)))}: {escape(_value(key, value))}" for key, value in values.items()]
     return Markup("<br>").join(Markup(line) for line in lines)
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _value(key: str, value: Any) -> str:
+    """A recorded value as staff read it: a session by its name, a date as 02/03/2027."""
+    if key in ("session", "session_code") and value in SESSION_PARTS:
+        return str(SESSION_PARTS[value])
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value).strftime("%d/%m/%Y")
+        except ValueError:
+            pass  # shaped like a date but none: as it was recorded
+    return _plain(value)
 
 
 def _plain(value: Any) -> str:

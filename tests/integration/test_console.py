@@ -255,7 +255,8 @@ def test_admin_reads_the_audit_log(client: FlaskClient, offices: tuple[int, int]
     admin = client.application.test_client()
     login(admin, "admin")
     page = admin.get("/console/audit").get_data(as_text=True)
-    assert "user:hoa" in page and "Đổi buổi làm việc của một ngày" in page and "capacity: 7" in page
+    assert "user:hoa" in page and "Đổi buổi làm việc của một ngày" in page and "sức chứa: 7" in page
+    assert "ngày: 02/03/2027" in page and "buổi: Buổi sáng" in page  # not "capacity: 7", "2027-03-02", "S"
 
 
 def _session_counts(db: Session) -> dict[tuple[int, str, str], int]:
