@@ -172,16 +172,15 @@ def test_a_move_says_why_where_it_was_and_where_it_is_now() -> None:
 def test_a_closure_tells_each_person_booked_the_managers_reason_and_what_became_of_their_appointment() -> None:
     assert texts.closure_move(AFTERNOON, was=THURSDAY, was_session="S", reason="mất điện", hotline="1022",
                               loc=VI) == (
-        "TTPVHCC xã Năm Căn không tiếp nhận hồ sơ sáng T5 03/12 (mất điện). Lịch hẹn 362537015 được chuyển sang "
-        "T5 03/12: đến 13:30-14:00, số C-004. Hỗ trợ: 1022.")
+        "TTPVHCC xã Năm Căn nghỉ sáng T5 03/12 (mất điện). Lịch hẹn 362537015 chuyển sang T5 03/12: "
+        "đến 13:30-14:00, số C-004. Hỗ trợ: 1022.")
     assert texts.closure_move(BIRTH_EN, was=date(2026, 12, 2), was_session="C", reason="power cut", hotline="1022",
                               loc=EN) == (
         f"{NAM_CAN_EN} does not receive on Wed 02/12 afternoon (power cut). Appointment 362537015 is moved to "
         "Thu 03/12: arrive 07:00-07:30, queue number S-002. Questions? Call 1022.")
     assert texts.closure_cancellation(code="362537015", office="TTPVHCC xã Năm Căn", day=date(2026, 12, 4),
                                       session_code="C", reason="bão", hotline="1022", loc=VI) == (
-        "TTPVHCC xã Năm Căn không tiếp nhận hồ sơ chiều T6 04/12 (bão). Lịch hẹn 362537015 đã bị hủy; muốn đặt lại, "
-        "xin gọi 1022.")
+        "TTPVHCC xã Năm Căn nghỉ chiều T6 04/12 (bão). Lịch hẹn 362537015 đã bị hủy; muốn đặt lại, xin gọi 1022.")
     assert texts.closure_cancellation(code="362537015", office=NAM_CAN_EN, day=date(2026, 12, 4), session_code="C",
                                       reason="", hotline="1022", loc=EN) == (
         f"{NAM_CAN_EN} does not receive on Fri 04/12 afternoon (a change to the office's hours). Appointment "
