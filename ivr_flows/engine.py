@@ -190,7 +190,12 @@ class Engine:
         """What a state says before any menu: its prompts, then one prompt per listed item."""
         spoken = [self._resolve(p, context) for p in state.say]
         if state.each is not None:
-            items = lookup(context, state.each.items)
+            try:
+                items = lookup(context, state.each.items)
+            except FlowError:
+                if not state.each.optional:
+                    raise
+                items = []
             spoken.extend(self._resolve(state.each.prompt, {**context, "item": item}) for item in items)
         if not state.waits:
             spoken.extend(self._resolve(p, context) for p in state.then_say)

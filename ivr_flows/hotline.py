@@ -18,7 +18,7 @@ YES_NO = {"có": "1", "đúng": "1", "đồng ý": "1", "xác nhận": "1", "ph�
 BACK = {"*": "main_menu"}
 
 # "The result is expected on …", when the booking's procedure states how many working days it takes.
-RESULT_DATE = Each("booking.results", say("booked_result", date=date("item.date")))
+RESULT_DATE = Each("booking.results", say("booked_result", date=date("item.date")), optional=True)
 SESSION_WORDS = dict(part=message("item.part"), date=date("item.date"), left=text("item.left_note"), n=text("n"))
 
 HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[

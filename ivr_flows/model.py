@@ -88,6 +88,9 @@ class Each:
 
     items: str
     prompt: Prompt
+    # A list that a newer release added to what effects store: a call that began before the
+    # deploy has none, and hears nothing rather than an error.
+    optional: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pytest
 
 from ivr_flows.engine import Engine, Event, fold
 from ivr_flows.hotline import HOTLINE
-from ivr_flows.model import Choices, Flow, FlowError, Input, State, date, say, text
+from ivr_flows.model import Choices, Each, Flow, FlowError, Input, State, date, say, text
 from ivr_flows.prompts import PROMPTS
 
 TOY = Flow.of("toy", start="fetch", no_answer="bye", states=[
@@ -121,3 +121,19 @@ def test_every_prompt_of_the_hotline_has_a_text() -> None:
 @pytest.mark.parametrize("said, folded", [("Đồng Ý", "dong y"), ("  Có  ạ ", "co a"), ("KHÔNG", "khong")])
 def test_speech_is_matched_without_case_or_diacritics(said: str, folded: str) -> None:
     assert fold(said) == folded
+
+
+def test_an_optional_list_missing_from_a_call_begun_before_a_deploy_says_nothing() -> None:
+    """A list a newer release stores (a booking's result dates) is absent from an older call's context."""
+    listed = Flow.of("listed", start="read", no_answer="read", states=[
+        State("read", say=(say("goodbye"),), each=Each("booking.results", say("welcome"), optional=True),
+              hangup=True),
+    ])
+    engine = Engine(listed, run_effect)
+    assert keys_of(engine.start({"booking": {}})) == ["goodbye"]
+    assert keys_of(engine.start({"booking": {"results": [{}, {}]}})) == ["goodbye", "welcome", "welcome"]
+    strict = Flow.of("strict", start="read", no_answer="read", states=[
+        State("read", say=(say("goodbye"),), each=Each("booking.results", say("welcome")), hangup=True),
+    ])
+    with pytest.raises(FlowError):
+        Engine(strict, run_effect).start({"booking": {}})
