@@ -156,6 +156,7 @@ def cancel(ctx: Context, *, code: str, reason: str = "") -> Booking:
                               reason=reason)
     notices.cancelled(ctx.db, booking, now=ctx.now, policy=ctx.sms, loc=ctx.loc(booking.language))
     audited(ctx, "booking.cancel", booking, before=before)
+    _seat_freed(ctx, booking.session_id)
     return booking
 
 
@@ -167,9 +168,19 @@ def move(ctx: Context, *, code: str, office_id: int, day: date, session_code: st
     if ctx.actor.is_staff:
         _books_for_others(ctx, office_id)
     before = state(found)
+    was_session = found.session_id
     booking = bookings.move(ctx.db, booking_id=found.id, office_id=office_id, day=day, code=session_code,
                             actor=ctx.actor.history, now=ctx.now, policy=ctx.policy, window_position=window_position)
     notices.moved(ctx.db, booking, was=before["date"], was_session=before["session"], reason=reason, now=ctx.now,
                   policy=ctx.sms, loc=ctx.loc(booking.language))
     audited(ctx, "booking.move", booking, before=before)
+    if was_session != booking.session_id:
+        _seat_freed(ctx, was_session)
     return booking
+
+
+def _seat_freed(ctx: Context, session_id: int) -> None:
+    """A seat came free in the session: the next person on its waitlist is offered it."""
+    from actions import waitlist  # the waitlist confirms through this module's `audited`
+
+    waitlist.offer_freed_seats(ctx, session_id=session_id)

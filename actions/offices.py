@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from accounts.models import Role
-from actions import audit
+from actions import audit, waitlist
 from actions.audit import snapshot
 from actions.context import Context
 from actions.errors import NotAllowed
@@ -352,6 +352,7 @@ def set_session_on_date(ctx: Context, *, office_id: int, day: date, code: str, c
                                                     capacity=capacity, start=start, end=end, note=note)
     _audit(ctx, "session.change", "office", office_id, office_id=office_id, before=before,
            after=session_state(ctx, office, day, code))
+    waitlist.offer_office(ctx, office_id=office_id)  # a raised capacity frees seats for those waiting
     return override
 
 
@@ -433,6 +434,7 @@ def set_template(ctx: Context, *, office_id: int, weekday: int, code: str, start
                                             end=end, capacity=capacity)
     _audit(ctx, "template.set", "office", office_id, office_id=office_id, before=before,
            after=_template_state(template))
+    waitlist.offer_office(ctx, office_id=office_id)
     return template
 
 
@@ -464,6 +466,7 @@ def set_crowd_limit(ctx: Context, *, office_id: int, crowd_limit: int, window_mi
                                              window_minutes=window_minutes, today=_today(ctx, office))
     _audit(ctx, "office.crowd_limit", "office", office_id, office_id=office_id, before=before,
            after=snapshot(office, "crowd_limit", "window_minutes"))
+    waitlist.offer_office(ctx, office_id=office_id)
     return office
 
 

@@ -19,6 +19,8 @@ class PolicySettings(Protocol):
     def rebook_delay_seconds(self) -> int: ...
     @property
     def no_show_grace_minutes(self) -> int: ...
+    @property
+    def waitlist_hold_minutes(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class BookingPolicy:
     hold_ttl: timedelta = timedelta(seconds=120)
     rebook_delay: timedelta = timedelta(0)
     no_show_grace: timedelta = timedelta(minutes=30)
+    waitlist_hold: timedelta = timedelta(minutes=30)  # a freed seat offered from the waitlist is held this long
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> BookingPolicy:
@@ -35,4 +38,5 @@ class BookingPolicy:
             hold_ttl=timedelta(seconds=settings.hold_seconds),
             rebook_delay=timedelta(seconds=settings.rebook_delay_seconds),
             no_show_grace=timedelta(minutes=settings.no_show_grace_minutes),
+            waitlist_hold=timedelta(minutes=settings.waitlist_hold_minutes),
         )

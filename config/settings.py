@@ -36,7 +36,8 @@ _SENDER_NAME = re.compile(r"(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 _HOTLINE_NUMBER = re.compile(r"\+?[0-9][0-9 .]{1,18}[0-9]")
 # notifications.models.MessageKind, spelt out here because config imports nothing of ours (a unit
 # test keeps the two lists equal).
-SMS_KINDS = ("confirmation", "reminder", "cancellation", "move", "closure", "callback_ack", "broadcast")
+SMS_KINDS = ("confirmation", "reminder", "cancellation", "move", "closure", "callback_ack", "broadcast", "nearly_turn",
+             "waitlist_offer")
 T = TypeVar("T")
 
 
@@ -104,6 +105,12 @@ class Settings:
                                          "how long a cancelled seat stays off sale, against seat trading (0)", least=0)
     no_show_grace_minutes: int = _setting("BOOKING_NO_SHOW_GRACE_MINUTES", 30,
                                           "minutes after the arrival window before a booking may be marked no-show (30)", least=0)
+    waitlist_hold_minutes: int = _setting("WAITLIST_HOLD_MINUTES", 30,
+                                          "how long a freed seat stays held for the person offered it from the "
+                                          "waitlist, to call and then text them (30)", least=1)
+    waitlist_call_from: str = _setting("WAITLIST_CALL_FROM", "",
+                                       "the number (E.164) the waitlist's offer calls come from; none: no calls, "
+                                       "the offer goes by SMS")
     # _setting returns a dataclasses.field, which ruff cannot see through (RUF009) when the default is a Path.
     instance_path: Path = _setting("HOTLINE_INSTANCE_PATH", PROJECT_ROOT / "instance",  # noqa: RUF009
                                    "folder for the SQLite file and compiled translations (`instance/`)")

@@ -30,13 +30,14 @@ MAY_IMPORT = {
 }
 # What no package below the edge may import, whatever else it may; Twilio's SMS client lives in its sender.
 WEB_AND_TELEPHONY = ("flask", "flask_babel", "flask_login", "flask_wtf", "werkzeug", "twilio", "gunicorn")
-ADAPTERS = {("notifications/senders.py", "twilio")}
+ADAPTERS = {("notifications/senders.py", "twilio"), ("notifications/calls.py", "twilio")}
 
 # Domain modules whose functions change state: the edges reach them through `actions` only.
 WRITERS = {
     "booking.bookings": {"hold_seat", "release_hold", "confirm_hold", "book", "cancel", "move", "check_in",
                          "mark_served", "mark_no_show"},
     "booking.citizens": {"set_broadcast_opt_out"},
+    "booking.waitlist": {"join", "offer_seats", "accept", "give_up"},
     "notifications.notices": None,  # every function queues a text
 }
 # The edges: everything a person reaches (the scheduler's jobs and the CLI's set-up commands are not yet
