@@ -19,6 +19,7 @@ from booking.availability import effective_capacity
 from booking.models import OfficeLevel, Procedure
 from booking.seats import window_capacity
 from hotline.catalogue import CODES_PER_SHEET
+from tests.console import make_staff, signed_in
 from tests.factories import make_office, make_procedure
 
 BASE = "https://hotline.example.gov.vn"
@@ -234,3 +235,16 @@ def test_the_office_list_links_each_office_page(client: FlaskClient, db: Session
     db.rollback()
     text = client.get("/").get_data(as_text=True)
     assert 'href="/offices/NAMCAN"' in text and 'href="/offices/TINH"' in text and 'href="/offices/CU"' not in text
+
+
+def test_staff_find_each_public_page_and_qr_sheet_from_the_console(make_app: Callable[..., Flask],
+                                                                   db: Session) -> None:
+    namcan, _ = make_staff(db)
+    make_procedure(db, code="HT-KHAISINH")
+    db.commit()
+    client = signed_in(make_app().test_client(), "admin")
+    offices = client.get("/console/admin/offices").get_data(as_text=True)
+    assert 'href="/offices/NAMCAN"' in offices and 'href="/offices/NAMCAN/qr-sheet"' in offices
+    assert 'href="/procedures/HT-KHAISINH"' in client.get("/console/admin/procedures").get_data(as_text=True)
+    settings = client.get(f"/console/offices/{namcan}/settings").get_data(as_text=True)
+    assert 'href="/offices/NAMCAN/qr-sheet"' in settings and "QR codes to print" in settings
