@@ -21,6 +21,9 @@ Steps:
 3. pgbench runs `--seconds` with as many clients against a scratch database of its own on the
    same server: `seats(id, capacity, taken)` with one row per target session, and
    `BEGIN; UPDATE seats ... WHERE id = :sid AND taken < capacity; INSERT INTO bookings_pg ...; END;`.
+   Then, on the same tables, `--processes` plain psycopg loops in Python send the same two
+   statements and a commit for `--seconds` (the floor of a booking made from Python: what the
+   language and the driver cost without the path), reported beside pgbench with their client CPU.
 4. `--profile` first books in a single process for a few seconds under cProfile and prints the
    25 entries with the most cumulative time (and the 15 with the most own time); the full profile
    is saved to bench/results/booking_throughput.prof. `--no-pre-ping` shows what the pool's
@@ -389,6 +392,62 @@ INSERT INTO bookings_pg(seat_id, phone) VALUES (:sid, '+8498' || lpad(:n::text, 
 END;
 """
 
+PSYCOPG_UPDATE = "UPDATE seats SET taken = taken + 1 WHERE id = %s AND taken < capacity"
+PSYCOPG_INSERT = "INSERT INTO bookings_pg(seat_id, phone) VALUES (%s, %s)"
+
+
+def psycopg_worker(conninfo: str, seats: int, seed: int, start: float, seconds: float, results: Any) -> None:
+    """pgbench's transaction from Python: psycopg, no ORM, the two statements and a commit, in a loop."""
+    import psycopg
+
+    try:
+        rng = random.Random(seed)
+        done = 0
+        cpu0 = None
+        with psycopg.connect(conninfo) as conn:
+            end = start + seconds
+            while time.time() < start:
+                time.sleep(0.005)
+            cpu0 = time.process_time()
+            while time.time() < end:
+                sid = rng.randint(1, seats)
+                with conn.cursor() as cur:
+                    cur.execute(PSYCOPG_UPDATE, (sid,))
+                    cur.execute(PSYCOPG_INSERT, (sid, f"+8498{rng.randrange(10**7):07d}"))
+                conn.commit()
+                done += 1
+        results.put({"transactions": done, "cpu_seconds": time.process_time() - cpu0})
+    except Exception as exc:  # the parent must hear about it rather than wait forever
+        results.put({"fatal": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
+def run_psycopg_loop(url: str, *, seats: int, processes: int, seconds: float, seed: int,
+                     start_method: str) -> dict[str, Any]:
+    """The floor of a booking in Python: `processes` psycopg loops sending pgbench's two statements."""
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    ctx = multiprocessing.get_context(start_method)
+    results = ctx.Queue()
+    start = time.time() + 2.0  # every process connected before the clock starts
+    procs = [ctx.Process(target=psycopg_worker, daemon=True,
+                         args=(conninfo, seats, seed * 1000 + i, start, seconds, results)) for i in range(processes)]
+    for proc in procs:
+        proc.start()
+    got = [results.get(timeout=seconds + 60) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=30)
+    fatal = [r["fatal"] for r in got if "fatal" in r]
+    if fatal:
+        raise RuntimeError(f"a psycopg loop failed: {fatal[0]}")
+    done = sum(r["transactions"] for r in got)
+    cpu = sum(r["cpu_seconds"] for r in got)
+    return {"processes": processes, "seconds": seconds, "transactions": done, "tps": done / seconds,
+            "client_cpu_seconds": cpu, "client_cpu_ms_per_transaction": cpu * 1000 / done if done else None,
+            "statements": [PSYCOPG_UPDATE, PSYCOPG_INSERT, "COMMIT"]}
+
+
 TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 
 
@@ -415,7 +474,8 @@ def _pgbench_server_cpu(url: str, proc: subprocess.Popen[str], *, clients: int,
 
 
 def run_pgbench(admin_url: str, *, seats: int, capacity: int, clients: int, jobs: int, seconds: int,
-                mode: str) -> dict[str, Any]:
+                mode: str, psycopg_loop: bool = True, start_method: str = "fork") -> dict[str, Any]:
+    """pgbench on a scratch database of its own; then, on the same tables, the same transaction from psycopg."""
     with scratch_database(admin_url, migrate=False, prefix="hotline_pgbench") as url:
         engine = make_engine(url)
         try:
@@ -449,6 +509,8 @@ def run_pgbench(admin_url: str, *, seats: int, capacity: int, clients: int, jobs
             with engine.connect() as conn:
                 inserted = conn.execute(text("SELECT count(*) FROM bookings_pg")).scalar_one()
                 taken = conn.execute(text("SELECT sum(taken) - count(*) FROM seats")).scalar_one()
+            loop = (run_psycopg_loop(url, seats=seats, processes=clients, seconds=seconds, seed=clients,
+                                     start_method=start_method) if psycopg_loop else None)
         finally:
             engine.dispose()
     latency = re.search(r"latency average = ([0-9.]+) ms", stdout)
@@ -471,6 +533,7 @@ def run_pgbench(admin_url: str, *, seats: int, capacity: int, clients: int, jobs
         "rows_inserted": inserted,
         "seats_taken": taken,
         "output": stdout,
+        "psycopg_loop": loop,
     }
 
 
@@ -540,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         result["pgbench"] = run_pgbench(args.url, seats=len(targets), capacity=args.capacity,
                                         clients=args.processes, jobs=args.pgbench_jobs, seconds=args.seconds,
-                                        mode=args.pgbench_protocol)
+                                        mode=args.pgbench_protocol, start_method=args.start_method)
         ratio = ours["bookings_per_second"] / result["pgbench"]["tps"]
         result["ratio"] = ratio
         result["target_ratio"] = TARGET_RATIO
@@ -598,6 +661,13 @@ def report(result: dict[str, Any], path: Path) -> None:
         if pg["server_cpu_ms_per_transaction"] is not None:
             print(f"  server CPU (postgres)  {pg['server_cpu_share_of_machine']:.0%} of the machine, "
                   f"{pg['server_cpu_ms_per_transaction']:.3f} ms per transaction")
+        loop = pg.get("psycopg_loop")
+        if loop:
+            print(f"psycopg loop, the same two statements and a commit, {loop['processes']} processes, "
+                  f"{loop['seconds']} s, same tables:")
+            print(f"  transactions/s         {loop['tps']:.1f}  ({loop['tps'] / pg['tps']:.3f} of pgbench's); client "
+                  f"CPU {loop['client_cpu_ms_per_transaction']:.2f} ms per transaction")
+            print(f"ratio ours / psycopg     {ours['bookings_per_second'] / loop['tps']:.3f}")
         print(f"ratio ours / pgbench     {result['ratio']:.3f}   target >= {result['target_ratio']}  -> "
               f"{'met' if result['meets_target'] else 'NOT met'}")
     print(f"(wall time {result['wall_seconds']:.0f} s; result written to {path})")
