@@ -38,9 +38,24 @@ ANY_STAFF = (Role.OPERATOR, Role.MANAGER)
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL: a larger number names no row, and would not bind
 
 
+def _up_to(limit: int) -> str:
+    """A regular expression of the numbers from 1 to `limit`, written without leading zeros."""
+    digits = str(limit)
+    shorter = [rf"[1-9]\d{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    same = [f"{digits[:i]}[{'1' if i == 0 else '0'}-{int(d) - 1}]" + (rf"\d{{{len(digits) - i - 1}}}" if i + 1 < len(digits)
+                                                                     else "")
+            for i, d in enumerate(digits) if int(d) > (1 if i == 0 else 0)]
+    return "|".join([*shorter, *same, digits])
+
+
 class IdConverter(IntegerConverter):
     """`<id:name>`: a row's id in a URL. Anything from 1 to MAX_ID, else the URL matches no route (404)
-    before the view asks the database, which would fail on a number it cannot store."""
+    before the view asks the database, which would fail on a number it cannot store.
+
+    The bound is in the regular expression, not only in `to_python`: Werkzeug answers a number its converter
+    refuses with 405 when another rule of the same path takes another method (GET /desks and POST /desks)."""
+
+    regex = f"(?:{_up_to(MAX_ID)})"
 
     def __init__(self, map: Map) -> None:
         super().__init__(map, min=1, max=MAX_ID)

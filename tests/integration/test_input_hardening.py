@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 import unicodedata
@@ -24,6 +25,7 @@ from accounts.tokens import issue_token
 from booking import bookings
 from booking.models import Booking, CalendarDay, Closure, Office, SessionOverride
 from hotline.console.common import spreadsheet_cell
+from hotline.console.desks import OPERATIONS as COUNTER_OPERATIONS
 from hotline.errors import FIELD_LIMIT
 from notifications import broadcasts
 from notifications.broadcasts import UnreadableList
@@ -41,26 +43,39 @@ OUT_OF_RANGE = "Choose a date from 01/01/2000 to 31/12/2099."
 SMS = SmsPolicy()
 
 PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
-SAMPLE_VALUES = {"day": TUESDAY, "date": TUESDAY, "session": "S"}
+# What each text parameter of a console URL takes: every value that leads to different code (each of a
+# counter's operations). A route with a parameter not named here fails the walk until it is added.
+SAMPLE_VALUES: dict[str, tuple[str, ...]] = {
+    "day": (TUESDAY,), "date": (TUESDAY,), "session": ("S",), "code": ("NC-ABCD",),
+    "operation": (*COUNTER_OPERATIONS, "transfer", "no-such-operation")}
 
 
-def _numbered_routes(app: Flask) -> list[tuple[str, str]]:
-    """(method, URL rule) of every console route with a number in its path."""
-    routes: list[tuple[str, str]] = []
+def _numbered_routes(app: Flask) -> list[tuple[str, str, dict[str, str]]]:
+    """(method, URL rule, values of its text parameters) of every console route with a number in its path, once
+    for each combination of its text parameters' sample values."""
+    routes: list[tuple[str, str, dict[str, str]]] = []
     for rule in app.url_map.iter_rules():
-        numbered = any(conv and issubclass(app.url_map.converters[conv], IntegerConverter)
-                       for conv, _ in PARAMETER.findall(rule.rule))
-        if rule.rule.startswith("/console/") and numbered:
-            routes.extend((method, rule.rule) for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
+        parameters = PARAMETER.findall(rule.rule)
+        numbered = any(conv and issubclass(app.url_map.converters[conv], IntegerConverter) for conv, _ in parameters)
+        if not (rule.rule.startswith("/console/") and numbered):
+            continue
+        texts = [name for conv, name in parameters
+                 if not (conv and issubclass(app.url_map.converters[conv], IntegerConverter))]
+        unknown = [name for name in texts if name not in SAMPLE_VALUES]
+        assert not unknown, f"{rule.rule}: give SAMPLE_VALUES a value of {unknown}"
+        for combination in itertools.product(*(SAMPLE_VALUES[name] for name in texts)):
+            values = dict(zip(texts, combination, strict=True))
+            routes.extend((method, rule.rule, values)
+                          for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
     return routes
 
 
-def _url(app: Flask, rule: str, number: int) -> str:
+def _url(app: Flask, rule: str, number: int, values: dict[str, str]) -> str:
     def value(match: re.Match[str]) -> str:
         conv, name = match.groups()
         if conv and issubclass(app.url_map.converters[conv], IntegerConverter):
             return str(number)
-        return SAMPLE_VALUES[name]
+        return values[name]
 
     return PARAMETER.sub(value, rule)
 
@@ -80,9 +95,10 @@ def test_ids_beyond_32_bits_in_any_console_url_are_not_found(app: Flask, client:
     token = csrf(client, "/console/lookup")
     routes = _numbered_routes(app)
     assert len(routes) >= 25, routes
+    assert {values.get("operation") for _, _, values in routes} >= {*COUNTER_OPERATIONS, "transfer"}
     answers = {}
-    for method, rule in routes:
-        url = _url(app, rule, number)
+    for method, rule, values in routes:
+        url = _url(app, rule, number, values)
         response = client.get(url) if method == "GET" else client.post(url, data={"csrf_token": token})
         answers[f"{method} {url}"] = response.status_code
     assert {request: status for request, status in answers.items() if status != 404} == {}
