@@ -197,6 +197,8 @@ def _serving(session: Session, office_id: int, desk_id: int) -> tuple[Desk, Book
     if booking is None:
         raise NobodyAtDesk()
     session.refresh(booking, with_for_update=True)
+    if booking.status is not BookingStatus.CHECKED_IN or booking.desk_id != desk.id or booking.called_at is None:
+        raise NobodyAtDesk()  # served, or sent on, by another request while this one waited for the row
     return desk, booking
 
 

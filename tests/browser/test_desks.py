@@ -23,6 +23,24 @@ TABLET: ViewportSize = {"width": 1024, "height": 768}
 TABLET_PORTRAIT: ViewportSize = {"width": 768, "height": 1024}
 
 
+# Counts the notes the screen's script plays, through a stand-in for the browser's WebAudio (headless has no sound).
+CHIME_COUNTER = """
+window.chimes = 0;
+window.AudioContext = function () {
+  this.state = "running"; this.currentTime = 0; this.destination = {};
+  this.resume = function () {};
+  this.createGain = function () {
+    return {gain: {setValueAtTime: function () {}, exponentialRampToValueAtTime: function () {}},
+            connect: function (next) { return next; }};
+  };
+  this.createOscillator = function () {
+    return {frequency: {}, connect: function (next) { return next; },
+            start: function () { window.chimes += 1; }, stop: function () {}};
+  };
+};
+"""
+
+
 def _arrange(db: Session, office_id: int, people: int = 4) -> tuple[list[int], list[str]]:
     desks = [queue.save_desk(db, office_id=office_id, number=n, name=name).id
              for n, name in ((1, "Hộ tịch"), (2, "Đất đai"), (3, "Chứng thực"))]
@@ -90,6 +108,7 @@ def test_the_hall_screen_follows_the_desks_at_1920_by_1080_and_on_a_tablet(
     db.commit()
     db.rollback()
     tv = browsing.page(TV)
+    tv.add_init_script(CHIME_COUNTER)
     errors = _errors(tv)
     tv.goto("/display/NAMCAN?lang=vi")
     expect(tv.locator('#desks tr[data-desk="1"] .display__number')).to_have_text(labels[0])
@@ -100,6 +119,12 @@ def test_the_hall_screen_follows_the_desks_at_1920_by_1080_and_on_a_tablet(
     db.rollback()
     expect(tv.locator('#desks tr[data-desk="2"] .display__number')).to_have_text(labels[1])
     expect(tv.locator('#desks tr[data-desk="2"]')).to_have_class("is-serving is-new")
+    assert tv.evaluate("window.chimes") == 2  # one "ding-dong" (two notes) for the new number, none before
+    queue.recall(db, office_id=mine, desk_id=one, actor=OPERATOR, now=NOW)  # called again: the screen chimes again
+    db.commit()
+    db.rollback()
+    expect(tv.locator('#desks tr[data-desk="1"]')).to_have_class("is-serving is-new")
+    assert tv.evaluate("window.chimes") == 4
     expect(tv.locator("#waiting")).to_have_text("7")
     number = tv.locator('#desks tr[data-desk="2"] .display__number').bounding_box()
     assert number is not None and number["height"] >= 100  # readable across the hall
