@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.models import AuditEntry
-from booking import bookings, queue
+from booking import bookings, office_settings, queue
 from booking.models import Booking, BookingStatus, Channel
 from notifications.models import MessageKind, OutboxMessage
 from tests.console import app as app
@@ -169,3 +169,16 @@ def test_the_hall_screen_shows_numbers_and_desks_and_nothing_personal(client: Fl
     assert "Now serving" in english and "Desk 1" in english
     assert client.get("/display/NOPE").status_code == 404
     assert client.get("/display/NOPE/board.json").status_code == 404
+
+
+def test_the_settings_page_says_walk_in_seats_stand_until_the_session_ends(client: FlaskClient, db: Session,
+                                                                           offices: tuple[int, int]) -> None:
+    mine, _other = offices
+    office_settings.set_channel_reserve(db, office_id=mine, session_code="S", channel=Channel.WALKIN, seats_kept=2,
+                                        release_minutes_before=120)
+    db.commit()
+    signed_in(client, "hoa")
+    response = client.get(f"/console/offices/{mine}/settings")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Seats kept for walk-ins stand until the session ends" in page and "<td>At the session" in page
