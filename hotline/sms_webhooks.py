@@ -25,7 +25,8 @@ blueprint = Blueprint("sms", __name__, url_prefix="/sms")
 
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 ESMS_SMSID = re.compile(r"^[0-9A-Za-z-]{8,64}$")  # e.g. d533459ee42b2b9525ba9eabf6a8156, or a UUID and digits
-COUNT = re.compile(r"^\d{1,6}$")
+COUNT = re.compile(r"^[0-9]{1,6}$")
+OUTBOX_ID = re.compile(r"^[0-9]{1,10}$")
 
 
 @blueprint.post("/status")
@@ -54,7 +55,7 @@ def esms_status(message_id: str, token: str) -> Response:
     SECRET_KEY, compared in constant time; anything else is refused before the database is read.
     A report may come up to five times and in any order; each only ever moves the message forward.
     """
-    if not message_id.isdigit() or int(message_id) >= 2**31:
+    if not OUTBOX_ID.match(message_id) or int(message_id) >= 2**31:  # ASCII digits: '²' is a digit to isdigit()
         abort(404)
     rt = runtime()
     if not token_matches(rt.settings.secret_key, int(message_id), token):

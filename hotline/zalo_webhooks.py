@@ -11,6 +11,7 @@ report of a message that went by SMS instead changes nothing.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, request
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("zalo", __name__, url_prefix="/zalo")
 
 RECEIVED = "user_received_message"
+TRACKING_ID = re.compile(r"^[0-9]{1,10}$")
 
 
 @blueprint.post("/events")
@@ -41,9 +43,14 @@ def events() -> Response:
     if event.get("event_name") != RECEIVED:
         return Response(status=200)  # other events of the Official Account are not ours to handle
     message = event.get("message")
-    tracking_id = str(message.get("tracking_id", "")) if isinstance(message, dict) else ""
-    msg_id = str(message.get("msg_id", "")) if isinstance(message, dict) else ""
-    if not tracking_id.isdigit() or not msg_id or len(msg_id) > 64 or len(tracking_id) > 18:
+    fields = message if isinstance(message, dict) else {}
+    tracking_id, msg_id = fields.get("tracking_id"), fields.get("msg_id")
+    if isinstance(tracking_id, int) and not isinstance(tracking_id, bool):
+        tracking_id = str(tracking_id)
+    if not (isinstance(tracking_id, str) and isinstance(msg_id, str)):  # a list or an object is no id
+        abort(400)
+    # ASCII digits of a 32-bit id ('²' is a digit to isdigit(), and PostgreSQL refuses a larger number)
+    if not TRACKING_ID.match(tracking_id) or int(tracking_id) >= 2**31 or not msg_id or len(msg_id) > 64:
         abort(400)
     with rt.transaction() as db:
         applied = record_delivery(db, message_id=int(tracking_id), provider_sid=msg_id, status=MessageStatus.DELIVERED,

@@ -136,7 +136,9 @@ def callback_token(secret: str, message_id: int) -> str:
 
 
 def token_matches(secret: str, message_id: int, token: str) -> bool:
-    return hmac.compare_digest(callback_token(secret, message_id), token)
+    """Whether `token` is the message's, in constant time; any text, however odd (compared as UTF-8 bytes, since
+    `hmac.compare_digest` refuses a str that is not ASCII)."""
+    return hmac.compare_digest(callback_token(secret, message_id).encode(), token.encode("utf-8", "replace"))
 
 
 def delivery_state(send_status: str, *, succeeded: int, failed: int) -> tuple[MessageStatus, str | None] | None:

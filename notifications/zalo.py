@@ -81,7 +81,7 @@ def signed_by_zalo(header: str | None, *, app_id: str, body: bytes, timestamp: s
     given = header.strip()
     if not given.startswith("mac="):
         given = f"mac={given}"
-    return hmac.compare_digest(given.lower(), expected)
+    return hmac.compare_digest(given.lower().encode("utf-8", "replace"), expected.encode())  # bytes: any header
 
 
 class TokenSource(Protocol):

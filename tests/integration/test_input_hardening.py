@@ -9,6 +9,7 @@ import itertools
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,11 @@ from hotline.console.desks import OPERATIONS as COUNTER_OPERATIONS
 from hotline.errors import FIELD_LIMIT
 from notifications import broadcasts
 from notifications.broadcasts import UnreadableList
+from notifications.esms import callback_token
 from notifications.models import AudienceKind, Broadcast, MessageKind, MessageStatus, OutboxMessage
 from notifications.outbox import enqueue
 from notifications.policy import SmsPolicy
+from notifications.zalo import signature as zalo_signature
 from tests.console import PASSWORD, csrf, signed_in
 from tests.console import app as app, client as client, offices as offices
 from tests.factories import NOW, OPERATOR, POLICY, at, make_office, phone
@@ -465,3 +468,59 @@ def test_json_nested_past_the_parsers_depth_is_a_client_error(client: FlaskClien
     signed_in(client, "lan")
     response = client.post("/api/v1/bookings", json={"office_id": 1, "extra": nested})
     assert response.status_code == 422 and response.get_json()["error"]["field"].startswith("extra[0]")
+
+
+# -- the eSMS and Zalo webhooks: odd text refused, never a 500 ------------------------------------------
+
+ZALO_APP, ZALO_SECRET = "4321", "z" * 24
+
+
+def _zalo_event(message: object) -> tuple[bytes, dict[str, str]]:
+    raw = json.dumps({"app_id": ZALO_APP, "timestamp": "1764633600000", "event_name": "user_received_message",
+                      "message": message}).encode()
+    return raw, {"Content-Type": "application/json", "X-ZEvent-Signature": zalo_signature(
+        app_id=ZALO_APP, body=raw, timestamp="1764633600000", secret=ZALO_SECRET)}
+
+
+def test_an_esms_report_with_an_odd_id_or_token_is_refused_and_changes_nothing(client: FlaskClient,
+                                                                               db: Session) -> None:
+    """A token that is not ASCII made `hmac.compare_digest` raise, and '²' (a digit to `str.isdigit`) made int()
+    raise: both were 500s. Now a token that is not the message's is a 403, an id of other digits a 404."""
+    message = enqueue(db, kind=MessageKind.CALLBACK_ACK, recipient=phone(1), body="Chúng tôi sẽ gọi lại.",
+                      language="vi", now=NOW, policy=SMS)
+    assert message is not None
+    db.commit()
+    token = callback_token("t" * 32, message.id)  # the test settings' SECRET_KEY
+    report = "?SMSID=d533459ee42b2b9525ba9eabf6a8156&SendStatus=5&SendSuccess=1"
+    answers = {odd: client.get(f"/sms/esms/status/{message.id}/{odd}{report}").status_code
+               for odd in ("%C3%A9", token[:-1] + "%C3%A9", "%ED%A0%80", "%E2%80%AE" + token, "x" * 10_000,
+                           token + "%00")}
+    assert answers == dict.fromkeys(answers, 403)
+    for odd_id in ("%C2%B2", "%D9%A1", "1%00", str(2**31), "-1", "x" * 10_000):
+        assert client.get(f"/sms/esms/status/{odd_id}/{token}{report}").status_code == 404, odd_id
+    for odd_query in ("SMSID=%00&SendStatus=5", "SMSID=abcdefgh12&SendStatus=%C2%B2",
+                      "SMSID=abcdefgh12&SendStatus=5&SendSuccess=%D9%A1", f"SMSID={'a' * 10_000}&SendStatus=5"):
+        assert client.get(f"/sms/esms/status/{message.id}/{token}?{odd_query}").status_code == 400, odd_query
+    db.rollback()
+    stored = db.get(OutboxMessage, message.id)
+    assert stored is not None and stored.status is MessageStatus.QUEUED
+
+
+def test_a_zalo_event_with_an_odd_signature_or_tracking_id_is_refused(make_app: Callable[..., Flask],
+                                                                      db: Session) -> None:
+    """A signature header that is not ASCII was a 500 (`hmac.compare_digest`); so were, once signed, a tracking
+    id of other digits and one past PostgreSQL's integer."""
+    client = make_app(zalo_app_id=ZALO_APP, zalo_oa_secret_key=ZALO_SECRET).test_client()
+    body, headers = _zalo_event({"tracking_id": "1", "msg_id": "zalo-1"})
+    for odd in ("mac=\u00e9", "\u00e9" * 64, "mac=" + "\u202e" * 64, "x" * 10_000):
+        assert client.post("/zalo/events", data=body, headers={**headers, "X-ZEvent-Signature": odd}
+                           ).status_code == 403, odd
+    for message in ({"tracking_id": "\u00b2", "msg_id": "m"}, {"tracking_id": "\u0661", "msg_id": "m"},
+                    {"tracking_id": str(2**31), "msg_id": "m"}, {"tracking_id": "9" * 18, "msg_id": "m"},
+                    {"tracking_id": {"id": 1}, "msg_id": "m"}, {"tracking_id": "1", "msg_id": ["m"]},
+                    {"tracking_id": "1", "msg_id": "m" * 10_000}, [1], "\u202e"):
+        body, headers = _zalo_event(message)
+        assert client.post("/zalo/events", data=body, headers=headers).status_code == 400, message
+    lone = b'{"app_id": "' + ZALO_APP.encode() + b'", "timestamp": "\\ud800", "event_name": "x"}'
+    assert client.post("/zalo/events", data=lone, headers={"Content-Type": "application/json",
+                                                           "X-ZEvent-Signature": "mac=00"}).status_code == 400
