@@ -40,6 +40,7 @@ from hotline.leader import Leadership, elector_for
 from hotline.localization import BabelLocalizer
 from hotline.messaging import dispatch_config, make_sender, reminder_times, status_callback, with_zalo
 from hotline.runtime import runtime
+from hotline import waitlist_calls
 from notifications import broadcasts
 from notifications.dispatcher import RateLimiter, dispatch_once, recover_stale_claims
 from notifications.reminders import queue_reminders
@@ -58,6 +59,7 @@ class Jobs:
         rt = runtime(app)
         self.sender = with_zalo(rt.settings, make_sender(rt.settings), sessions=rt.sessions, now=rt.now)
         self.config = dispatch_config(rt.settings)
+        self.caller = waitlist_calls.make_caller(rt.settings)
         self.limiter = RateLimiter(self.config.rate)
         # Sending threads (each with its connection to the provider) last as long as the process.
         self.pool = ThreadPoolExecutor(max_workers=max(1, self.config.concurrency), thread_name_prefix="sms")
@@ -99,6 +101,12 @@ class Jobs:
             rt = runtime()
             with rt.transaction() as db:
                 return bookings.expire_lapsed(db, now=rt.now(), policy=rt.policy)
+
+    def waitlist(self) -> int:
+        return waitlist_calls.sweep(self.app)
+
+    def offer_calls(self) -> dict[str, int]:
+        return waitlist_calls.place_offer_calls(self.app, self.caller)
 
     def no_shows(self) -> int:
         with self.app.app_context():
@@ -152,6 +160,7 @@ def build(app: Flask, leadership: Leadership | None = None, jobs: Jobs | None = 
     recovery = max(1, min(60, settings.sms_lease_seconds // 2))
     every: list[tuple[Callable[[], Any], int, bool]] = [
         (jobs.dispatch, 2, not shared_dispatch(app)), (jobs.broadcasts, 10, True), (jobs.lapsed_seats, 30, True),
+        (jobs.waitlist, 30, True), (jobs.offer_calls, 5, True),
         (jobs.reminders, 60, True), (jobs.stale_claims, recovery, True), (jobs.no_shows, 300, True)]
     once = [job.__name__ for job, _seconds, leader_only in every if leader_only]
 

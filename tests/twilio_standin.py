@@ -37,6 +37,8 @@ ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "5e1f" * 8
 MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
+CALLS_PATH = "/2010-04-01/Accounts/{AccountSid}/Calls.json"
+_CALLS = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls\.json$")
 
 
 # -- answers --------------------------------------------------------------------------------------
@@ -144,6 +146,30 @@ class TwilioStandIn(LoopbackServer[Answer, RecordedRequest]):
         return [r for r in self.requests if r.method == "POST" and _MESSAGES.match(r.path)]
 
     @property
+    def calls(self) -> list[RecordedRequest]:
+        """Every POST that reached the Calls endpoint (an outbound call placed), whatever it was answered."""
+        return [r for r in self.requests if r.method == "POST" and _CALLS.match(r.path)]
+
+    def create_call(self, account: str, form: dict[str, list[str]]) -> dict[str, Any]:
+        """The call resource Twilio answers with (fields of `api.v2010.account.call`), queued to ring."""
+        sid = "CA" + secrets.token_hex(16)
+        now = format_datetime(datetime.now(UTC))
+        uri = f"/2010-04-01/Accounts/{account}/Calls/{sid}.json"
+        resource = {
+            "account_sid": account, "answered_by": None, "api_version": "2010-04-01", "caller_name": None,
+            "date_created": now, "date_updated": now, "direction": "outbound-api", "duration": None,
+            "end_time": None, "forwarded_from": None, "from": form.get("From", [None])[0],
+            "from_formatted": form.get("From", [None])[0], "group_sid": None, "parent_call_sid": None,
+            "phone_number_sid": None, "price": None, "price_unit": "USD", "queue_time": "0", "sid": sid,
+            "start_time": None, "status": "queued", "subresource_uris": {"notifications": uri.replace(
+                ".json", "/Notifications.json")}, "to": form.get("To", [None])[0],
+            "to_formatted": form.get("To", [None])[0], "trunk_sid": None, "uri": uri,
+        }
+        with self._lock:
+            self.created[sid] = resource
+        return resource
+
+    @property
     def accepted(self) -> list[RecordedRequest]:
         """Messages answered 201: what Twilio would have sent to phones."""
         return [r for r in self.messages if r.status == 201]
@@ -222,7 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up waiting (a time-out): exactly what such a test wants
 
     def _answer(self, path: str, form: dict[str, list[str]]) -> tuple[int, tuple[Answer, str] | None, str | None]:
-        match = _MESSAGES.match(path)
+        call = _CALLS.match(path)
+        match = _MESSAGES.match(path) or call
         if self.command != "POST" or match is None:
             error = twilio_error(404, 20404, f"The requested resource {path} was not found")
             return 404, (error, json.dumps(error.body)), None
@@ -235,10 +262,10 @@ class _Handler(BaseHTTPRequestHandler):
         if scripted is not None and scripted.status != 201:
             body = scripted.body if isinstance(scripted.body, str) else json.dumps(scripted.body)
             return scripted.status, (scripted, body), None
-        problem = _missing(form)
+        problem = _missing_call(form) if call else _missing(form)
         if problem is not None:
             return problem.status, (problem, json.dumps(problem.body)), None
-        resource = self.owner.create(match["account"], form)
+        resource = (self.owner.create_call if call else self.owner.create)(match["account"], form)
         return 201, (scripted or Answer(delay=self.owner.latency), json.dumps(resource)), resource["sid"]
 
 
@@ -250,6 +277,17 @@ def _missing(form: dict[str, list[str]]) -> Answer | None:
         return twilio_error(400, 21603, "A 'From' phone number is required.")
     if not (form.get("Body", [""])[0] or form.get("MediaUrl") or form.get("ContentSid")):
         return twilio_error(400, 21602, "Message body is required.")
+    return None
+
+
+def _missing_call(form: dict[str, list[str]]) -> Answer | None:
+    """Twilio's own refusals of an incomplete request for a call."""
+    if not form.get("To", [""])[0]:
+        return twilio_error(400, 21201, "No 'To' number is specified")
+    if not form.get("From", [""])[0]:
+        return twilio_error(400, 21213, "No 'From' number is specified")
+    if not (form.get("Url", [""])[0] or form.get("Twiml", [""])[0] or form.get("ApplicationSid", [""])[0]):
+        return twilio_error(400, 21205, "Url parameter is required")
     return None
 
 
@@ -392,13 +430,22 @@ def openapi_problems(request: RecordedRequest, doc: dict[str, Any]) -> list[str]
             problems.append("Body is missing or empty")
         if not (request.get("From") or request.get("MessagingServiceSid")):
             problems.append("neither From nor MessagingServiceSid")
+    # Our own rule for a call: to an E.164 number from one, running a flow of ours at an HTTPS URL.
+    if template == CALLS_PATH and request.method == "POST":
+        for name in ("To", "From"):
+            if not _E164.match(request.get(name) or ""):
+                problems.append(f"{name} must be an E.164 number")
+        for name in ("Url", "StatusCallback"):
+            if not (request.get(name) or "").startswith("https://"):
+                problems.append(f"{name} must be an https URL")
     return problems
 
 
-def response_problems(resource: dict[str, Any], doc: dict[str, Any]) -> list[str]:
-    """What in a message resource the response schema `api.v2010.account.message` does not declare."""
-    schema = _resolve(doc, doc["components"]["schemas"]["api.v2010.account.message"])
-    problems = [f"{name} is not a property of the message resource" for name in resource
+def response_problems(resource: dict[str, Any], doc: dict[str, Any],
+                      schema_name: str = "api.v2010.account.message") -> list[str]:
+    """What in a resource (a message; a call with `api.v2010.account.call`) its response schema does not declare."""
+    schema = _resolve(doc, doc["components"]["schemas"][schema_name])
+    problems = [f"{name} is not a property of the resource" for name in resource
                 if name not in schema["properties"]]
     for name, value in resource.items():
         declared = schema["properties"].get(name)

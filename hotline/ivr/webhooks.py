@@ -200,8 +200,10 @@ def _ended() -> str:
 
 @blueprint.post("/voice")
 def voice() -> Response:
-    """The number's voice webhook: the first request of every call."""
-    return _serve(None, Event("start"))
+    """The number's voice webhook: the first request of every call (a seat held for the caller is offered first)."""
+    from hotline.waitlist_calls import claim_at_start
+
+    return claim_at_start() or _serve(None, Event("start"))
 
 
 @blueprint.post("/step/<int:n>")

@@ -46,9 +46,9 @@ def full_office(db: Session, seats: int = 2) -> int:
     return office.id
 
 
-def join(db: Session, office_id: int, n: int, **options: object) -> WaitlistEntry:
-    joined = waitlist.join(ctx(db), office_id=office_id, day=TUESDAY, code="S", phone=phone(n), language="vi",
-                           **options)  # type: ignore[arg-type]
+def join(db: Session, office_id: int, n: int, *, language: str = "vi", name: str | None = None) -> WaitlistEntry:
+    joined = waitlist.join(ctx(db), office_id=office_id, day=TUESDAY, code="S", phone=phone(n), language=language,
+                           name=name)
     db.commit()
     return joined.entry
 
