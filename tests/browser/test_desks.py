@@ -82,6 +82,12 @@ def test_a_desk_calls_the_next_person_and_serves_them_from_the_keyboard(
     expect(page.get_by_text("Trần Thị 0")).to_be_visible()
     expect(page.get_by_role("button", name="Đã giải quyết")).to_be_focused()
     browsing.shoot(page, "desk-counter-serving")
+    small = browsing.page(TABLET_PORTRAIT)  # a desk's tablet: the same screen in one column
+    sign_in(small, "hoa", lang="vi")
+    small.goto(f"/console/offices/{mine}/desks/{one}")
+    expect(small.locator("#serving")).to_have_text(labels[0])
+    assert small.evaluate("document.documentElement.scrollWidth") <= TABLET_PORTRAIT["width"]
+    browsing.shoot(small, "desk-counter-tablet")
     page.keyboard.press("Enter")
     expect(page.locator("#serving")).to_have_text("—")
     expect(page.get_by_role("status").first).to_contain_text(f"Đã phục vụ: {labels[0]}.")

@@ -298,3 +298,35 @@ def test_the_day_at_the_desks_counts_and_times_them(db: Session, office: tuple[i
     assert [(d.number, d.served, d.not_come, d.median_wait, d.median_service) for d in shown] == [
         (1, 1, 1, 15, 6), (2, 0, 0, 30, None), (3, 0, 0, None, None)]
     assert third.desk_id == two and second.status is BookingStatus.NO_SHOW
+
+
+def test_one_desk_pressing_call_next_twice_at_once_calls_one_person(sessions: sessionmaker[Session],
+                                                                    db: Session) -> None:
+    office_id = make_office(db).id
+    desk_id = queue.save_desk(db, office_id=office_id, number=1, name="").id
+    _checked_in(db, office_id, 3)
+    db.commit()
+    barrier, lock = threading.Barrier(4), threading.Lock()
+    outcomes: list[str] = []
+
+    def press() -> None:
+        barrier.wait()
+        try:
+            with sessions.begin() as session:
+                called = queue.call_next(session, office_id=office_id, desk_id=desk_id, actor=DESK_STAFF, now=NOW)
+            outcome = "called" if called else "nobody"
+        except queue.DeskBusy:
+            outcome = "busy"
+        except Exception as exc:  # shown by the assertion
+            outcome = f"crash:{exc}"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=press) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert Counter(outcomes) == Counter({"called": 1, "busy": 3})
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Booking).where(Booking.desk_id == desk_id)) == 1
