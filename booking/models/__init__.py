@@ -6,6 +6,7 @@ scheduler heartbeats in `hotline.heartbeats` and the outbox in `notifications.mo
 
 from booking.models.bookings import Booking, BookingEvent, Citizen, Hold
 from booking.models.callbacks import CallbackRequest
+from booking.models.campaigns import Campaign, CampaignStatus, CampaignTarget, TargetStatus
 from booking.models.desks import Desk
 from booking.models.enums import BookingStatus, CalendarDayKind, Channel, OfficeLevel
 from booking.models.offices import CalendarDay, ChannelReserve, Closure, Office, SessionOverride, SessionTemplate
@@ -21,6 +22,9 @@ __all__ = [
     "CalendarDay",
     "CalendarDayKind",
     "CallbackRequest",
+    "Campaign",
+    "CampaignStatus",
+    "CampaignTarget",
     "Channel",
     "ChannelReserve",
     "Citizen",
@@ -35,6 +39,7 @@ __all__ = [
     "SessionOverride",
     "SessionReserve",
     "SessionTemplate",
+    "TargetStatus",
     "WaitlistEntry",
     "WaitlistStatus",
 ]
