@@ -55,19 +55,21 @@ def _retention() -> dict[str, int]:
             "audit": settings.retention_audit_days}
 
 
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"  # a person's data: no copy in a cache or the history
+    return response
+
+
 def _start(form: NumberForm, status: int = 200) -> Response:
-    return make_response(render_template("console/admin_privacy.html", form=form, retention=_retention()), status)
+    """The first page; no-store too, since a number refused is shown again in its field."""
+    return _no_store(make_response(render_template("console/admin_privacy.html", form=form,
+                                                   retention=_retention()), status))
 
 
 @blueprint.get("/admin/privacy")
 @roles_required()
 def admin_privacy() -> Response:
     return _start(NumberForm())
-
-
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"  # a person's data: no copy in a cache or the history
-    return response
 
 
 def _exported(answer: Callable[[dict[str, Any]], Response]) -> Response:

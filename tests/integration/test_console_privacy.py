@@ -159,3 +159,29 @@ def test_the_reports_pages_count_the_same_after_the_nightly_purge(client: FlaskC
     counts = purge(sessions.begin, now=NOW, tz=VN, retention=Retention())
     assert counts["bookings"] == 4 and counts["messages"] == 3 and counts["calls"] == 3
     assert pages() == before
+
+
+def test_the_number_is_read_from_post_bodies_only_kept_from_caches_and_named_in_no_log_or_audit_entry(
+        client: FlaskClient, db: Session, booked: int, caplog: pytest.LogCaptureFixture) -> None:
+    admin = signed_in(client, "admin")
+    token = csrf(admin, START)
+    digits = phone(1)[3:]  # 980000001: the number however it is written, without the country code
+    caplog.set_level("DEBUG")
+    for url in (f"{START}?phone={phone(1)}", f"{START}/export?phone={phone(1)}"):
+        response = admin.get(url)
+        assert response.status_code in (200, 405) and "Nguyễn Văn An" not in response.get_data(as_text=True), url
+    assert _audit(db, "privacy.export") == []  # a number in a URL reads nothing
+    for url in (START, f"{START}/export", f"{START}/erase"):
+        response = admin.post(url, data={"csrf_token": token, "phone": phone(1)})
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store", url
+    refused = admin.post(START, data={"csrf_token": token, "phone": "0980 000 00x"})  # shown again in its field
+    assert refused.status_code == 422 and refused.headers["Cache-Control"] == "no-store"
+    admin.post(f"{START}/erase", data={"csrf_token": token, "phone": phone(1), "confirmed": "yes",
+                                       "cancel_upcoming": "y"})
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert digits not in logged
+    entries = _audit(db, "privacy.export") + _audit(db, "privacy.erase")
+    assert [e.target_id for e in entries] == ["…001", "…001", "…001"]
+    db.rollback()
+    every = [(e.action, e.target_id, e.before, e.after) for e in db.scalars(select(AuditEntry))]
+    assert every and digits not in json.dumps(every, ensure_ascii=False, default=str)
