@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from actions.errors import NotAllowed
 from actions.offices import PlanChanged
 from booking import errors as domain
+from booking import waitlist
 from booking.i18n import N_
 from booking.plain_text import TextRefused, clean, xml_safe
 
@@ -31,12 +32,15 @@ STATUS = {
     domain.TooManyBookings: 409,
     domain.HoldExpired: 409,
     domain.InvalidTransition: 409,
+    waitlist.SessionHasRoom: 409,  # book instead
+    waitlist.AlreadyWaiting: 409,
+    waitlist.OfferGone: 409,
 }
 
 
 # Twilio's webhooks answer every signed request as a call or an SMS would expect: `verified_form` puts their
 # parameters through the same gate once the signature over what was sent holds, leaving out what it would refuse.
-TWILIO_BLUEPRINTS = ("ivr", "sms")
+TWILIO_BLUEPRINTS = ("ivr", "sms", "waitlist_calls")
 # More characters than any field holds (the longest, a broadcast's or an SMS's text, is 1,600): forms and API
 # fields keep their own smaller bounds; this one bounds the rest (query arguments, JSON that no view reads).
 FIELD_LIMIT = 4000

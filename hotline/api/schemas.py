@@ -22,7 +22,9 @@ from actions.offices import Appointment, ClosureOutcome, Fate
 from booking.availability import SessionRoom
 from booking.calendar import EARLIEST, LATEST
 from booking.plain_text import FORBIDDEN, clean
-from booking.models import Booking, BookingStatus, Channel, OfficeLevel, SessionOverride
+from booking.models import (
+    Booking, BookingStatus, Channel, OfficeLevel, SessionOverride, WaitlistEntry, WaitlistStatus,
+)
 from hotline.api.contract import invalid
 
 MAX_RANGE_DAYS = 62
@@ -168,6 +170,19 @@ class NewBooking(Body):
                                                       "when left out.")
     language: Literal["vi", "en"] | Absent = Field(None, description="Language of the SMS; the hotline's own "
                                                                      "when left out.")
+
+
+class NewWaitlistEntry(Body):
+    """A full session's waitlist: the person is called (then texted) when a place comes free."""
+
+    office_id: Id
+    date: Day
+    session: SessionCode
+    phone: Phone = Field(description="Where the offer of a freed place is called and texted.")
+    name: Name | Absent = None
+    procedure_id: Id | Absent = None
+    language: Literal["vi", "en"] | Absent = Field(None, description="Language of the call and the SMS; the "
+                                                                     "hotline's own when left out.")
 
 
 class Move(Body):
@@ -360,6 +375,26 @@ class BookingOut(Model):
                    phone=booking.phone, name=booking.name, procedure_id=booking.procedure_id,
                    result_date=booking.result_date, channel=booking.channel, status=booking.status,
                    created_at=booking.created_at)
+
+
+class WaitlistEntryOut(Model):
+    id: int
+    office_id: int
+    date: date
+    session: str
+    phone: str
+    status: WaitlistStatus
+    ahead: int = Field(description="People waiting before this one when it joined.")
+    created_at: Stamp
+
+    @classmethod
+    def of(cls, entry: WaitlistEntry, ahead: int) -> WaitlistEntryOut:
+        return cls(id=entry.id, office_id=entry.office_id, date=entry.date, session=entry.session_code,
+                   phone=entry.phone, status=entry.status, ahead=ahead, created_at=entry.created_at)
+
+
+class OneWaitlistEntry(Model):
+    entry: WaitlistEntryOut
 
 
 class OneBooking(Model):

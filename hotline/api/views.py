@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from accounts.models import Role
 from actions import bookings as actions
 from actions import offices as office_actions
+from actions import waitlist
 from actions.context import Actor as StaffActor
 from actions.context import Context
 from actions.offices import Disposition
@@ -167,6 +168,20 @@ def create_booking() -> Reply:
                                phone=new.phone, name=new.name, procedure_id=new.procedure_id,
                                window_position=new.window, language=new.language or rt.settings.default_language)
         return reply(s.OneBooking.of(booking), 201)
+
+
+@operation(blueprint, "POST", "/waitlist", "joinWaitlist", body=s.NewWaitlistEntry,
+           responses={201: s.OneWaitlistEntry}, errors=(401, 403, 404, 409, 415, 422))
+def join_waitlist() -> Reply:
+    """Put a caller on a full session's waitlist (409 session_has_room while it has places: book instead)."""
+    principal = _caller(Role.OPERATOR, Role.MANAGER)
+    new = body(s.NewWaitlistEntry)
+    rt = runtime()
+    with rt.transaction() as db:
+        joined = waitlist.join(_acting(db, principal), office_id=new.office_id, day=new.date, code=new.session,
+                               phone=new.phone, name=new.name, procedure_id=new.procedure_id,
+                               language=new.language or rt.settings.default_language)
+        return reply(s.OneWaitlistEntry(entry=s.WaitlistEntryOut.of(joined.entry, joined.ahead)), 201)
 
 
 @operation(blueprint, "GET", "/bookings", "findBookings", query=s.PhoneQuery, responses={200: s.Bookings},

@@ -63,6 +63,13 @@ AUDIT_ACTIONS = {
     "user.reactivate": _l("Account reactivated"),
     "user.offices": _l("Account's offices changed"),
     "user.password_reset": _l("Password reset"),
+    "waitlist.join": _l("Put on a session's waitlist"),
+    "waitlist.offer": _l("Freed place held for the next on the waitlist"),
+    "waitlist.offer_sms": _l("Waitlist offer sent by SMS (call not answered)"),
+    "waitlist.accept": _l("Waitlist place taken"),
+    "waitlist.decline": _l("Waitlist place refused"),
+    "waitlist.expire": _l("Waitlist place not claimed in time"),
+    "waitlist.leave": _l("Left a session's waitlist"),
 }
 
 
@@ -80,6 +87,7 @@ AUDIT_TARGETS = {
     "procedure": _l("Procedure"),
     "role": _l("Role"),
     "user": _l("Account"),
+    "waitlist": _l("Waitlist entry"),
 }
 
 

@@ -30,6 +30,7 @@ from booking.models import Booking, BookingStatus, CallbackRequest, Channel, Off
 from booking.phones import parse_contact
 from hotline.auth import roles_required
 from hotline.console.broadcasts import may_see
+from hotline.console import waitlist as console_waitlist
 from hotline.console.common import (ANY_STAFF, acting, attempt, audit_change, blueprint, calendar_date, local_today,
                                     me)
 from hotline.console.forms import ActionForm, BookForm, LookupForm, MoveForm
@@ -217,7 +218,15 @@ def book(office_id: int, day: str, session: str) -> str | BaseResponse:
     form = BookForm(office_id=office_id, day=when, session=session, **prefilled)
     form.procedure_id.choices = procedures
     form.window.choices = _window_choices(room)
-    if form.validate_on_submit():
+    if form.validate_on_submit() and request.form.get("waitlist"):
+        # The session is full: the caller waits for a freed place, called (then texted) when one comes.
+        joined = attempt(lambda db: console_waitlist.join(
+            db, office_id=office_id, day=when, code=session, phone=form.phone.data or "", name=form.name.data or None,
+            procedure_id=form.procedure_id.data or None, language=form.language.data or "vi"))
+        if joined is not None:
+            flash(joined, "ok")
+            return redirect(request.path)
+    elif form.validate_on_submit():
         window = int(form.window.data) if form.window.data else None
 
         def book_seat(db: Session) -> str:
@@ -229,8 +238,10 @@ def book(office_id: int, day: str, session: str) -> str | BaseResponse:
         if code is not None:
             flash(gettext("Booked: code %(code)s.", code=code), "ok")
             return redirect(url_for("console.booking_detail", code=code))
+    with rt.reading() as db:
+        waiting = console_waitlist.waiting(db, office_id=office_id, day=when, code=session)
     return render_template("console/book.html", form=form, office=office, day=when, session=session, room=room,
-                           prefilled=bool(prefilled.get("phone")))
+                           prefilled=bool(prefilled.get("phone")), waiting=waiting, action=ActionForm())
 
 
 # -- cancelling and moving, each confirmed on a page of its own -------------------------------------

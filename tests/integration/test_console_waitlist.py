@@ -1,0 +1,81 @@
+"""The waitlist in the console, on both engines: an operator puts a caller on a full session's list, and
+confirms the place held for them when a seat comes free."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from actions import bookings as booking_actions
+from actions.models import AuditEntry
+from booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
+from notifications.models import MessageKind, OutboxMessage
+from tests.console import app as app  # the console's fixtures
+from tests.console import client as client
+from tests.console import csrf, signed_in
+from tests.console import offices as offices
+from tests.integration.test_waitlist import TUESDAY, ctx
+from tests.factories import phone
+
+
+def test_an_operator_puts_a_caller_on_the_waitlist_and_confirms_the_freed_place(
+        client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
+    mine, _ = offices
+    for n in range(3):  # Năm Căn's morning holds three
+        booking_actions.book(ctx(db), office_id=mine, day=TUESDAY, code="S", phone=phone(n + 1), language="vi")
+    db.commit()
+    signed_in(client, "lan")
+    page = f"/console/book/{mine}/{TUESDAY.isoformat()}/S"
+    assert "Full: waitlist" in client.get("/console/grid").get_data(as_text=True)
+    assert "Join the waitlist" in client.get(page).get_data(as_text=True)
+    form = {"csrf_token": csrf(client, page), "office_id": mine, "day": TUESDAY.isoformat(), "session": "S",
+            "phone": "0912 345 678", "name": "Phạm Thị Dung", "procedure_id": "0", "language": "vi", "waitlist": "1"}
+    response = client.post(page, data=form)
+    assert response.status_code == 302
+    shown = client.get(page).get_data(as_text=True)
+    assert "On the waitlist: 0 ahead" in shown and "+84912345678" in shown and "Waiting" in shown
+    db.rollback()
+    entry = db.scalars(select(WaitlistEntry)).one()
+    assert (entry.status, entry.created_by, entry.name) == (WaitlistStatus.WAITING, "user:lan", "Phạm Thị Dung")
+    # A seat comes free: it is held for her, and the operator confirms it while she is on the line.
+    booking_actions.cancel(ctx(db), code=db.scalars(select(Booking.code).where(Booking.phone == phone(1))).one())
+    db.commit()
+    shown = client.get(page).get_data(as_text=True)
+    assert "A place is held until 09:30" in shown and "Confirm the place held" in shown
+    response = client.post(f"/console/waitlist/{entry.id}/accept", data={"csrf_token": csrf(client, page),
+                                                                         "back": page})
+    assert response.status_code == 302 and response.headers["Location"].endswith(page)
+    db.rollback()
+    booking = db.scalars(select(Booking).where(Booking.phone == "+84912345678")).one()
+    assert booking.status is BookingStatus.BOOKED and booking.name == "Phạm Thị Dung"
+    db.refresh(entry)
+    assert entry.status is WaitlistStatus.ACCEPTED
+    assert db.scalars(select(OutboxMessage.kind).where(OutboxMessage.recipient == "+84912345678")).all() == [
+        MessageKind.CONFIRMATION]
+    actions = [(a.actor, a.action) for a in db.scalars(select(AuditEntry).where(
+        AuditEntry.actor == "user:lan").order_by(AuditEntry.id))]
+    assert actions[-3:] == [("user:lan", "waitlist.offer"), ("user:lan", "booking.create"),
+                            ("user:lan", "waitlist.accept")]
+    assert client.post(f"/console/waitlist/{entry.id}/nonsense",
+                       data={"csrf_token": csrf(client, page)}).status_code == 400
+
+
+def test_a_manager_cannot_touch_another_offices_waitlist(client: FlaskClient, offices: tuple[int, int],
+                                                         db: Session) -> None:
+    mine, other = offices
+    for n in range(40):  # Đầm Dơi's morning holds forty
+        booking_actions.book(ctx(db), office_id=other, day=TUESDAY, code="S", phone=phone(n + 1), language="vi")
+    db.commit()
+    from actions import waitlist
+
+    entry = waitlist.join(ctx(db), office_id=other, day=TUESDAY, code="S", phone=phone(99), language="vi").entry
+    db.commit()
+    signed_in(client, "hoa")
+    page = f"/console/book/{mine}/{TUESDAY.isoformat()}/S"
+    response = client.post(f"/console/waitlist/{entry.id}/leave", data={"csrf_token": csrf(client, page),
+                                                                        "back": page})
+    assert response.status_code == 403
+    db.rollback()
+    db.refresh(entry)
+    assert entry.status is WaitlistStatus.WAITING
