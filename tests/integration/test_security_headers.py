@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
@@ -117,3 +118,43 @@ def test_no_template_needs_what_the_policy_forbids() -> None:
                  if _BLOCKED.search(line)]
     assert offending == []
     assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY and "'unsafe-eval'" not in CONTENT_SECURITY_POLICY
+
+
+def test_the_pages_added_for_the_public_desks_and_privacy_render_nothing_the_policy_forbids(
+        client: FlaskClient, db: Session) -> None:
+    """The templates pass the scan above; what they draw (QR codes in SVG, the hall's screen, forms) must too."""
+    from booking import queue
+    from booking.models import Office
+    from tests.console import csrf
+    from tests.factories import make_procedure
+
+    office = db.scalars(select(Office).where(Office.code == "NAMCAN")).one()
+    desk = queue.save_desk(db, office_id=office.id, number=1, name="Hộ tịch").id
+    procedure = make_procedure(db, code="HT01")
+    db.commit()
+    office_id, procedure_id = office.id, procedure.id
+    db.rollback()  # no read transaction left open: SQLite would keep the app from writing
+    public = ["/privacy", "/offices/NAMCAN", "/offices/NAMCAN/qr-sheet", "/procedures/HT01", "/display/NAMCAN",
+              "/display/NAMCAN?lang=en"]
+    assert login(client, "hoa") == 302
+    counter = f"/console/offices/{office_id}/desks/{desk}"
+    walk_in = client.post(f"/console/offices/{office_id}/walk-ins", data={"csrf_token": csrf(client, counter),
+                                                                         "desk_id": desk})
+    assert walk_in.status_code == 302 and "/tickets/" in walk_in.location
+    staff = [f"/console/offices/{office_id}/desks", counter, walk_in.location, f"/console/offices/{office_id}/settings"]
+    pages = {path: client.get(path) for path in public + staff}
+    client.post("/console/logout", data={"csrf_token": csrf(client, "/console/grid")})
+    assert login(client, "admin") == 302
+    token = csrf(client, "/console/admin/privacy")
+    pages |= {path: client.get(path) for path in ("/console/admin/privacy", "/console/admin/procedures",
+                                                 f"/console/admin/procedures/{procedure_id}")}
+    pages |= {f"POST {path}": client.post(path, data={"csrf_token": token, "phone": "0912 345 678"})
+              for path in ("/console/admin/privacy", "/console/admin/privacy/erase")}
+    offending = {}
+    for path, response in pages.items():
+        assert response.status_code == 200, path
+        assert_hardened(response)
+        found = _BLOCKED.findall(response.get_data(as_text=True))
+        if found:
+            offending[path] = found
+    assert offending == {}
