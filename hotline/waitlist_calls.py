@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Flask, Response, abort, request
 from sqlalchemy import CursorResult, select, update
 from twilio.twiml.voice_response import Gather, VoiceResponse
+from werkzeug.exceptions import HTTPException
 
 from actions import waitlist as waitlist_actions
 from actions.context import Actor, Proof
@@ -30,6 +31,7 @@ from hotline.localization import BabelLocalizer
 from hotline.runtime import Runtime, runtime
 from hotline.twilio_auth import verified_form
 from notifications.calls import CallRequest, LogCaller, TwilioCaller
+from ivr_flows.prompts import PROMPTS
 from notifications.texts import N_
 
 log = logging.getLogger(__name__)
@@ -181,6 +183,20 @@ def _the_callers(entry: WaitlistEntry, form: Any) -> bool:
 @blueprint.post("/<int:entry_id>")
 def offer(entry_id: int) -> Response:
     form = verified_form()
+    try:
+        return _offer(entry_id, form)
+    except HTTPException:
+        raise
+    except Exception:
+        # A fault of ours (the database gone, a bug) still leaves the person with valid TwiML; the seat stays held.
+        log.exception("waitlist offer webhook failed", extra={"call_sid": form.get("CallSid", "")})
+        response = VoiceResponse()
+        _say(response, BabelLocalizer("vi").gettext(PROMPTS["error"]), "vi", runtime().settings)
+        response.hangup()
+        return _xml(response)
+
+
+def _offer(entry_id: int, form: Any) -> Response:
     rt = runtime()
     now = rt.now()
     try:
@@ -273,13 +289,18 @@ def claim_at_start() -> Response | None:
     if not caller.is_mobile:
         return None
     rt = runtime()
-    with rt.reading() as db:
-        entry = waitlist.offer_for_phone(db, caller.number, now=rt.now())
-        if entry is None:
-            return None
-        response = VoiceResponse()
-        response.redirect(f"/ivr/offer/{entry.id}", method="POST")
-        return _xml(response)
+    try:
+        with rt.reading() as db:
+            entry = waitlist.offer_for_phone(db, caller.number, now=rt.now())
+    except Exception:
+        # The database gone, say: the hotline's own flow answers (and apologises), as for any caller.
+        log.exception("looking for a waitlist offer failed", extra={"call_sid": form.get("CallSid", "")})
+        return None
+    if entry is None:
+        return None
+    response = VoiceResponse()
+    response.redirect(f"/ivr/offer/{entry.id}", method="POST")
+    return _xml(response)
 
 
 __all__ = ["blueprint", "claim_at_start", "make_caller", "place_offer_calls", "sweep"]

@@ -95,9 +95,15 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
           keys={"1": "accept_phone", "2": "ask_phone"}, speech=YES_NO),
     State("accept_phone", effect="accept_typed_phone", outcomes={"ok": "hold"}),
     State("hold", effect="hold_seat", outcomes={
-        "held": "confirm_hold", "full": "session_gone", "limit": "too_many", "already": "already_booked",
+        "held": "confirm_hold", "full": "session_full", "limit": "too_many", "already": "already_booked",
         "closed": "session_gone"}),
     State("session_gone", say=(say("session_gone"),), next="list_sessions"),
+    # A full session: one key puts the caller on its waitlist (called, then texted, when a place comes free).
+    State("session_full", say=(say("session_gone"), say("waitlist_offer")),
+          keys={"1": "join_waitlist", "2": "list_sessions"}, speech=YES_NO, on_silence="list_sessions"),
+    State("join_waitlist", effect="join_waitlist", outcomes={
+        "joined": "waitlist_joined", "room": "hold", "refused": "list_sessions"}),
+    State("waitlist_joined", say=(say("waitlist_joined", phone=phone("phone")),), next="goodbye"),
     State("too_many", say=(say("too_many"),), next="main_menu"),
     State("already_booked", say=(say("already_booked"),), next="list_sessions"),
     # The office is read back only when the caller did not just choose it (a spoken request, another office).
