@@ -158,6 +158,31 @@ def test_every_field_of_the_new_pages_forms_takes_odd_text_without_a_500(client:
     assert _server_errors(client, requests) == {}
 
 
+# Forms posted from a page this walk does not reach (a preview, a confirmation) or with fields their page adds by script.
+POSTED = {
+    "/console/offices/{office_id}/settings/over": {"day": "2027-03-02", "code": "S", "reason": "Bão",
+                                                  "disposition": "move", "confirm": "1", "expect": "abc"},
+    "/console/offices/{office_id}/desks/{desk_id}/transfer": {"to_desk": "{desk_id}"},
+    "/console/offices/{office_id}/walk-ins": {"desk_id": "{desk_id}", "phone": "0912 345 678", "name": "An",
+                                             "language": "en"},
+    "/console/admin/privacy/erase": {"phone": "0912 345 678", "confirmed": "yes", "cancel_upcoming": "y"},
+}
+
+
+def test_forms_posted_from_previews_and_confirmations_take_odd_text_without_a_500(client: FlaskClient,
+                                                                                  ids: dict[str, int]) -> None:
+    signed_in(client, "admin")
+    token = csrf(client, "/console/lookup")
+    requests: list[tuple[str, str, str]] = []
+    for path, fields in POSTED.items():
+        fields = {name: value.format(**ids) for name, value in fields.items()}
+        for name in fields:
+            for odd in ODD_FIELDS:
+                body = urlencode({"csrf_token": token, **{k: v for k, v in fields.items() if k != name}})
+                requests.append(("POST", path.format(**ids), f"{body}&{name}={odd}"))
+    assert _server_errors(client, requests) == {}
+
+
 # -- who may reach what ------------------------------------------------------------------------------------
 
 def test_console_routes_want_a_sign_in_the_admin_pages_an_administrator_and_office_pages_their_staff(
