@@ -8,6 +8,7 @@ to Twilio: what it changes goes through `actions/`, which queues the SMS in the 
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
@@ -16,8 +17,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from actions import bookings as actions
-from actions import waitlist as waitlist_actions
-from booking.waitlist import SessionHasRoom
 from actions import citizens as citizen_actions
 from actions.context import Actor
 from booking.availability import SessionRoom, next_sessions_with_room
@@ -53,6 +52,10 @@ HOURS_SESSION = N_("%(part)s from %(start)s to %(end)s")
 PARTS = {"S": N_("morning"), "C": N_("afternoon")}
 PROVINCE_CENTRE = N_("the province's public administration service centre")
 AT_OFFICE = N_(" at %(office)s")  # "Sessions with places at xã Năm Căn:" when speech chose the office
+# Lists of words that bias speech recognition, derived from the active offices: the effects put them in the
+# context for the turn that needs them, and they are never stored with the call (`stored_context`); a later
+# turn that asks again in a state listening with them gets them afresh (`speech_hints`).
+HINT_LISTS = ("request_hints", "office_hints")
 
 
 def _part(code: str) -> str:
@@ -73,6 +76,11 @@ class Effects:
 
     def __init__(self, db: Session, rt: Runtime, call: Call, now: datetime) -> None:
         self.db, self.rt, self.call, self.now = db, rt, call, now
+        # The active offices, read at most once per request (the same transaction: never stale), and every
+        # office this request has loaded, kept referenced so that the session's identity map (weak) answers
+        # a later get() of the same office without asking the database again.
+        self._active: list[Office] | None = None
+        self._loaded: dict[int, Office] = {}
         # Who the caller is comes from the network's caller ID alone, when it is a Vietnamese
         # mobile; a number typed during the call is where the SMS goes, never an identity.
         self.ctx = rt.context(db, Actor.caller(call.sid, verified_mobile=_verified_mobile(call.caller)), now=now)
@@ -110,9 +118,31 @@ class Effects:
         return self.now.astimezone(self.rt.settings.tz).date()
 
     def _offices(self) -> list[Office]:
-        """Active offices, the province centre first, then by spoken name."""
-        offices = self.db.scalars(select(Office).where(Office.active.is_(True)).order_by(Office.id))
-        return sorted(offices, key=lambda o: (o.level is not OfficeLevel.PROVINCE, fold(_place(o))))
+        """Active offices, the province centre first, then by spoken name (read once per request)."""
+        if self._active is None:
+            offices = self.db.scalars(select(Office).where(Office.active.is_(True)).order_by(Office.id))
+            self._active = sorted(offices, key=lambda o: (o.level is not OfficeLevel.PROVINCE, _folded(_place(o))))
+            self._loaded.update((o.id, o) for o in self._active)
+        return self._active
+
+    def _office(self, office_id: int) -> Office | None:
+        """One office, from what this request has already read when it can."""
+        office = self._loaded.get(office_id)
+        if office is None:
+            office = self.db.get(Office, office_id)
+            if office is not None:
+                self._loaded[office_id] = office
+        return office
+
+    def _hints(self, name: str) -> list[str]:
+        names = [o.spoken_name for o in self._offices() if o.spoken_name]
+        return [*REQUEST_WORDS, *names] if name == "request_hints" else names
+
+    def speech_hints(self, name: str | None, context: dict[str, Any]) -> list[str]:
+        """The hint list `name` when the turn's context lacks it (it is never stored): [] for anything else."""
+        if name not in HINT_LISTS or name in context:
+            return []
+        return self._hints(name)
 
     def _documents(self, booking: Booking, context: dict[str, Any]) -> str:
         """The short list of documents, in the caller's language when it has one; else the general advice."""
@@ -143,12 +173,11 @@ class Effects:
 
     def identify_caller(self, context: dict[str, Any]) -> str:
         context.setdefault("language", self.rt.settings.default_language)
-        province = self.db.scalar(select(Office).where(Office.level == OfficeLevel.PROVINCE,
-                                                       Office.active.is_(True)).order_by(Office.id).limit(1))
+        province = min((o for o in self._offices() if o.level is OfficeLevel.PROVINCE), key=lambda o: o.id,
+                       default=None)
         if province is not None:  # the greeting names the province itself: "tỉnh Cà Mau"
             context["province"] = province.spoken_name or province.name
-        offices = self._offices()
-        context["request_hints"] = [*REQUEST_WORDS, *(o.spoken_name for o in offices if o.spoken_name)]
+        context["request_hints"] = self._hints("request_hints")
         self._identify(context)
         return "ok" if province is not None else "no_province"
 
@@ -248,7 +277,7 @@ class Effects:
         return True
 
     def _ask_office(self, context: dict[str, Any]) -> None:
-        context["office_hints"] = [o.spoken_name for o in self._offices() if o.spoken_name]
+        context["office_hints"] = self._hints("office_hints")
         context.pop("office_page", None)
 
     def office_options(self, context: dict[str, Any]) -> str:
@@ -338,8 +367,8 @@ class Effects:
 
     def _room_view(self, room: SessionRoom, context: dict[str, Any], *, read_back_office: bool = False) -> dict[str, Any]:
         """A session as the flow offers it; `read_back_office` when the caller did not just choose the office."""
-        # The offices are in this session already (availability loaded them): get_one() asks nothing more.
-        office = self.db.get_one(Office, room.office_id)
+        office = self._office(room.office_id)
+        assert office is not None  # availability offers sessions of existing offices only
         few = room.remaining <= FEW_SEATS
         name = self._spoken(office, context)
         return {"office_id": room.office_id, "office": name, "lead": f"{name}, " if read_back_office else "",
@@ -397,19 +426,6 @@ class Effects:
         context["hold_id"] = hold.id
         return "held"
 
-    def join_waitlist(self, context: dict[str, Any]) -> str:
-        """The chosen session is full: wait for a place in it, at the number the SMS would go to."""
-        chosen = context["session"]
-        try:
-            waitlist_actions.join(self.ctx, office_id=chosen["office_id"], day=date.fromisoformat(chosen["date"]),
-                                  code=chosen["code"], phone=context["phone"], language=self._language(context),
-                                  procedure_id=self._procedure_here(context))
-        except SessionHasRoom:
-            return "room"  # a seat came free meanwhile: hold it
-        except BookingError:
-            return "refused"
-        return "joined"
-
     def release_hold(self, context: dict[str, Any]) -> str:
         hold_id = context.pop("hold_id", None)
         if hold_id is not None:
@@ -420,7 +436,9 @@ class Effects:
         """The procedure the caller named, if the office of the chosen session handles it (else only its field)."""
         named = (context.get("procedure") or {}).get("id")
         procedure = self.db.get(Procedure, named) if named is not None else None
-        office = self.db.get(Office, context["session"]["office_id"])
+        if procedure is None:
+            return None
+        office = self._office(context["session"]["office_id"])
         if procedure is None or office is None or not procedure.active or not procedure.offered_at(office.level):
             return None
         return procedure.id
@@ -589,6 +607,17 @@ KEYPAD = {letter: key for key, letters in {"2": "abc", "3": "def", "4": "ghi", "
 LEVEL_WORDS = ("tỉnh", "thành phố", "xã", "phường", "đặc khu")
 
 
+def stored_context(context: dict[str, Any]) -> dict[str, Any]:
+    """What of a turn's context is kept with the call: all but the hint lists (~2 KB with 65 offices)."""
+    return {key: value for key, value in context.items() if key not in HINT_LISTS}
+
+
+@lru_cache(maxsize=4096)
+def _folded(text: str) -> str:
+    """`fold`, once per process for each name: the office list is sorted on every request that reads it."""
+    return fold(text)
+
+
 def _place(office: Office) -> str:
     """The office's place without its level word: "xã Năm Căn" → "Năm Căn" (what callers look for)."""
     name = (office.spoken_name or office.name).strip()
@@ -607,4 +636,4 @@ def _code_of(part: str) -> str:
     return {"morning": "S", "afternoon": "C"}.get(part, part)
 
 
-__all__ = ["Effects"]
+__all__ = ["HINT_LISTS", "Effects", "stored_context"]

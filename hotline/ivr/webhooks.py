@@ -15,28 +15,32 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, Response, abort, request, send_from_directory, url_for
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
 
+from database.base import UTCDateTime
 from hotline import metrics
-from hotline.ivr.effects import Effects
+from hotline.ivr.effects import Effects, stored_context
 from hotline.ivr.models import Call, CallOutcome
 from hotline.ivr.speech import say_value
 from hotline.ivr.twiml import Urls, Voice, apology, render_turn
 from hotline.localization import BabelLocalizer
 from hotline.runtime import Runtime, runtime
 from hotline.twilio_auth import verified_form
-from ivr_flows.engine import Engine, Event, Spoken
+from ivr_flows.engine import Engine, Event, Spoken, Turn
 from ivr_flows.hotline import HOTLINE
 from ivr_flows.model import State
 from ivr_flows.prompts import PROMPTS
@@ -89,6 +93,17 @@ def _record_outcomes(call: Call, event: Event, entered: list[str], now: datetime
             call.record(OUTCOME_STATES[name], now)
 
 
+def _add_stored_hints(turn: Turn, effects: Effects, context: dict[str, Any]) -> None:
+    """The speech hints of a state that listens with a list never stored with the call (the office names):
+    read again when this turn did not put it in the context, as the engine would have found it there."""
+    state = HOTLINE.states.get(turn.state)
+    if turn.wait is None or state is None or state.listen is None:
+        return
+    extra = effects.speech_hints(state.listen.hints, context)
+    if extra:
+        turn.wait = dataclasses.replace(turn.wait, speech_hints=(*turn.wait.speech_hints, *extra))
+
+
 def _xml(body: str) -> Response:
     return Response(body, mimetype="text/xml")
 
@@ -113,12 +128,21 @@ def _lock_call(db: Session, sid: str, caller: str, now: datetime) -> Call:
     One upsert does both: ON CONFLICT DO UPDATE takes the row lock, so two requests for the
     same call (a retry racing the original) are served one after the other.
     """
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Call).values(sid=sid, caller=caller[:40], language=runtime().settings.default_language,
+    stmt = _upsert_call(db.get_bind().dialect.name)
+    return db.scalars(stmt, {"sid": sid, "caller": caller[:40], "language": runtime().settings.default_language,
+                             "now": now}, execution_options={"populate_existing": True}).one()
+
+
+@functools.cache
+def _upsert_call(dialect: str) -> ExecutableReturnsRows:
+    """The upsert of `_lock_call`, built once per process and dialect (its values are parameters)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    now = bindparam("now", type_=UTCDateTime())
+    stmt = insert(Call).values(sid=bindparam("sid"), caller=bindparam("caller"), language=bindparam("language"),
                                state=HOTLINE.start, retries=0, context={}, step=0, last_response="",
                                status="active", started_at=now, updated_at=now)
     stmt = stmt.on_conflict_do_update(index_elements=["sid"], set_={"updated_at": stmt.excluded.updated_at})
-    return db.scalars(stmt.returning(Call), execution_options={"populate_existing": True}).one()
+    return select(Call).from_statement(stmt.returning(*Call.__table__.c))
 
 
 def _event(form: MultiDict[str, str]) -> Event:
@@ -175,8 +199,10 @@ def _answer(db: Session, rt: Runtime, call: Call, step: int | None, event: Event
         return call.last_response, True
     context = copy.deepcopy(call.context)
     states = _Entered(HOTLINE.states)
-    engine = Engine(dataclasses.replace(HOTLINE, states=states), Effects(db, rt, call, now))
+    effects = Effects(db, rt, call, now)
+    engine = Engine(dataclasses.replace(HOTLINE, states=states), effects)
     turn = engine.start(context) if call.step == 0 else engine.handle(call.state, call.retries, context, event)
+    _add_stored_hints(turn, effects, context)
     # Answering in a state looks it up first without entering it.
     entered = states.names[1:] if call.step > 0 and states.names[:1] == [call.state] else states.names
     _record_outcomes(call, event, entered, now)
@@ -186,7 +212,7 @@ def _answer(db: Session, rt: Runtime, call: Call, step: int | None, event: Event
                 dial=url_for("ivr.dial", n=call.step))
     xml = render_turn(turn, language=language, urls=urls, voice=_voice(rt), render=_render_spoken,
                       operators=rt.settings.operators, operator_timeout=rt.settings.operator_timeout)
-    call.state, call.retries, call.context, call.language = turn.state, turn.retries, context, language
+    call.state, call.retries, call.context, call.language = turn.state, turn.retries, stored_context(context), language
     call.last_token, call.last_response, call.updated_at = token, xml, now
     log.info("call step %d: %s", call.step, turn.state, extra={"event": "ivr.turn", "state": turn.state})
     return xml, False
