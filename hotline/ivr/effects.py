@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from actions import bookings as actions
+from actions import waitlist as waitlist_actions
+from booking.waitlist import SessionHasRoom
 from actions import citizens as citizen_actions
 from actions.context import Actor
 from booking.availability import SessionRoom, next_sessions_with_room
@@ -425,6 +427,19 @@ class Effects:
             return "closed"  # closed, past its cut-off, or no longer held that day
         context["hold_id"] = hold.id
         return "held"
+
+    def join_waitlist(self, context: dict[str, Any]) -> str:
+        """The chosen session is full: wait for a place in it, at the number the SMS would go to."""
+        chosen = context["session"]
+        try:
+            waitlist_actions.join(self.ctx, office_id=chosen["office_id"], day=date.fromisoformat(chosen["date"]),
+                                  code=chosen["code"], phone=context["phone"], language=self._language(context),
+                                  procedure_id=self._procedure_here(context))
+        except SessionHasRoom:
+            return "room"  # a seat came free meanwhile: hold it
+        except BookingError:
+            return "refused"
+        return "joined"
 
     def release_hold(self, context: dict[str, Any]) -> str:
         hold_id = context.pop("hold_id", None)
