@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Time, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Time, UniqueConstraint
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -73,6 +73,9 @@ class Office(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # "Nearly your turn": an SMS to a checked-in person when this many people are ahead (0: none).
     nearly_turn_ahead: Mapped[int] = mapped_column(default=3, server_default="3")
+    # Set by the database on every write of the row, larger than any it holds (migration 0015): a process may
+    # keep what it derived from the offices until (count, sum of versions) changes (hotline/ivr/directory.py).
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     templates: Mapped[list[SessionTemplate]] = relationship(
         back_populates="office", cascade="all, delete-orphan", order_by="SessionTemplate.weekday, SessionTemplate.start_time"
