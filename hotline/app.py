@@ -70,13 +70,14 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     from hotline import console
     from hotline.ivr import webhooks
     from hotline import waitlist_calls
+    from hotline import campaign_calls
 
     init_auth(app)
     csrf = CSRFProtect(app)
     # Webhooks prove their origin by their provider's signature (Twilio's, Zalo's), the API by tokens (and JSON bodies, which
     # no cross-site form can send); everything else that changes state needs the CSRF token.
     for exempt in (webhooks.blueprint, sms_webhooks.blueprint, zalo_webhooks.blueprint, api.blueprint,
-                   waitlist_calls.blueprint):
+                   waitlist_calls.blueprint, campaign_calls.blueprint):
         csrf.exempt(exempt)
 
     errors.register(app)
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool | None = 
     app.register_blueprint(display.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(waitlist_calls.blueprint)
+    app.register_blueprint(campaign_calls.blueprint)
     app.register_blueprint(sms_webhooks.blueprint)
     app.register_blueprint(zalo_webhooks.blueprint)
     app.register_blueprint(api.blueprint)

@@ -40,7 +40,7 @@ from hotline.leader import Leadership, elector_for
 from hotline.localization import BabelLocalizer
 from hotline.messaging import dispatch_config, make_sender, reminder_times, status_callback, with_zalo
 from hotline.runtime import runtime
-from hotline import waitlist_calls
+from hotline import campaign_calls, waitlist_calls
 from notifications import broadcasts
 from notifications.dispatcher import RateLimiter, dispatch_once, recover_stale_claims
 from notifications.reminders import queue_reminders
@@ -108,6 +108,9 @@ class Jobs:
     def offer_calls(self) -> dict[str, int]:
         return waitlist_calls.place_offer_calls(self.app, self.caller)
 
+    def campaign_calls(self) -> dict[str, int]:
+        return campaign_calls.place_due_calls(self.app, self.caller)
+
     def no_shows(self) -> int:
         with self.app.app_context():
             rt = runtime()
@@ -160,7 +163,7 @@ def build(app: Flask, leadership: Leadership | None = None, jobs: Jobs | None = 
     recovery = max(1, min(60, settings.sms_lease_seconds // 2))
     every: list[tuple[Callable[[], Any], int, bool]] = [
         (jobs.dispatch, 2, not shared_dispatch(app)), (jobs.broadcasts, 10, True), (jobs.lapsed_seats, 30, True),
-        (jobs.waitlist, 30, True), (jobs.offer_calls, 5, True),
+        (jobs.waitlist, 30, True), (jobs.offer_calls, 5, True), (jobs.campaign_calls, 5, True),
         (jobs.reminders, 60, True), (jobs.stale_claims, recovery, True), (jobs.no_shows, 300, True)]
     once = [job.__name__ for job, _seconds, leader_only in every if leader_only]
 

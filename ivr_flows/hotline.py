@@ -21,6 +21,9 @@ BACK = {"*": "main_menu"}
 RESULT_DATE = Each("booking.results", say("booked_result", date=date("item.date")), optional=True)
 SESSION_WORDS = dict(part=message("item.part"), date=date("item.date"), left=text("item.left_note"), n=text("n"))
 
+# Where a call we place begins instead of `start` (hotline/campaign_calls.py stores it with the call's row).
+ENTRIES = ("campaign_call",)
+
 HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
     State("identify", effect="identify_caller", outcomes={"ok": "greeting", "no_province": "greeting_plain"}),
     State("greeting", say=(say("welcome", province=text("province")), say("language_offer")), next="main_menu"),
@@ -227,4 +230,18 @@ HOTLINE = Flow.of("hotline", start="identify", no_answer="no_answer", states=[
     State("callback_recorded", say=(say("callback_recorded", phone=phone("callback_phone"),
                                         by=text("callback_by")),), next="goodbye"),
     State("goodbye", say=(say("goodbye"),), hangup=True),
+
+    # An outbound campaign's call (hotline/campaign_calls.py): the office is the campaign's, the number the one we
+    # rang; the soonest sessions with room are offered and booked as above, or refused with 9.
+    State("campaign_call", effect="campaign_call", outcomes={"ok": "campaign_greeting", "over": "campaign_over"}),
+    State("campaign_over", say=(say("campaign_over"),), hangup=True),
+    State("campaign_greeting", say=(say("campaign_greeting", office=text("office.name")),), next="campaign_sessions"),
+    State("campaign_sessions", effect="list_sessions", outcomes={"some": "campaign_choose", "none": "no_room"}),
+    State("campaign_choose", say=(say("campaign_offer"),),
+          choices=Choices("sessions", say("session_choice", **SESSION_WORDS), store="session", then="need_phone",
+                          limit=4),
+          then_say=(say("campaign_decline_key"),), keys={"9": "campaign_decline"},
+          speech={"không": "9", "no": "9"}, on_silence="goodbye"),
+    State("campaign_decline", effect="campaign_declined", outcomes={"ok": "campaign_declined"}),
+    State("campaign_declined", say=(say("campaign_declined"),), hangup=True),
 ])

@@ -118,6 +118,13 @@ PROMPTS: dict[str, str] = {
     "callback_recorded": N_("Thank you. An operator will call you back at %(phone)s %(by)s."),
     "goodbye": N_("Thank you for calling. Goodbye."),
     "error": N_("Sorry, something went wrong. Please call again in a few minutes."),
+    # Outbound campaign calls
+    "campaign_greeting": N_("This is the Public Administration Service Centre, %(office)s, calling to help you book "
+                            "an appointment."),
+    "campaign_offer": N_("The soonest sessions with places:"),
+    "campaign_decline_key": N_("If you do not wish to book, press 9."),
+    "campaign_declined": N_("Thank you. We will not call you again about this. Goodbye."),
+    "campaign_over": N_("Sorry, this call is no longer needed. Goodbye."),
 }
 
 # The variant of a prompt said when speech is off: it must not ask the caller to speak.

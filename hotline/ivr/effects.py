@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from actions import bookings as actions
 from actions import waitlist as waitlist_actions
 from booking.waitlist import SessionHasRoom
+from actions import campaigns as campaign_actions
 from actions import citizens as citizen_actions
 from actions.context import Actor
 from booking.availability import SessionRoom, next_sessions_with_room
@@ -28,7 +29,9 @@ from booking.errors import (
     SessionFull, TooManyBookings, WindowFull,
 )
 from booking.i18n import N_
-from booking.models import Booking, BookingStatus, Channel, Citizen, Office, OfficeLevel, Procedure
+from booking.models import (
+    Booking, BookingStatus, Campaign, CampaignStatus, CampaignTarget, Channel, Citizen, Office, OfficeLevel, Procedure,
+)
 from booking.phones import PhoneKind, parse_mobile, parse_phone
 from hotline.ivr.models import Call
 from hotline.ivr.speech import spoken_time
@@ -470,7 +473,27 @@ class Effects:
             return "expired"
         context["booking"] = self._booking_view(booking, context)
         context.pop("wanted", None)
+        if context.get("campaign_target") is not None:  # an outbound campaign's call: its person booked
+            campaign_actions.booked(self.ctx, target_id=int(context["campaign_target"]), booking_id=booking.id)
         return "booked"
+
+    # -- outbound campaign calls --------------------------------------------------------------
+
+    def campaign_call(self, context: dict[str, Any]) -> str:
+        """The call we placed for a campaign: its language, the number we rang as the caller, its office."""
+        target = self.db.get(CampaignTarget, int(context.get("campaign_target", 0)))
+        campaign = self.db.get(Campaign, target.campaign_id) if target is not None else None
+        office = self.db.get(Office, campaign.office_id) if campaign is not None else None
+        if campaign is None or office is None or not office.active or campaign.status is CampaignStatus.CANCELLED:
+            return "over"
+        context["language"] = campaign.language
+        self._identify(context)
+        context["office"] = self._office_view(office, context)
+        return "ok"
+
+    def campaign_declined(self, context: dict[str, Any]) -> str:
+        campaign_actions.declined(self.ctx, target_id=int(context["campaign_target"]))
+        return "ok"
 
     # -- checking, moving and cancelling -----------------------------------------------------
 

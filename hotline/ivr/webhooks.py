@@ -41,7 +41,7 @@ from hotline.localization import BabelLocalizer
 from hotline.runtime import Runtime, runtime
 from hotline.twilio_auth import verified_form
 from ivr_flows.engine import Engine, Event, Spoken, Turn
-from ivr_flows.hotline import HOTLINE
+from ivr_flows.hotline import ENTRIES, HOTLINE
 from ivr_flows.model import State
 from ivr_flows.prompts import PROMPTS
 
@@ -200,7 +200,9 @@ def _answer(db: Session, rt: Runtime, call: Call, step: int | None, event: Event
     context = copy.deepcopy(call.context)
     states = _Entered(HOTLINE.states)
     effects = Effects(db, rt, call, now)
-    engine = Engine(dataclasses.replace(HOTLINE, states=states), effects)
+    # A call whose row was prepared before its first request (an outbound campaign's) starts where the row says.
+    start = call.state if call.step == 0 and call.state in ENTRIES else HOTLINE.start
+    engine = Engine(dataclasses.replace(HOTLINE, states=states, start=start), effects)
     turn = engine.start(context) if call.step == 0 else engine.handle(call.state, call.retries, context, event)
     _add_stored_hints(turn, effects, context)
     # Answering in a state looks it up first without entering it.
@@ -230,6 +232,11 @@ def voice() -> Response:
     from hotline.waitlist_calls import claim_at_start
 
     return claim_at_start() or _serve(None, Event("start"))
+
+
+def start_prepared() -> Response:
+    """The first request of a call whose row is already stored with its start state (hotline/campaign_calls.py)."""
+    return _serve(None, Event("start"))
 
 
 @blueprint.post("/step/<int:n>")
