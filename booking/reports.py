@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from booking.calendar import EARLIEST, LATEST
 from booking.errors import BookingError
 from booking.i18n import N_
-from booking.models import Booking, BookingStatus, Channel, Office, OfficeSession
+from booking.models import Booking, BookingStatus, Channel, Office, OfficeSession, WaitlistEntry, WaitlistStatus
 from booking.schedule import plan_days
 
 MAX_PERIOD_DAYS = 366  # one (leap) year: enough for any yearly report, small enough for one page
@@ -258,3 +258,13 @@ def booking_report(session: Session, *, office_ids: Collection[int] | None, peri
     for line in lines:
         total.add(line)
     return BookingReport(period=period, today=today, days=days, offices=lines, total=total)
+
+
+def waitlist_outcomes(session: Session, *, office_ids: Collection[int] | None, start: date, end: date) -> dict[WaitlistStatus, int]:
+    """How the waitlist entries for sessions from `start` to `end` stand (or ended), per status (the reports)."""
+    query = select(WaitlistEntry.status, func.count()).where(WaitlistEntry.date.between(start, end)) \
+        .group_by(WaitlistEntry.status)
+    if office_ids is not None:
+        query = query.where(WaitlistEntry.office_id.in_(list(office_ids)))
+    found: dict[WaitlistStatus, int] = {row[0]: row[1] for row in session.execute(query)}
+    return {status: found.get(status, 0) for status in WaitlistStatus}

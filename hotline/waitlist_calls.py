@@ -10,6 +10,7 @@ A person who rings the hotline from the number an offer is held for hears the sa
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -72,18 +73,30 @@ def _urls(settings: Settings, entry_id: int) -> tuple[str, str] | None:
     return f"{base}/ivr/offer/{entry_id}", f"{base}/ivr/offer/{entry_id}/status"
 
 
-def _claim(rt: Runtime, limit: int) -> list[tuple[int, str]]:
-    """Offers whose call is due, each taken by one scheduler (a conditional UPDATE), committed before calling."""
+CLAIM_LEASE = timedelta(minutes=5)  # a call claimed this long ago with no SID: its scheduler died before calling
+
+
+def _claim(rt: Runtime, limit: int) -> list[tuple[int, str, int]]:
+    """Offers whose call is due, each taken by one scheduler (a conditional UPDATE), committed before calling.
+
+    A claim whose scheduler died before Twilio took the call is put back, once: the SMS then goes instead.
+    """
     claimed = []
+    now = rt.now()
     with rt.transaction() as db:
-        for entry_id, phone in db.execute(select(WaitlistEntry.id, WaitlistEntry.phone).where(
+        db.execute(update(WaitlistEntry).where(
+            WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.call_status == OfferCall.PLACED,
+            WaitlistEntry.call_sid.is_(None), WaitlistEntry.updated_at <= now - CLAIM_LEASE)
+            .values(call_status=OfferCall.DUE, updated_at=now))
+        for entry_id, phone, attempts in db.execute(select(WaitlistEntry.id, WaitlistEntry.phone,
+                                                           WaitlistEntry.attempts).where(
                 WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.call_status == OfferCall.DUE)
                 .order_by(WaitlistEntry.id).limit(limit)).all():
             done = cast(CursorResult[Any], db.execute(
                 update(WaitlistEntry).where(WaitlistEntry.id == entry_id, WaitlistEntry.call_status == OfferCall.DUE)
-                .values(call_status=OfferCall.PLACED, attempts=WaitlistEntry.attempts + 1)))
+                .values(call_status=OfferCall.PLACED, attempts=WaitlistEntry.attempts + 1, updated_at=now)))
             if done.rowcount:
-                claimed.append((entry_id, phone))
+                claimed.append((entry_id, phone, attempts + 1))
     return claimed
 
 
@@ -102,9 +115,9 @@ def place_offer_calls(app: Flask, caller: Caller | None, *, limit: int = 20) -> 
     counts = {"placed": 0, "texted": 0}
     with app.app_context():
         rt = runtime()
-        for entry_id, phone in _claim(rt, limit):
+        for entry_id, phone, attempts in _claim(rt, limit):
             urls = _urls(rt.settings, entry_id)
-            if caller is None or urls is None or not _mobile(phone):
+            if caller is None or urls is None or not _mobile(phone) or attempts > 1:
                 _unreached(rt, entry_id, "no caller" if caller is None else "no public URL or not a mobile")
                 counts["texted"] += 1
                 continue
@@ -191,7 +204,8 @@ def offer(entry_id: int) -> Response:
         # A fault of ours (the database gone, a bug) still leaves the person with valid TwiML; the seat stays held.
         log.exception("waitlist offer webhook failed", extra={"call_sid": form.get("CallSid", "")})
         response = VoiceResponse()
-        _say(response, BabelLocalizer("vi").gettext(PROMPTS["error"]), "vi", runtime().settings)
+        sorry = PROMPTS["error"]  # translated with the hotline's prompts
+        _say(response, BabelLocalizer("vi").gettext(sorry), "vi", runtime().settings)
         response.hangup()
         return _xml(response)
 
@@ -268,14 +282,13 @@ def status(entry_id: int) -> Response:
         entry = db.get(WaitlistEntry, entry_id)
         if entry is None or entry.call_sid is None or form.get("CallSid") != entry.call_sid:
             return Response(status=204)
-        unreached = call_status in UNREACHED or (call_status == "completed" and entry.call_status is OfferCall.PLACED)
-        if not unreached:
+        if call_status not in UNREACHED and call_status != "completed":
             return Response(status=204)
-        done = cast(CursorResult[Any], db.execute(
-            update(WaitlistEntry).where(WaitlistEntry.id == entry_id, WaitlistEntry.call_status == OfferCall.PLACED)
-            .values(call_status=OfferCall.UNANSWERED)))
-        if done.rowcount:
-            waitlist_actions.unanswered(rt.context(db, SYSTEM, now=rt.now()), entry_id=entry_id)
+        if entry.call_status is OfferCall.PLACED:  # never reached the flow: not answered, busy or failed
+            db.execute(update(WaitlistEntry).where(WaitlistEntry.id == entry_id)
+                       .values(call_status=OfferCall.UNANSWERED))
+        # Whoever hung up without deciding (or never answered) is texted how to claim the place, once.
+        waitlist_actions.unanswered(rt.context(db, SYSTEM, now=rt.now()), entry_id=entry_id)
     return Response(status=204)
 
 

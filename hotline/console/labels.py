@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-WTForms 3.2 lacks it
 
-from booking.models import Channel, Office
+from booking.models import Channel, Office, WaitlistStatus
 from hotline.console.common import blueprint
 from hotline.runtime import runtime
 from notifications.models import MessageKind, MessageStatus
@@ -42,6 +42,15 @@ MESSAGE_KINDS = {
     MessageKind.CLOSURE: _l("Closure notice"),
     MessageKind.CALLBACK_ACK: _l("Call-back acknowledgement"),
     MessageKind.BROADCAST: _l("Notice"),
+    MessageKind.WAITLIST_OFFER: _l("Waitlist: a place held"),
+}
+WAITLIST_STATES = {
+    WaitlistStatus.ACCEPTED: _l("Booked from the waitlist"),
+    WaitlistStatus.DECLINED: _l("Refused the place offered"),
+    WaitlistStatus.EXPIRED: _l("Not claimed in time, or no place came free"),
+    WaitlistStatus.CANCELLED: _l("Left the waitlist"),
+    WaitlistStatus.OFFERED: _l("A place held, not yet answered"),
+    WaitlistStatus.WAITING: _l("Still waiting"),
 }
 MESSAGE_STATES = {
     MessageStatus.QUEUED: _l("Queued"), MessageStatus.HELD: _l("Held (paused)"),

@@ -25,12 +25,12 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 from accounts.models import Role
 from booking.models import Channel, Office
 from booking.reports import (FIRST_YEAR, LAST_YEAR, BookingReport, InvalidPeriod, InvalidQuarter, OfficeLine, Period,
-                             booking_report)
+                             booking_report, waitlist_outcomes)
 from hotline import charts
 from hotline.auth import roles_required
 from hotline.console.common import blueprint, csv_response, local_today, me, requested_office
 from hotline.console.forms import in_range
-from hotline.console.labels import CHANNELS, MESSAGE_KINDS
+from hotline.console.labels import CHANNELS, MESSAGE_KINDS, WAITLIST_STATES
 from hotline.ivr.call_reports import CallReport, call_report
 from hotline.ivr.models import CallOutcome
 from hotline.runtime import runtime
@@ -235,8 +235,11 @@ def reports() -> tuple[str, int]:
     if period is None:
         return render_template("console/reports.html", **context), 400
     bookings, sms = _reports(scope, period)
+    with runtime().reading() as db:
+        waitlisted = waitlist_outcomes(db, office_ids=scope.office_ids, start=period.start, end=period.end)
     return render_template("console/reports.html", bookings=bookings, sms=sms, calls=_calls(period),
-                           charts=_charts(bookings, sms), **context), 200
+                           charts=_charts(bookings, sms), waitlist=waitlisted, waitlist_label=WAITLIST_STATES,
+                           **context), 200
 
 
 def _line_name(line: OfficeLine) -> str:

@@ -79,3 +79,29 @@ def test_a_manager_cannot_touch_another_offices_waitlist(client: FlaskClient, of
     db.rollback()
     db.refresh(entry)
     assert entry.status is WaitlistStatus.WAITING
+
+
+def test_the_reports_count_what_came_of_the_waitlists(client: FlaskClient, offices: tuple[int, int],
+                                                      db: Session) -> None:
+    from actions import waitlist
+
+    mine, other = offices
+    for n in range(3):
+        booking_actions.book(ctx(db), office_id=mine, day=TUESDAY, code="S", phone=phone(n + 1), language="vi")
+    first, second, third = (waitlist.join(ctx(db), office_id=mine, day=TUESDAY, code="S", phone=phone(n),
+                                          language="vi").entry for n in (10, 11, 12))
+    for code in db.scalars(select(Booking.code).where(Booking.phone.in_([phone(1), phone(2)]))).all():
+        booking_actions.cancel(ctx(db), code=code)
+    waitlist.accept(ctx(db), entry_id=first.id)
+    waitlist.decline(ctx(db), entry_id=second.id)  # the place passes to the third
+    db.commit()
+    signed_in(client, "admin")
+    page = client.get(f"/console/reports?office_id={mine}&start=2027-03-01&end=2027-03-31").get_data(as_text=True)
+    table = page[page.index('id="waitlist-outcomes"'):]
+    table = table[:table.index("</table>")]
+    for label, n in (("Booked from the waitlist", 1), ("Refused the place offered", 1),
+                     ("A place held, not yet answered", 1), ("Still waiting", 0), ("Joined", 3)):
+        assert f"{label}</th><td>{n}</td>" in table, (label, table)
+    other_page = client.get(f"/console/reports?office_id={other}&start=2027-03-01&end=2027-03-31")
+    assert "Booked from the waitlist</th><td>0</td>" in other_page.get_data(as_text=True)
+    assert third.id

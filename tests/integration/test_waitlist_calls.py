@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -265,3 +266,29 @@ def test_ringing_the_hotline_from_the_number_claims_the_offer(app: Flask, db: Se
     status, xml = post(client, "/ivr/voice", {**params, "CallSid": "CA" + "b" * 32, "From": phone(11)})
     assert status == 200 and xml is not None
     assert all("/ivr/offer/" not in (r.text or "") for r in xml.iter("Redirect")) and xml.find("Gather") is not None
+
+
+def test_hanging_up_before_deciding_texts_how_to_claim(app: Flask, db: Session, twilio: TwilioStandIn) -> None:
+    _, first, _ = offered(db)
+    offer = call(app, db, twilio, first)
+    offer.answer()
+    assert offer.status("completed") == 204
+    assert [m.kind for m in outbox(db, phone(10))] == [MessageKind.WAITLIST_OFFER]
+    assert offer.status("completed") == 204  # a retried callback: still one SMS
+    assert [m.kind for m in outbox(db, phone(10))] == [MessageKind.WAITLIST_OFFER]
+
+
+def test_a_call_claimed_by_a_scheduler_that_died_is_texted_instead(
+        app: Flask, db: Session, twilio: TwilioStandIn) -> None:
+    from sqlalchemy import update
+
+    from tests.factories import NOW
+
+    _, first, _ = offered(db)
+    # A scheduler claimed the call and died before Twilio took it: no SID, claimed long ago.
+    db.execute(update(WaitlistEntry).where(WaitlistEntry.id == first.id).values(
+        call_status=OfferCall.PLACED, attempts=1, updated_at=NOW - timedelta(minutes=6)))
+    db.commit()
+    assert place_offer_calls(app, make_caller(runtime(app).settings)) == {"placed": 0, "texted": 1}
+    assert twilio.calls == []  # not called twice: it may have rung already
+    assert [m.kind for m in outbox(db, phone(10))] == [MessageKind.WAITLIST_OFFER]
