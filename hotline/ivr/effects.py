@@ -7,10 +7,11 @@ to Twilio: what it changes goes through `actions/`, which queues the SMS in the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from functools import lru_cache
 from itertools import groupby
-from typing import Any
+from typing import Any, Protocol
 
 from babel.dates import get_day_names
 from sqlalchemy import func, select
@@ -33,6 +34,7 @@ from booking.models import (
     Booking, BookingStatus, Campaign, CampaignStatus, CampaignTarget, Channel, Citizen, Office, OfficeLevel, Procedure,
 )
 from booking.phones import PhoneKind, parse_mobile, parse_phone
+from hotline.ivr.directory import SpokenOffice, directory
 from hotline.ivr.models import Call
 from hotline.ivr.speech import spoken_time
 from hotline.localization import BabelLocalizer
@@ -81,11 +83,8 @@ class Effects:
 
     def __init__(self, db: Session, rt: Runtime, call: Call, now: datetime) -> None:
         self.db, self.rt, self.call, self.now = db, rt, call, now
-        # The active offices, read at most once per request (the same transaction: never stale), and every
-        # office this request has loaded, kept referenced so that the session's identity map (weak) answers
-        # a later get() of the same office without asking the database again.
-        self._active: list[Office] | None = None
-        self._loaded: dict[int, Office] = {}
+        # The active offices (hotline/ivr/directory.py: kept by the process, checked once per request).
+        self._active: tuple[SpokenOffice, ...] | None = None
         # Who the caller is comes from the network's caller ID alone, when it is a Vietnamese
         # mobile; a number typed during the call is where the SMS goes, never an identity.
         self.ctx = rt.context(db, Actor.caller(call.sid, verified_mobile=_verified_mobile(call.caller)), now=now)
@@ -102,7 +101,7 @@ class Effects:
     def _loc(self, context: dict[str, Any]) -> BabelLocalizer:
         return BabelLocalizer(self._language(context))
 
-    def _spoken(self, office: Office, context: dict[str, Any]) -> str:
+    def _spoken(self, office: Named, context: dict[str, Any]) -> str:
         """The office as it is said on the phone: "xã Năm Căn", not the centre's whole title.
 
         The province's own centre is called that: "tỉnh Cà Mau" alone would sound like the whole province.
@@ -113,7 +112,7 @@ class Effects:
             return office.name_en
         return office.spoken_name or office.name
 
-    def _office_view(self, office: Office, context: dict[str, Any], *, heard: bool = False) -> dict[str, Any]:
+    def _office_view(self, office: Named, context: dict[str, Any], *, heard: bool = False) -> dict[str, Any]:
         """The office in the call's context; `heard` when speech chose it, so that it is named back to the caller."""
         name = self._spoken(office, context)
         return {"id": office.id, "name": name,
@@ -122,22 +121,16 @@ class Effects:
     def _today(self) -> date:
         return self.now.astimezone(self.rt.settings.tz).date()
 
-    def _offices(self) -> list[Office]:
-        """Active offices, the province centre first, then by spoken name (read once per request)."""
+    def _offices(self) -> tuple[SpokenOffice, ...]:
+        """Active offices, the province centre first, then by spoken name (checked once per request)."""
         if self._active is None:
-            offices = self.db.scalars(select(Office).where(Office.active.is_(True)).order_by(Office.id))
-            self._active = sorted(offices, key=lambda o: (o.level is not OfficeLevel.PROVINCE, _folded(_place(o))))
-            self._loaded.update((o.id, o) for o in self._active)
+            self._active = directory(self.rt.engine, _order).offices(self.db)
         return self._active
 
-    def _office(self, office_id: int) -> Office | None:
-        """One office, from what this request has already read when it can."""
-        office = self._loaded.get(office_id)
-        if office is None:
-            office = self.db.get(Office, office_id)
-            if office is not None:
-                self._loaded[office_id] = office
-        return office
+    def _office(self, office_id: int) -> Named | None:
+        """One office by id: the active ones from the directory, any other from the database."""
+        found = next((o for o in self._offices() if o.id == office_id), None)
+        return found if found is not None else self.db.get(Office, office_id)
 
     def _hints(self, name: str) -> list[str]:
         names = [o.spoken_name for o in self._offices() if o.spoken_name]
@@ -235,7 +228,7 @@ class Effects:
             return "online"  # said before anything is booked: the caller may rather file it online
         return self.resume_request(context)
 
-    def _booking_request(self, context: dict[str, Any], heard: Understanding, offices: list[Office]) -> str:
+    def _booking_request(self, context: dict[str, Any], heard: Understanding, offices: Sequence[Named]) -> str:
         """Where a spoken booking request goes: the session it named, the office's sessions, or the office asked."""
         context["wanted"] = {"date": heard.date.isoformat() if heard.date else None, "part": heard.part}
         if heard.office is None:
@@ -325,7 +318,7 @@ class Effects:
     def offices_by_letter(self, context: dict[str, Any]) -> str:
         """The offices whose place name starts with a letter on the key pressed (0: all of them)."""
         key = str(context.pop("letter", ""))
-        offices = self._offices()
+        offices: Sequence[SpokenOffice] = self._offices()
         if key != "0":
             offices = [o for o in offices if _keypad_letter(o) == key]
         context["letter_ids"] = [o.id for o in offices]
@@ -337,7 +330,7 @@ class Effects:
 
     def office_page(self, context: dict[str, Any]) -> str:
         """The next four offices in name order (the province centre first), round again after the last."""
-        offices = self._offices()
+        offices: Sequence[SpokenOffice] = self._offices()
         if context.get("letter_ids") is not None:
             wanted = set(context["letter_ids"])
             offices = [o for o in offices if o.id in wanted]
@@ -645,6 +638,26 @@ KEYPAD = {letter: key for key, letters in {"2": "abc", "3": "def", "4": "ghi", "
 LEVEL_WORDS = ("tỉnh", "thành phố", "xã", "phường", "đặc khu")
 
 
+class Named(Protocol):
+    """An office as far as the IVR names it: an `Office` row, or the directory's `SpokenOffice`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def level(self) -> OfficeLevel: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def name_en(self) -> str | None: ...
+    @property
+    def spoken_name(self) -> str: ...
+
+
+def _order(office: Named) -> tuple[bool, str]:
+    """The province centre first, then by place name without its level word or diacritics."""
+    return office.level is not OfficeLevel.PROVINCE, _folded(_place(office))
+
+
 def stored_context(context: dict[str, Any]) -> dict[str, Any]:
     """What of a turn's context is kept with the call: all but the hint lists (~2 KB with 65 offices)."""
     return {key: value for key, value in context.items() if key not in HINT_LISTS}
@@ -652,11 +665,11 @@ def stored_context(context: dict[str, Any]) -> dict[str, Any]:
 
 @lru_cache(maxsize=4096)
 def _folded(text: str) -> str:
-    """`fold`, once per process for each name: the office list is sorted on every request that reads it."""
+    """`fold`, once per process for each name (offices are sorted and found by their folded place names)."""
     return fold(text)
 
 
-def _place(office: Office) -> str:
+def _place(office: Named) -> str:
     """The office's place without its level word: "xã Năm Căn" → "Năm Căn" (what callers look for)."""
     name = (office.spoken_name or office.name).strip()
     for level in LEVEL_WORDS:
@@ -665,7 +678,7 @@ def _place(office: Office) -> str:
     return name
 
 
-def _keypad_letter(office: Office) -> str:
+def _keypad_letter(office: Named) -> str:
     """The key of the first letter of the office's place name ("xã Năm Căn" → "6"), "" if none."""
     return KEYPAD.get(fold(_place(office))[:1], "")
 
