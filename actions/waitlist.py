@@ -62,8 +62,10 @@ def join(ctx: Context, *, office_id: int, day: date, code: str, phone: str, lang
 
 def offer_freed_seats(ctx: Context, *, session_id: int) -> waitlist.Offers:
     """Offer the session's free seats to the next people waiting; the lapsed offers pass on (audited)."""
+    # Nobody is rung at night: a seat offered in quiet hours is held until the morning's call has had its time.
+    morning = ctx.sms.due(ctx.now, urgent=False)
     offers = waitlist.offer_seats(ctx.db, session_id=session_id, now=ctx.now, policy=ctx.policy,
-                                  hold_for=ctx.policy.waitlist_hold)
+                                  hold_for=ctx.policy.waitlist_hold + (morning - ctx.now))
     for entry in offers.expired:
         _audit(ctx, "waitlist.expire", entry)
     for entry in offers.offered:

@@ -115,6 +115,8 @@ def place_offer_calls(app: Flask, caller: Caller | None, *, limit: int = 20) -> 
     counts = {"placed": 0, "texted": 0}
     with app.app_context():
         rt = runtime()
+        if rt.sms.in_quiet_hours(rt.now()):
+            return counts  # nobody is rung at night: the offers made then are held until the morning's calls
         for entry_id, phone, attempts in _claim(rt, limit):
             urls = _urls(rt.settings, entry_id)
             if caller is None or urls is None or not _mobile(phone) or attempts > 1:

@@ -292,3 +292,24 @@ def test_a_call_claimed_by_a_scheduler_that_died_is_texted_instead(
     assert place_offer_calls(app, make_caller(runtime(app).settings)) == {"placed": 0, "texted": 1}
     assert twilio.calls == []  # not called twice: it may have rung already
     assert [m.kind for m in outbox(db, phone(10))] == [MessageKind.WAITLIST_OFFER]
+
+
+def test_a_seat_freed_at_night_is_held_until_the_morning_and_called_then(
+        app: Flask, db: Session, twilio: TwilioStandIn) -> None:
+    from tests.factories import NOW, at
+
+    office_id = full_office(db)
+    entry = join(db, office_id, 10)
+    night = at(2027, 3, 1, 22, 15)
+    booking_actions.cancel(ctx(db, later=night - NOW),
+                           code=db.scalars(select(Booking.code).where(Booking.phone == phone(1))).one())
+    db.commit()
+    db.refresh(entry)
+    assert entry.status is WaitlistStatus.OFFERED
+    assert entry.offer_expires_at == at(2027, 3, 2, 7, 30)  # the morning (07:00) and the half hour to claim it
+    runtime(app).clock = lambda: night
+    db.rollback()
+    assert place_offer_calls(app, make_caller(runtime(app).settings)) == {"placed": 0, "texted": 0}
+    assert twilio.calls == []
+    runtime(app).clock = lambda: at(2027, 3, 2, 7, 0)
+    call(app, db, twilio, entry)
