@@ -123,6 +123,13 @@ def of_session(ctx: Context, *, office_id: int, session_id: int) -> list[Waitlis
     return [e for e in waitlist.live_entries(ctx.db, session_id=session_id) if e.office_id == office_id]
 
 
+def of_phone(ctx: Context, *, phone: str) -> list[WaitlistEntry]:
+    """A number's live waitlist entries at the offices the staff member handles (the caller lookup)."""
+    if not ctx.actor.is_staff:
+        raise NotAllowed()
+    return [e for e in waitlist.live_entries_of_phone(ctx.db, phone=phone) if ctx.actor.may_handle(e.office_id)]
+
+
 def offer_office(ctx: Context, *, office_id: int | None = None) -> int:
     """Offer the free seats of every session with people waiting (of one office, or all); how many offers.
 
@@ -135,4 +142,4 @@ def offer_office(ctx: Context, *, office_id: int | None = None) -> int:
     return made
 
 
-__all__ = ["accept", "decline", "join", "leave", "of_session", "offer_freed_seats", "offer_office", "unanswered"]
+__all__ = ["accept", "decline", "join", "leave", "of_phone", "of_session", "offer_freed_seats", "offer_office", "unanswered"]

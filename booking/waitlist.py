@@ -260,7 +260,12 @@ def live_entries(session: Session, *, session_id: int) -> list[WaitlistEntry]:
         WaitlistEntry.session_id == session_id, WaitlistEntry.status.in_(LIVE)).order_by(WaitlistEntry.id)))
 
 
+def live_entries_of_phone(session: Session, *, phone: str) -> list[WaitlistEntry]:
+    return list(session.scalars(select(WaitlistEntry).where(
+        WaitlistEntry.phone == phone, WaitlistEntry.status.in_(LIVE)).order_by(WaitlistEntry.date, WaitlistEntry.id)))
+
+
 __all__ = [
     "AlreadyWaiting", "Joined", "OfferGone", "Offers", "SessionHasRoom", "accept", "get", "give_up", "join",
-    "live_entries", "offer_for_phone", "offer_seats", "sessions_to_offer",
+    "live_entries", "live_entries_of_phone", "offer_for_phone", "offer_seats", "sessions_to_offer",
 ]

@@ -26,10 +26,13 @@ from booking.availability import SessionRoom, availability, next_sessions_with_r
 from booking.calendar import Promise, operators_promise
 from booking.codes import normalise_code, spoken_groups
 from booking.errors import BookingError, NotFound
-from booking.models import Booking, BookingStatus, CallbackRequest, Channel, Office, OfficeLevel, Procedure
+from booking.models import (
+    Booking, BookingStatus, CallbackRequest, Channel, Office, OfficeLevel, Procedure, WaitlistEntry,
+)
 from booking.phones import parse_contact
 from hotline.auth import roles_required
 from hotline.console.broadcasts import may_see
+from actions import waitlist as waitlist_actions
 from hotline.console import waitlist as console_waitlist
 from hotline.console.common import (ANY_STAFF, acting, attempt, audit_change, blueprint, calendar_date, local_today,
                                     me)
@@ -106,6 +109,7 @@ def lookup() -> str:
     names: dict[int, str] = {}
     phone = code = caller_name = None
     usual = None
+    waiting: list[WaitlistEntry] = []
     if text:
         with runtime().reading() as db:
             ctx = acting(db)
@@ -126,6 +130,7 @@ def lookup() -> str:
                 caller_name = next((b.name for b in sorted(found, key=lambda b: b.created_at, reverse=True)
                                     if b.name), None)
                 usual = _usual_office(found)
+                waiting = waitlist_actions.of_phone(ctx, phone=phone)
                 rooms = _sessions_for(db, usual)
                 names = {o.id: o.name for o in db.scalars(select(Office).where(
                     Office.id.in_({r.office_id for r in rooms})))}
@@ -136,7 +141,7 @@ def lookup() -> str:
                           text=text), "error")
     return render_template("console/lookup.html", form=form, phone=phone, code=code, bookings=found, named=named,
                            messages=messages, rooms=rooms, names=names, usual=usual, caller_name=caller_name,
-                           action=ActionForm())
+                           action=ActionForm(), waiting=waiting)
 
 
 def _texts_to(db: Session, phone: str, shown: list[Booking]) -> list[OutboxMessage]:

@@ -105,3 +105,26 @@ def test_the_reports_count_what_came_of_the_waitlists(client: FlaskClient, offic
     other_page = client.get(f"/console/reports?office_id={other}&start=2027-03-01&end=2027-03-31")
     assert "Booked from the waitlist</th><td>0</td>" in other_page.get_data(as_text=True)
     assert third.id
+
+
+def test_the_caller_lookup_shows_a_place_held_for_the_number(client: FlaskClient, offices: tuple[int, int],
+                                                             db: Session) -> None:
+    from actions import waitlist
+
+    mine, _ = offices
+    for n in range(3):
+        booking_actions.book(ctx(db), office_id=mine, day=TUESDAY, code="S", phone=phone(n + 1), language="vi")
+    entry = waitlist.join(ctx(db), office_id=mine, day=TUESDAY, code="S", phone=phone(10), language="vi").entry
+    booking_actions.cancel(ctx(db), code=db.scalars(select(Booking.code).where(Booking.phone == phone(1))).one())
+    db.commit()
+    signed_in(client, "lan")
+    lookup = f"/console/lookup?q={phone(10).replace('+', '%2B')}"
+    page = client.get(lookup).get_data(as_text=True)
+    assert 'id="waitlist"' in page and "02/03/2027" in page and "A place is held until 09:30" in page
+    response = client.post(f"/console/waitlist/{entry.id}/accept",
+                           data={"csrf_token": csrf(client, lookup), "back": lookup})
+    assert response.status_code == 302
+    db.rollback()
+    db.refresh(entry)
+    assert entry.status is WaitlistStatus.ACCEPTED
+    assert 'id="waitlist"' not in client.get(lookup).get_data(as_text=True)
