@@ -11,7 +11,7 @@ placed in the last minute and takes what room is left with conditional UPDATEs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -206,4 +206,18 @@ def counts_of(session: Session, campaign_ids: Iterable[int]) -> dict[int, dict[s
             .where(CampaignTarget.campaign_id.in_(ids))
             .group_by(CampaignTarget.campaign_id, CampaignTarget.status)).all():
         found[campaign_id][TargetStatus(status).value] = n
+    return found
+
+
+def outcomes_in(session: Session, *, office_ids: Collection[int] | None, start: datetime,
+                end: datetime) -> dict[str, int]:
+    """The people campaigns of these offices (None: every office) last called in [start, end), by outcome."""
+    query = (select(CampaignTarget.status, func.count()).join(Campaign, Campaign.id == CampaignTarget.campaign_id)
+             .where(CampaignTarget.last_attempt_at >= start, CampaignTarget.last_attempt_at < end)
+             .group_by(CampaignTarget.status))
+    if office_ids is not None:
+        query = query.where(Campaign.office_id.in_(list(office_ids)))
+    found = {s.value: 0 for s in TargetStatus}
+    for status, n in session.execute(query).all():
+        found[TargetStatus(status).value] = n
     return found

@@ -5,7 +5,7 @@ The pages live in modules of their own, each adding its routes to the one bluepr
 """
 
 from hotline.console import admin, audit_log, broadcasts, callers, desks, labels, office_pages, privacy, reports, views  # noqa: F401
-from hotline.console import waitlist  # noqa: F401
+from hotline.console import campaigns, waitlist  # noqa: F401
 from hotline.console.common import blueprint
 
 __all__ = ["blueprint"]

@@ -28,12 +28,14 @@ from booking.reports import (FIRST_YEAR, LAST_YEAR, BookingReport, InvalidPeriod
                              booking_report, waitlist_outcomes)
 from hotline import charts
 from hotline.auth import roles_required
+from hotline.console.campaigns import TARGET_STATES
 from hotline.console.common import blueprint, csv_response, local_today, me, requested_office
 from hotline.console.forms import in_range
 from hotline.console.labels import CHANNELS, MESSAGE_KINDS, WAITLIST_STATES
 from hotline.ivr.call_reports import CallReport, call_report
 from hotline.ivr.models import CallOutcome
 from hotline.runtime import runtime
+from notifications.campaigns import outcomes_in as campaign_outcomes
 from notifications.reports import SmsCounts, SmsReport, sms_report
 
 # One colour per channel whatever else is on the chart, so that IVR is always the same blue.
@@ -237,8 +239,11 @@ def reports() -> tuple[str, int]:
     bookings, sms = _reports(scope, period)
     with runtime().reading() as db:
         waitlisted = waitlist_outcomes(db, office_ids=scope.office_ids, start=period.start, end=period.end)
+        start, end = period.bounds(runtime().settings.tz)
+        called = campaign_outcomes(db, office_ids=scope.office_ids, start=start, end=end)
     return render_template("console/reports.html", bookings=bookings, sms=sms, calls=_calls(period),
                            charts=_charts(bookings, sms), waitlist=waitlisted, waitlist_label=WAITLIST_STATES,
+                           campaigns=called if any(called.values()) else None, campaign_label=TARGET_STATES,
                            **context), 200
 
 

@@ -17,7 +17,7 @@ from actions import campaigns
 from actions.context import Actor, Context
 from actions.errors import NotAllowed
 from actions.models import AuditEntry
-from booking.models import Booking, BookingStatus, Campaign, CampaignStatus, CampaignTarget, TargetStatus
+from booking.models import Booking, BookingStatus, Campaign, CampaignStatus, CampaignTarget, Office, TargetStatus
 from hotline.campaign_calls import place_due_calls
 from hotline.runtime import runtime
 from hotline.waitlist_calls import make_caller
@@ -49,8 +49,9 @@ def numbers(*lines: str) -> bytes:
 
 
 def campaign(db: Session, n: int = 3, *, rate: int = 5, attempts: int = 3, retry: int = 30,
-             start: bool = True) -> tuple[int, int]:
-    office = make_office(db)
+             start: bool = True, office_id: int | None = None) -> tuple[int, int]:
+    office = db.get(Office, office_id) if office_id is not None else make_office(db)
+    assert office is not None
     created = campaigns.create(ctx(db, manager(office.id)), office_id=office.id, title="Hồ sơ còn thiếu",
                                language="vi", rate_per_minute=rate, max_attempts=attempts, retry_minutes=retry,
                                hours_start=time(8), hours_end=time(17),
@@ -249,3 +250,80 @@ def test_nine_declines_and_hanging_up_after_the_offer_declines_too(app: Flask, d
     assert logged(db, "campaign.declined") == ["campaign.declined"] * 2
     counts = counts_of(db, [campaign_id])[campaign_id]
     assert (counts["declined"], counts["booked"], counts["pending"]) == (2, 0, 0)
+
+
+# -- the console ------------------------------------------------------------------------------------
+
+def test_a_manager_makes_starts_and_cancels_a_campaign_in_the_console(make_app: Any, db: Session) -> None:
+    import io
+
+    from tests.console import csrf, make_staff, signed_in
+
+    mine, other = make_staff(db)
+    client = signed_in(make_app().test_client(), "hoa")
+    new = "/console/campaigns/new"
+    page = client.get(new)
+    assert page.status_code == 200 and "Call campaigns" in client.get("/console/campaigns").get_data(as_text=True)
+
+    def form(office: int, **fields: Any) -> dict[str, Any]:
+        return {"csrf_token": csrf(client, new), "title": "Thiếu hồ sơ", "office": str(office), "language": "vi",
+                "rate": "5", "attempts": "3", "retry": "60", "hours_start": "08:00", "hours_end": "17:00",
+                "numbers": (io.BytesIO(numbers(phone(1), phone(1), "0290 3821 022", "113")), "ds.csv"), **fields}
+
+    assert client.post(new, data=form(other), content_type="multipart/form-data").status_code == 403
+    assert client.post(new, data=form(mine, rate="0"), content_type="multipart/form-data").status_code == 422
+    assert client.post(new, data=form(mine, hours_end="07:00"), content_type="multipart/form-data").status_code == 422
+    assert client.post(new, data={k: v for k, v in form(mine).items() if k != "csrf_token"},
+                       content_type="multipart/form-data").status_code == 400
+    made = client.post(new, data=form(mine), content_type="multipart/form-data")
+    assert made.status_code == 302
+    db.rollback()
+    saved = db.scalars(select(Campaign)).one()
+    assert (saved.office_id, saved.targets_count, saved.duplicates_count, saved.refused_count) == (mine, 2, 1, 1)
+    campaign_id = saved.id
+    db.rollback()  # SQLite: the app writes next
+    detail = f"/console/campaigns/{campaign_id}"
+    shown = client.get(detail).get_data(as_text=True)
+    assert "To call" in shown and "Start calling" in shown
+    assert client.post(detail + "/start").status_code == 400  # no CSRF token
+    assert client.post(detail + "/start", data={"csrf_token": csrf(client, detail)}).status_code == 302
+    assert client.post(detail + "/start", data={"csrf_token": csrf(client, detail)}).status_code == 302  # refused
+    db.rollback()
+    assert db.get(Campaign, campaign_id).status is CampaignStatus.RUNNING  # type: ignore[union-attr]
+    db.rollback()
+    assert client.post(detail + "/cancel", data={"csrf_token": csrf(client, detail)}).status_code == 302
+    assert client.post("/console/campaigns/999999/pause", data={"csrf_token": csrf(client, detail)}).status_code == 404
+    db.rollback()
+    assert db.get(Campaign, campaign_id).status is CampaignStatus.CANCELLED  # type: ignore[union-attr]
+    assert logged(db) == ["campaign.create", "campaign.start", "campaign.cancel"]
+    db.rollback()
+    lan = signed_in(make_app().test_client(), "lan")  # an operator manages no campaigns
+    assert lan.get("/console/campaigns").status_code == 403
+    admin = signed_in(make_app().test_client(), "admin")
+    assert client.get(detail).status_code == 200 and admin.get(detail).status_code == 200
+    assert "Thiếu hồ sơ" in admin.get("/console/campaigns").get_data(as_text=True)
+
+
+def test_the_reports_count_what_came_of_the_calls(app: Flask, db: Session, twilio: TwilioStandIn) -> None:
+    import re
+
+    from tests.console import make_staff, signed_in
+
+    mine, _other = make_staff(db)
+    _office, campaign_id = campaign(db, 3, attempts=1, office_id=mine)
+    place(app, MONDAY_9)
+    declining, unanswered, booking = placed_calls(app, twilio)
+    declining.answer()
+    declining.press("9")
+    assert unanswered.status("busy") == 204
+    booking.answer()
+    booking.press("1")
+    booking.press("1")
+    assert {t.status for t in targets(db, campaign_id)} == {
+        TargetStatus.DECLINED, TargetStatus.UNREACHABLE, TargetStatus.BOOKED}
+    db.rollback()
+    page = signed_in(app.test_client(), "hoa").get("/console/reports").get_data(as_text=True)
+    table = page[page.index('id="campaign-outcomes"'):]
+    table = table[:table.index("</table>")]
+    rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td>', table))
+    assert (rows["Booked"], rows["Declined"], rows["Unreachable"], rows["Called"]) == ("1", "1", "1", "3")
