@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from accounts.models import Role
 from actions import campaigns
@@ -327,3 +327,20 @@ def test_the_reports_count_what_came_of_the_calls(app: Flask, db: Session, twili
     table = table[:table.index("</table>")]
     rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td>', table))
     assert (rows["Booked"], rows["Declined"], rows["Unreachable"], rows["Called"]) == ("1", "1", "1", "3")
+
+
+def test_schedulers_claiming_at_once_stay_within_the_rate(db: Session, sessions: sessionmaker[Session]) -> None:
+    from notifications.campaigns import claim_due
+
+    from tests.integration.test_waitlist import race
+
+    _office, campaign_id = campaign(db, 10, rate=3)
+    db.rollback()
+    claimed: list[int] = []
+
+    def claim(session: Session) -> None:
+        claimed.extend(c.target_id for c in claim_due(session, campaign_id, now=MONDAY_9, tz=VN))
+
+    assert race(sessions, [claim] * 4) == {"ok": 4}
+    assert len(claimed) == len(set(claimed)) == 3  # across the four schedulers, each number once
+    assert sum(t.status is TargetStatus.CALLING for t in targets(db, campaign_id)) == 3
