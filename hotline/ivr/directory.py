@@ -6,7 +6,9 @@ keeps the list instead, and each request that needs it first asks the database o
 question, in its own transaction: `SELECT count(*), sum(version) FROM offices`. Every write of an
 office row, by whatever path (the console, an import, SQL by hand), gives it a version larger
 than any the table holds (migration 0015), so the pair changes whenever a committed write
-changed the offices; the list is read again then, and only then.
+changed the offices; the list is read again then, and only then. The hotline's webhooks read that
+pair in the RETURNING of the call's upsert, the first statement of their transaction, so a step
+that needs the offices and finds them unchanged asks nothing more.
 
 Correctness: the key is read before the rows, so under READ COMMITTED a change committed between
 the two reads makes the list newer than its key, and the next request reads it again; the list
@@ -28,7 +30,10 @@ from sqlalchemy.orm import Session
 
 from booking.models import Office, OfficeLevel
 
-VERSION = select(func.count(), func.coalesce(func.sum(Office.version), 0)).select_from(Office)
+# The key, as columns a caller may read in a statement of its own (the call's upsert RETURNING them); VERSION reads
+# them alone. Read first in the transaction, before anything derived from the offices.
+OFFICES_KEY = ((func.count(Office.id), "offices_count"), (func.coalesce(func.sum(Office.version), 0), "offices_version"))
+VERSION = select(*(column for column, _ in OFFICES_KEY))
 ROWS = (select(Office.id, Office.level, Office.name, Office.name_en, Office.spoken_name)
         .where(Office.active.is_(True)).order_by(Office.id))
 
@@ -51,8 +56,10 @@ class Directory:
         self._order = order
         self._kept: tuple[tuple[Any, ...], tuple[SpokenOffice, ...]] | None = None
 
-    def offices(self, db: Session) -> tuple[SpokenOffice, ...]:
-        key = tuple(db.execute(VERSION).one())
+    def offices(self, db: Session, key: tuple[Any, ...] | None = None) -> tuple[SpokenOffice, ...]:
+        """The list, read again unless `key` (read by this transaction before anything else; else now) is its own."""
+        if key is None:
+            key = tuple(db.execute(VERSION).one())
         kept = self._kept  # one read: another thread may replace it meanwhile (gthread workers)
         if kept is not None and kept[0] == key:
             return kept[1]

@@ -81,8 +81,10 @@ def _verified_mobile(caller: str) -> str | None:
 class Effects:
     """The effect table for one webhook request: `effects(name, context)` returns an outcome."""
 
-    def __init__(self, db: Session, rt: Runtime, call: Call, now: datetime) -> None:
+    def __init__(self, db: Session, rt: Runtime, call: Call, now: datetime, *,
+                 offices_key: tuple[Any, ...] | None = None) -> None:
         self.db, self.rt, self.call, self.now = db, rt, call, now
+        self._offices_key = offices_key  # the directory's key, when this transaction read it first
         # The active offices (hotline/ivr/directory.py: kept by the process, checked once per request).
         self._active: tuple[SpokenOffice, ...] | None = None
         # Who the caller is comes from the network's caller ID alone, when it is a Vietnamese
@@ -124,7 +126,7 @@ class Effects:
     def _offices(self) -> tuple[SpokenOffice, ...]:
         """Active offices, the province centre first, then by spoken name (checked once per request)."""
         if self._active is None:
-            self._active = directory(self.rt.engine, _order).offices(self.db)
+            self._active = directory(self.rt.engine, _order).offices(self.db, self._offices_key)
         return self._active
 
     def _office(self, office_id: int) -> Named | None:
