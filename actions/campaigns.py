@@ -130,6 +130,9 @@ def claim_due(ctx: Context, *, tz: ZoneInfo) -> list[Claimed]:
         raise NotAllowed()
     found: list[Claimed] = []
     for campaign_id in campaigns.running(ctx.db):
+        for lost in campaigns.lost_calls(ctx.db, campaign_id, now=ctx.now):
+            campaigns.not_reached(ctx.db, lost, now=ctx.now, refused=False)
+            _target_audit(ctx, lost, "campaign.not_reached", why="no status callback")
         found += campaigns.claim_due(ctx.db, campaign_id, now=ctx.now, tz=tz)
     return found
 

@@ -31,6 +31,8 @@ from notifications.broadcasts import UploadReport, _numbers, text_lines
 CALLABLE = (PhoneKind.MOBILE, PhoneKind.LANDLINE)
 RATE_WINDOW = timedelta(seconds=60)
 STALE_CLAIM = timedelta(minutes=10)
+# A placed call whose status callback never came (Twilio gave up on our webhook): counted as not reached.
+LOST_CALL = timedelta(hours=1)
 # Twilio's CallStatus values that mean nobody answered (the call may be tried again).
 UNANSWERED = frozenset({"no-answer", "busy", "failed", "canceled"})
 
@@ -154,6 +156,14 @@ def claim_due(session: Session, campaign_id: int, *, now: datetime, tz: ZoneInfo
 
 
 # -- what became of a call ------------------------------------------------------------------------
+
+def lost_calls(session: Session, campaign_id: int, *, now: datetime) -> list[CampaignTarget]:
+    """Targets still being called an hour after the call was placed: its end was never reported."""
+    return list(session.scalars(select(CampaignTarget).where(
+        CampaignTarget.campaign_id == campaign_id, CampaignTarget.status == TargetStatus.CALLING,
+        CampaignTarget.last_call_sid.is_not(None), CampaignTarget.last_attempt_at < now - LOST_CALL)
+        .with_for_update()))
+
 
 def placed(session: Session, target_id: int, sid: str) -> None:
     session.execute(update(CampaignTarget).where(CampaignTarget.id == target_id).values(last_call_sid=sid))

@@ -344,3 +344,15 @@ def test_schedulers_claiming_at_once_stay_within_the_rate(db: Session, sessions:
     assert race(sessions, [claim] * 4) == {"ok": 4}
     assert len(claimed) == len(set(claimed)) == 3  # across the four schedulers, each number once
     assert sum(t.status is TargetStatus.CALLING for t in targets(db, campaign_id)) == 3
+
+
+def test_a_call_whose_end_is_never_reported_is_tried_again_after_an_hour(app: Flask, db: Session,
+                                                                         twilio: TwilioStandIn) -> None:
+    _office, campaign_id = campaign(db, 1, attempts=2, retry=30)
+    place(app, MONDAY_9)
+    assert place(app, MONDAY_9 + timedelta(minutes=59))["placed"] == 0
+    assert place(app, MONDAY_9 + timedelta(minutes=61))["placed"] == 0  # counted as not reached: due in 30 minutes
+    (target,) = targets(db, campaign_id)
+    assert (target.status, target.next_attempt_at) == (TargetStatus.PENDING, MONDAY_9 + timedelta(minutes=91))
+    assert place(app, MONDAY_9 + timedelta(minutes=92))["placed"] == 1
+    assert len(twilio.calls) == 2
