@@ -173,7 +173,7 @@ def test_desk_ids_in_other_digits_are_refused(client: FlaskClient, ids: dict[str
 
 PAGES = ("/console/offices/{office_id}/desks", "/console/offices/{office_id}/desks/{desk_id}",
          "/console/offices/{office_id}/settings", "/console/admin/privacy", "/console/admin/procedures/new",
-         "/console/admin/procedures/{procedure_id}")
+         "/console/admin/procedures/{procedure_id}", "/console/campaigns/new")
 ODD_FIELDS = ("%00", "%ED%A0%80", "%E2%80%AE%E2%80%8F", "%C2%B2", "%FF", "x" * 10_000, "-1", "9" * 25, "1.5", "")
 
 
