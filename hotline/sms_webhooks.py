@@ -35,7 +35,7 @@ def status() -> Response:
     form = verified_form()
     message_id = request.args.get("m", "")
     sid = form.get("MessageSid", "")
-    if not message_id.isdigit() or not MESSAGE_SID.match(sid):
+    if not OUTBOX_ID.match(message_id) or int(message_id) >= 2**31 or not MESSAGE_SID.match(sid):
         abort(400)
     rt = runtime()
     with rt.transaction() as db:
