@@ -137,6 +137,13 @@ def claim_due(ctx: Context, *, tz: ZoneInfo) -> list[Claimed]:
     return found
 
 
+def _done_if_finished(ctx: Context, campaign_id: int) -> None:
+    if campaigns.done_if_finished(ctx.db, campaign_id, now=ctx.now):
+        campaign = get_or_not_found(ctx.db, Campaign, campaign_id)
+        _audit(ctx, "campaign.done", campaign, after={"status": CampaignStatus.DONE.value,
+                                                      **campaigns.counts_of(ctx.db, [campaign_id])[campaign_id]})
+
+
 def call_placed(ctx: Context, *, target_id: int, sid: str) -> None:
     campaigns.placed(ctx.db, target_id, sid)
     target = get_or_not_found(ctx.db, CampaignTarget, target_id)
@@ -154,7 +161,7 @@ def call_not_reached(ctx: Context, *, target_id: int, why: str, refused: bool = 
         return None
     status = campaigns.not_reached(ctx.db, target, now=ctx.now, refused=refused)
     _target_audit(ctx, target, "campaign.not_reached", why=why[:200])
-    campaigns.done_if_finished(ctx.db, target.campaign_id, now=ctx.now)
+    _done_if_finished(ctx, target.campaign_id)
     return status
 
 
@@ -165,7 +172,7 @@ def _outcome(ctx: Context, target_id: int, status: TargetStatus, booking_id: int
     if not campaigns.finish(ctx.db, target, status, booking_id=booking_id):
         return False
     _target_audit(ctx, target, f"campaign.{status.value}", booking=booking_id)
-    campaigns.done_if_finished(ctx.db, target.campaign_id, now=ctx.now)
+    _done_if_finished(ctx, target.campaign_id)
     return True
 
 

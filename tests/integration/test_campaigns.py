@@ -195,6 +195,7 @@ def test_no_answer_and_busy_are_called_again_after_the_delay_then_unreachable(ap
     assert place(app, MONDAY_9 + timedelta(hours=3))["placed"] == 0
     assert db.get(Campaign, campaign_id).status is CampaignStatus.DONE  # type: ignore[union-attr]
     assert logged(db, "campaign.not_reached") == ["campaign.not_reached"] * 2
+    assert logged(db, "campaign.done") == ["campaign.done"]  # once, with the outcomes
 
 
 def test_a_number_the_calls_api_refuses_fails_after_its_attempts(app: Flask, db: Session,
@@ -356,3 +357,13 @@ def test_a_call_whose_end_is_never_reported_is_tried_again_after_an_hour(app: Fl
     assert (target.status, target.next_attempt_at) == (TargetStatus.PENDING, MONDAY_9 + timedelta(minutes=91))
     assert place(app, MONDAY_9 + timedelta(minutes=92))["placed"] == 1
     assert len(twilio.calls) == 2
+
+
+def test_the_audit_log_names_a_campaigns_steps_in_words(make_app: Any, db: Session) -> None:
+    from tests.console import make_staff, signed_in
+
+    mine, _other = make_staff(db)
+    campaign(db, 1, office_id=mine)
+    db.rollback()
+    page = signed_in(make_app().test_client(), "admin").get("/console/audit").get_data(as_text=True)
+    assert "Call campaign created" in page and "Call campaign started" in page
