@@ -367,3 +367,25 @@ def test_the_audit_log_names_a_campaigns_steps_in_words(make_app: Any, db: Sessi
     db.rollback()
     page = signed_in(make_app().test_client(), "admin").get("/console/audit").get_data(as_text=True)
     assert "Call campaign created" in page and "Call campaign started" in page
+
+
+def test_a_landline_called_books_with_a_mobile_typed_for_the_sms(app: Flask, db: Session,
+                                                                 twilio: TwilioStandIn) -> None:
+    office = make_office(db)
+    created = campaigns.create(ctx(db, manager(office.id)), office_id=office.id, title="", language="vi",
+                               rate_per_minute=5, max_attempts=1, retry_minutes=30, hours_start=time(8),
+                               hours_end=time(17), numbers=numbers("0290 3821 022"))
+    campaigns.change(ctx(db, manager(office.id)), campaign_id=created.campaign.id, to="start")
+    db.commit()
+    campaign_id = created.campaign.id
+    place(app, MONDAY_9)
+    (call,) = placed_calls(app, twilio)
+    assert call.to == "+842903821022"
+    call.answer()
+    call.press("1")  # the soonest session; a landline takes no SMS, so a mobile is asked for
+    call.press("0981234567")
+    call.press("1")  # the number read back is right
+    call.press("1")  # confirmed
+    (target,) = targets(db, campaign_id)
+    booking = db.get(Booking, target.booking_id) if target.booking_id else None
+    assert target.status is TargetStatus.BOOKED and booking is not None and booking.phone == "+84981234567"
