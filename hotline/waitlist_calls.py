@@ -53,6 +53,7 @@ NO_ANSWER = N_("We did not hear your answer. The place stays held for you until 
 MORNING = N_("morning")
 AFTERNOON = N_("afternoon")
 WRONG_KEYS_AT_MOST = 3
+MAX_ID = 2**31  # ids are 32-bit in the database: a larger one names no entry
 
 
 Caller = TwilioCaller | LogCaller
@@ -198,6 +199,8 @@ def _the_callers(entry: WaitlistEntry, form: Any) -> bool:
 @blueprint.post("/<int:entry_id>")
 def offer(entry_id: int) -> Response:
     form = verified_form()
+    if not 0 < entry_id < MAX_ID:
+        abort(404)
     try:
         return _offer(entry_id, form)
     except HTTPException:
@@ -278,6 +281,8 @@ def _booked_words(db: Any, booking_id: int, loc: BabelLocalizer) -> str:
 def status(entry_id: int) -> Response:
     """The offer call's status callback: not answered, busy or failed → the SMS instead."""
     form = verified_form()
+    if not 0 < entry_id < MAX_ID:
+        return Response(status=204)
     rt = runtime()
     call_status = form.get("CallStatus", "")
     with rt.transaction() as db:

@@ -36,7 +36,7 @@ def join(db: Session, *, office_id: int, day: date, code: str, phone: str, name:
                    ahead=joined.ahead)
 
 
-@blueprint.post("/waitlist/<int:entry_id>/<verb>")
+@blueprint.post("/waitlist/<id:entry_id>/<verb>")
 @roles_required(*ANY_STAFF)
 def waitlist_entry(entry_id: int, verb: str) -> BaseResponse:
     """Confirm the place held for an entry (a booking, as if they had pressed 1), or take them off the list."""
