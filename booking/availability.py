@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import func, literal, select, union_all
+from sqlalchemy.orm import Session, joinedload
 
 from booking.models import (
     ArrivalWindow, Booking, BookingStatus, Channel, ChannelReserve, Hold, Office, OfficeSession, SessionReserve,
@@ -124,20 +124,19 @@ def _load_counters(session: Session, office_ids: list[int], start: date, end: da
                                                           SessionReserve.released.is_(False))):
         if r.release_at > now and r.seats > r.used:
             counters[r.session_id].reserves.append((r.channel, r.seats - r.used))
-    # Lapsed seats not yet swept are free to the next booker.
-    lapsed = [
-        (select(Hold.session_id, Hold.window_id, func.count()).where(Hold.session_id.in_(ids), Hold.expires_at <= now)
-         .group_by(Hold.session_id, Hold.window_id), "held"),
-        (select(Booking.session_id, Booking.window_id, func.count()).where(
+    # Lapsed seats not yet swept are free to the next booker: expired holds and cooled cancellations, in one query.
+    lapsed = union_all(
+        select(literal("held"), Hold.session_id, Hold.window_id, func.count())
+        .where(Hold.session_id.in_(ids), Hold.expires_at <= now).group_by(Hold.session_id, Hold.window_id),
+        select(literal("cooling"), Booking.session_id, Booking.window_id, func.count()).where(
             Booking.session_id.in_(ids), Booking.status == BookingStatus.CANCELLED,
             Booking.seat_released_at.is_(None), Booking.cancelled_at <= now - policy.rebook_delay)
-         .group_by(Booking.session_id, Booking.window_id), "cooling"),
-    ]
-    for query, column in lapsed:
-        for session_id, window_id, count in session.execute(query):
-            c = counters[session_id]
-            setattr(c, column, getattr(c, column) - count)
-            windows[window_id].taken -= count
+        .group_by(Booking.session_id, Booking.window_id),
+    )
+    for column, session_id, window_id, count in session.execute(lapsed):
+        c = counters[session_id]
+        setattr(c, column, getattr(c, column) - count)
+        windows[window_id].taken -= count
     return {(row.office_id, row.date, row.code): counters[row.id] for row in rows}
 
 
@@ -205,10 +204,11 @@ def next_sessions_with_room(session: Session, *, now: datetime, policy: BookingP
                             channel: Channel = Channel.IVR, office_ids: list[int] | None = None,
                             min_seats: int = 1) -> list[SessionRoom]:
     """The `limit` soonest bookable sessions with room, across the given offices (default: all active)."""
-    query = select(Office).where(Office.active.is_(True)).options(selectinload(Office.templates))
+    # One statement: the offices joined with their week's sessions.
+    query = select(Office).where(Office.active.is_(True)).options(joinedload(Office.templates))
     if office_ids is not None:
         query = query.where(Office.id.in_(office_ids))
-    offices = list(session.scalars(query))
+    offices = list(session.scalars(query).unique())
     if not offices:
         return []
     today = min(now.astimezone(ZoneInfo(o.timezone)).date() for o in offices)
