@@ -248,8 +248,10 @@ def _offer(entry_id: int, form: Any) -> Response:
         elif digits == "1":
             try:
                 booking = waitlist_actions.accept(ctx, entry_id=entry_id)
-            except BookingError:
+            except waitlist.OfferGone:
                 _say(response, loc.gettext(GONE), language, rt.settings)
+            except BookingError as refused:  # a rule of booking (too many upcoming appointments, say): said as it is
+                _say(response, refused.render(loc.gettext), language, rt.settings)
             else:
                 _say(response, _booked_words(db, booking.id, loc), language, rt.settings)
             response.hangup()

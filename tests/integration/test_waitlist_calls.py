@@ -313,3 +313,18 @@ def test_a_seat_freed_at_night_is_held_until_the_morning_and_called_then(
     assert twilio.calls == []
     runtime(app).clock = lambda: at(2027, 3, 2, 7, 0)
     call(app, db, twilio, entry)
+
+
+def test_a_rule_that_refuses_the_booking_is_said_as_it_is(app: Flask, db: Session, twilio: TwilioStandIn) -> None:
+    _, first, _ = offered(db)
+    # Meanwhile the number booked as many upcoming appointments as it may (two) elsewhere.
+    booking_actions.book(ctx(db), office_id=first.office_id, day=first.date, code="C", phone=phone(10),
+                         language="vi")
+    booking_actions.book(ctx(db), office_id=first.office_id, day=first.date.replace(day=3), code="S",
+                         phone=phone(10), language="vi")
+    db.commit()
+    offer = call(app, db, twilio, first)
+    offer.answer()
+    words = said(offer.press("1"))
+    assert "đã có 2 lịch hẹn" in words and offer.hung_up, words
+    assert status_of(db, first) is WaitlistStatus.OFFERED  # the place stays held until it lapses
