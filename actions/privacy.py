@@ -18,12 +18,13 @@ from actions import bookings as booking_actions
 from actions.context import Context
 from actions.errors import NotAllowed
 from actions.retention import (anonymise_bookings, anonymise_waitlist, anonymise_callbacks, anonymise_calls, anonymise_messages,
-                               calls_table, forget_citizens, mask, mentions, redact_audit)
+                               ERASED, calls_table, forget_citizens, mask, mentions, redact_audit)
 from booking.bookings import local_now
 from booking.errors import BookingError, NotCancellable
 from booking.i18n import N_
 from booking.models import Booking, BookingStatus, CallbackRequest, Citizen, WaitlistEntry
 from booking.phones import parse_phone
+from notifications import campaigns
 from notifications.models import BroadcastNumber, OutboxMessage
 
 ERASURE_REASON = "the person asked for their data to be erased"
@@ -149,6 +150,7 @@ def erase(ctx: Context, *, phone: str, cancel_upcoming: bool = False) -> Erased:
         "calls": anonymise_calls(db, lambda calls: (calls.c.caller == number) & (calls.c.status == "ended")),
         "callbacks": anonymise_callbacks(db, CallbackRequest.phone == number),
         "broadcast_numbers": _forget_lists(ctx, number),
+        "campaign_targets": campaigns.forget_number(db, number, marker=ERASED, now=ctx.now),
         "citizens": forget_citizens(db, Citizen.phone == number),
         "audit_redacted": redact_audit(db, mentions(number), lambda value: number in value),
     }

@@ -231,3 +231,17 @@ def outcomes_in(session: Session, *, office_ids: Collection[int] | None, start: 
     for status, n in session.execute(query).all():
         found[TargetStatus(status).value] = n
     return found
+
+
+def forget_number(session: Session, number: str, *, marker: str, now: datetime) -> int:
+    """A number erased at its owner's request: its targets keep their outcomes under `marker:id`; nobody calls
+    a number still to be called (it counts as declined)."""
+    rows = list(session.scalars(select(CampaignTarget).where(CampaignTarget.phone == number).with_for_update()))
+    for target in rows:
+        target.phone = f"{marker}:{target.id}"
+        if target.status is TargetStatus.PENDING:
+            target.status = TargetStatus.DECLINED
+    session.flush()
+    for campaign_id in {t.campaign_id for t in rows}:
+        done_if_finished(session, campaign_id, now=now)
+    return len(rows)

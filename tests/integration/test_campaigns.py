@@ -389,3 +389,19 @@ def test_a_landline_called_books_with_a_mobile_typed_for_the_sms(app: Flask, db:
     (target,) = targets(db, campaign_id)
     booking = db.get(Booking, target.booking_id) if target.booking_id else None
     assert target.status is TargetStatus.BOOKED and booking is not None and booking.phone == "+84981234567"
+
+
+def test_erasing_a_number_keeps_the_outcomes_and_calls_it_no_more(app: Flask, db: Session,
+                                                                  twilio: TwilioStandIn) -> None:
+    from actions import privacy
+
+    _office, campaign_id = campaign(db, 2)
+    admin = Actor.staff("user:admin", Role.ADMIN, frozenset())
+    erased = privacy.erase(ctx(db, admin), phone=phone(1))
+    db.commit()
+    assert erased.counts["campaign_targets"] == 1
+    statuses = {t.phone: t.status for t in targets(db, campaign_id)}
+    assert phone(1) not in statuses and statuses[phone(2)] is TargetStatus.PENDING
+    assert TargetStatus.DECLINED in statuses.values()
+    place(app, MONDAY_9)
+    assert [r.field("To") for r in twilio.calls] == [phone(2)]
