@@ -167,7 +167,8 @@ def _offer_words(db: Any, entry: WaitlistEntry, loc: BabelLocalizer) -> str:
     window = db.get(ArrivalWindow, hold.window_id) if hold is not None else None
     language = loc.language
     name = office.name_en if language == "en" and office.name_en else (office.spoken_name or office.name)
-    part = loc.gettext(MORNING if entry.session_code == "S" else AFTERNOON)
+    part_of_day = MORNING if entry.session_code == "S" else AFTERNOON
+    part = loc.gettext(part_of_day)
     start, end = (window.start_time, window.end_time) if window is not None else (None, None)
     return loc.gettext(OFFER, office=name, date=spoken_date(entry.date, language), part=part,
                        start=spoken_time(start, language) if start else "", end=spoken_time(end, language) if end else "")
