@@ -70,11 +70,17 @@ def desks(office_id: int) -> str:
                            nearly=NearlyTurnForm(formdata=None, ahead=office.nearly_turn_ahead))
 
 
+def _desk_id(raw: str) -> int | None:
+    """A desk id as a form or a query gives it: ASCII digits only ('²' is a digit to str.isdigit, not to int)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+
+
 @blueprint.post("/offices/<id:office_id>/desks")
 @roles_required(Role.MANAGER)
 def save_desk(office_id: int) -> BaseResponse:
+    managed_office(office_id)  # another office's manager is refused before the form is read
     raw_id = request.form.get("desk_id", "")
-    desk_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 10 else None
+    desk_id = _desk_id(raw_id)
     if raw_id and desk_id is None:
         abort(400)
     form = DeskForm(prefix=f"d{desk_id}" if desk_id else "")
@@ -94,6 +100,7 @@ def save_desk(office_id: int) -> BaseResponse:
 @blueprint.post("/offices/<id:office_id>/nearly-turn")
 @roles_required(Role.MANAGER)
 def nearly_turn(office_id: int) -> BaseResponse:
+    managed_office(office_id)
     form = NearlyTurnForm()
     if not form.validate_on_submit() or form.ahead.data is None:
         flash_field_errors(form)
@@ -150,7 +157,7 @@ def counter_action(office_id: int, desk_id: int, operation: str) -> BaseResponse
     if operation == "transfer":
         form = TransferForm()
         raw = request.form.get("to_desk", "")
-        to_desk = int(raw) if raw.isdigit() and len(raw) < 10 else None
+        to_desk = _desk_id(raw)
         if to_desk is None:
             abort(400)
         if not form.validate_on_submit():
@@ -179,8 +186,8 @@ def counter_action(office_id: int, desk_id: int, operation: str) -> BaseResponse
 @blueprint.post("/offices/<id:office_id>/walk-ins")
 @roles_required(Role.MANAGER)
 def walk_in(office_id: int) -> BaseResponse:
-    raw = request.form.get("desk_id", "")
-    back = (url_for("console.counter", office_id=office_id, desk_id=int(raw)) if raw.isdigit() and len(raw) < 10
+    from_desk = _desk_id(request.form.get("desk_id", ""))
+    back = (url_for("console.counter", office_id=office_id, desk_id=from_desk) if from_desk is not None
             else _listing(office_id))
     form = WalkInForm()
     if not form.validate_on_submit():
@@ -192,7 +199,7 @@ def walk_in(office_id: int) -> BaseResponse:
                                                  language=language).code)
     if code is None:
         return redirect(back)
-    return redirect(url_for("console.ticket", office_id=office_id, code=code, desk=raw if raw.isdigit() else None))
+    return redirect(url_for("console.ticket", office_id=office_id, code=code, desk=from_desk))
 
 
 @blueprint.get("/offices/<id:office_id>/tickets/<code>")
@@ -210,6 +217,5 @@ def ticket(office_id: int, code: str) -> str:
         if booking.office_id != office_id:
             abort(404)
         screen = public_url("display.display", code=office.code)
-        raw = request.args.get("desk", "")
         return render_template("console/ticket.html", office=office, booking=booking, screen=screen,
-                               qr=url_qr_svg(screen), desk_id=int(raw) if raw.isdigit() and len(raw) < 10 else None)
+                               qr=url_qr_svg(screen), desk_id=_desk_id(request.args.get("desk", "")))

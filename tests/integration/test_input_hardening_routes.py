@@ -142,21 +142,9 @@ class _Forms(HTMLParser):
             self.open = None
 
 
-# Fields the desks' views read as numbers with str.isdigit(), which '²' passes and int() then refuses: a 500.
-# Still being written (desks); the fix is an ASCII check (`re.fullmatch(r"[0-9]{1,9}", raw)`) in
-# hotline.console.desks save_desk, counter_action (transfer), walk_in and ticket (?desk=).
-# test_desk_ids_in_other_digits_are_refused fails as soon as it is made: then empty this.
-ISDIGIT_FIELDS = {(re.compile(r"/console/offices/\d+/desks$"), "desk_id"),
-                  (re.compile(r"/console/offices/\d+/desks/\d+/transfer$"), "to_desk"),
-                  (re.compile(r"/console/offices/\d+/walk-ins$"), "desk_id")}
-OTHER_DIGITS = "%C2%B2"
+OTHER_DIGITS = "%C2%B2"  # '²': a digit to str.isdigit(), not to int()
 
 
-def _isdigit_field(path: str, name: str, odd: str) -> bool:
-    return odd == OTHER_DIGITS and any(pattern.search(path) and name == field for pattern, field in ISDIGIT_FIELDS)
-
-
-@pytest.mark.xfail(strict=True, reason="the desks' views read ids with str.isdigit (see ISDIGIT_FIELDS)")
 def test_desk_ids_in_other_digits_are_refused(client: FlaskClient, ids: dict[str, int], db: Session) -> None:
     signed_in(client, "hoa")
     office, desk = ids["office_id"], ids["desk_id"]
@@ -192,8 +180,6 @@ def test_every_field_of_the_new_pages_forms_takes_odd_text_without_a_500(client:
                 if name.endswith("csrf_token"):
                     continue
                 for odd in ODD_FIELDS:
-                    if _isdigit_field(action or page.format(**ids), name, odd):
-                        continue
                     body = "&".join(f"{k}={odd if k == name else v}" for k, v in
                                     (urlencode({k: v}).split("=", 1) for k, v in fields.items()))
                     requests.append(("POST", action or page.format(**ids), body))
@@ -222,8 +208,6 @@ def test_forms_posted_from_previews_and_confirmations_take_odd_text_without_a_50
         fields = {name: value.format(**ids) for name, value in fields.items()}
         for name in fields:
             for odd in ODD_FIELDS:
-                if _isdigit_field(path.format(**ids), name, odd):
-                    continue
                 body = urlencode({"csrf_token": token, **{k: v for k, v in fields.items() if k != name}})
                 requests.append(("POST", path.format(**ids), f"{body}&{name}={odd}"))
     assert _server_errors(client, requests) == []
@@ -260,17 +244,11 @@ def test_console_routes_want_a_sign_in_the_admin_pages_an_administrator_and_offi
     answers = {f"{method} {rule.rule}": manager.open(_path(app, rule, elsewhere), method=method,
                                                       data={"csrf_token": token}).status_code
                for rule in office_scoped for method in _methods(rule)}
-    answers = {request: status for request, status in answers.items() if request not in FORM_READ_FIRST}
     assert answers == dict.fromkeys(answers, 403)  # refused before the form is read: an empty one too
 
 
-# These two read the form before they ask whether the office is the manager's: another office's manager posting
-# an empty form is told what the form lacks (302 and a flash) instead of 403. Nothing changes, but the refusal
-# should come first (`managed_office` at the top of hotline.console.desks.save_desk and nearly_turn).
-FORM_READ_FIRST = ("POST /console/offices/<id:office_id>/desks", "POST /console/offices/<id:office_id>/nearly-turn")
 
 
-@pytest.mark.xfail(strict=True, reason="the desks' views validate the form before the office (see FORM_READ_FIRST)")
 def test_another_offices_manager_posting_an_empty_desk_form_is_refused_first(
         client: FlaskClient, offices: tuple[int, int]) -> None:
     _mine, other = offices
