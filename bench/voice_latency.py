@@ -778,18 +778,22 @@ def _instrument(engine: Any, sessions: Any, sink: list[str], waited: list[float]
     def _begin(conn: Any) -> None:
         sink.append("BEGIN")
 
-    commit_started: list[float] = []
-
     @event.listens_for(engine, "commit")
     def _commit(conn: Any) -> None:
         sink.append("COMMIT")
-        commit_started.append(time.perf_counter())
 
-    @event.listens_for(sessions, "after_commit")
-    def _committed(session: Any) -> None:
-        if commit_started:
-            waited[0] += time.perf_counter() - commit_started.pop()
+    # The COMMIT's wait, timed around the driver's call (a session's after_commit also fires for a
+    # transaction of another session maker, the read-only one, and mismatched the two).
+    commit = engine.dialect.do_commit
 
+    def do_commit(dbapi_connection: Any) -> None:
+        t0 = time.perf_counter()
+        try:
+            commit(dbapi_connection)
+        finally:
+            waited[0] += time.perf_counter() - t0
+
+    engine.dialect.do_commit = do_commit
     ping = engine.dialect.do_ping
 
     def do_ping(dbapi_connection: Any) -> bool:
