@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from booking import calendar, seats
 from booking.citizens import lock_citizen
@@ -247,6 +248,8 @@ def _insert_booking(session: Session, *, office: Office, row: OfficeSession, sea
     except IntegrityError as exc:
         # The live-booking-per-session index is the last word when two calls race past the check.
         raise AlreadyBookedForSession() from exc
+    # The office is at hand: what follows in the transaction (the SMS's text) reads booking.office without a query.
+    set_committed_value(booking, "office", office)
     _event(session, booking, action="created", actor=actor, now=now,
            detail={"queue": booking.queue_label, "date": row.date.isoformat(), "session": row.code})
     return booking
