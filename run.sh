@@ -8,6 +8,7 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 .venv/bin/flask --app wsgi db upgrade
 .venv/bin/flask --app wsgi demo load
+.venv/bin/flask --app wsgi demo accounts
 # The scheduled work (SMS dispatch, reminders, broadcasts, expired holds) runs in its own process.
 .venv/bin/flask --app wsgi scheduler run &
 scheduler=$!

@@ -41,7 +41,7 @@ SMS_KINDS = ("confirmation", "reminder", "cancellation", "move", "closure", "cal
 T = TypeVar("T")
 
 
-def _kept_in_instance(instance_path: Path, name: str, nbytes: int) -> str:
+def kept_in_instance(instance_path: Path, name: str, nbytes: int) -> str:
     """A development secret, made once and kept in the instance folder (never the repo).
 
     Every process of one installation reads the same file: gunicorn's workers, the scheduler and
@@ -256,12 +256,12 @@ class Settings:
         if not self.secret_key:
             if self.is_production:
                 raise SettingsError("SECRET_KEY must be set when HOTLINE_ENV=production")
-            object.__setattr__(self, "secret_key", _kept_in_instance(Path(self.instance_path), "dev_secret_key", 32))
+            object.__setattr__(self, "secret_key", kept_in_instance(Path(self.instance_path), "dev_secret_key", 32))
         self._check_sms_sender()  # before a development token is made: Twilio would refuse that one
         if not self.twilio_auth_token:
             if self.is_production:
                 raise SettingsError("TWILIO_AUTH_TOKEN must be set when HOTLINE_ENV=production")
-            object.__setattr__(self, "twilio_auth_token", _kept_in_instance(Path(self.instance_path),
+            object.__setattr__(self, "twilio_auth_token", kept_in_instance(Path(self.instance_path),
                                                                                  "dev_twilio_auth_token", 16))
         if self.is_production and not self.validate_signatures:
             # Without the check anyone who finds the webhook URL can book, cancel and send SMS as a caller.

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.security import generate_password_hash
 
-from accounts.models import Role
+from accounts.models import Role, User
 from accounts.tokens import issue_token
 from accounts.users import create_user
 from actions.demo import load_demo
@@ -22,6 +22,7 @@ from booking.availability import office_availability
 from booking.errors import BookingError
 from booking.models import Office
 from booking.provinces import Change
+from config.settings import kept_in_instance
 from database import schema
 from hotline.runtime import runtime
 from hotline.simulator import call_group
@@ -82,6 +83,37 @@ def demo_load() -> None:
     click.echo(f"Demo data: {added['offices']} offices and {added['procedures']} procedures added.")
     if added["updated"]:
         click.echo(f"{added['updated']} offices brought in line with the register.")
+
+
+# The demo's staff, one of each role, so that a newcomer who ran run.sh can sign in at once.
+DEMO_ACCOUNTS = (("quantri", Role.ADMIN, "Quản trị (demo)", ()),
+                 ("tongdai", Role.OPERATOR, "Tổng đài viên (demo)", ()),
+                 ("namcan", Role.MANAGER, "Quản lý xã Năm Căn (demo)", ("CM-NAMCAN",)))
+
+
+@demo_group.command("accounts")
+def demo_accounts() -> None:
+    """Staff accounts for trying the console (development only): an administrator, an operator, a manager.
+
+    They share one password, made once and kept in the instance folder like the development secret
+    key, so it is never in the repository and survives restarts; production refuses the command.
+    """
+    require_current_schema()
+    rt = runtime()
+    if rt.settings.is_production:
+        raise click.ClickException("Demo accounts are for development; create real ones with 'users create'.")
+    password = kept_in_instance(rt.settings.instance_path, "dev_console_password", 6)
+    made = []
+    with rt.transaction() as session:
+        for username, role, display_name, offices in DEMO_ACCOUNTS:
+            if session.scalar(select(User.id).where(User.username == username)) is None:
+                create_user(session, username=username, password_hash=generate_password_hash(password), role=role,
+                            now=rt.now(), display_name=display_name, office_codes=offices)
+                made.append(username)
+    if made:
+        click.echo(f"Demo accounts created: {', '.join(made)}.")
+    click.echo(f"Console: /console/ as quantri (admin), tongdai (operator) or namcan (manager of xã Năm Căn), "
+               f"password {password} (kept in {rt.settings.instance_path / 'dev_console_password'}).")
 
 
 @click.group("users", help="Staff accounts.", cls=AppGroup)

@@ -64,6 +64,39 @@ def test_users_create_takes_the_password_from_the_environment(app: Flask, db: Se
     assert runner.invoke(args=["users", "create", "lan", "--role", "operator"]).exit_code != 0
 
 
+def test_demo_accounts_let_a_newcomer_sign_in_with_the_password_kept_in_the_instance(app: Flask,
+                                                                                    tmp_path: Path) -> None:
+    runner = app.test_cli_runner()
+    runner.invoke(args=["demo", "load"])
+    made = runner.invoke(args=["demo", "accounts"])
+    assert made.exit_code == 0, made.output
+    password = (tmp_path / "instance" / "dev_console_password").read_text().strip()
+    assert len(password) >= 10 and f"password {password}" in made.output
+    assert "Demo accounts created: quantri, tongdai, namcan." in made.output
+    again = runner.invoke(args=["demo", "accounts"])  # run.sh runs it at every start
+    assert again.exit_code == 0 and "created" not in again.output and password in again.output
+    client = app.test_client()
+    for username in ("quantri", "tongdai", "namcan"):
+        login = client.get("/console/login").get_data(as_text=True)
+        token = login.split('name="csrf_token" type="hidden" value="', 1)[1].split('"', 1)[0]
+        signed = client.post("/console/login", data={"csrf_token": token, "username": username,
+                                                     "password": password}, follow_redirects=True)
+        page = signed.get_data(as_text=True)
+        assert signed.status_code == 200 and f"Đăng xuất ({username})" in page, username
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        assert client.post("/console/logout", data={"csrf_token": token}).status_code == 302
+
+
+def test_demo_accounts_are_refused_in_production(engine: Engine, tmp_path: Path) -> None:
+    settings = Settings(env="production", database_url=_url(engine), instance_path=tmp_path,
+                        secret_key="p" * 32, twilio_auth_token="a" * 32)
+    production = create_app(settings)
+    refused = production.test_cli_runner().invoke(args=["demo", "accounts"])
+    production.extensions["hotline"].engine.dispose()
+    assert refused.exit_code != 0 and "development" in refused.output
+    assert not (tmp_path / "dev_console_password").exists()
+
+
 def test_offices_list_and_availability_commands(app: Flask) -> None:
     runner = app.test_cli_runner()
     runner.invoke(args=["demo", "load"])
