@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, selectinload
 from booking.calendar import EARLIEST, LATEST
 from booking.errors import BookingError
 from booking.i18n import N_
-from booking.models import Booking, BookingStatus, Channel, Office, OfficeSession, WaitlistEntry, WaitlistStatus
+from booking.models import (Booking, BookingEvent, BookingStatus, Channel, Desk, Office, OfficeSession, WaitlistEntry,
+                            WaitlistStatus)
 from booking.schedule import plan_days
 
 MAX_PERIOD_DAYS = 366  # one (leap) year: enough for any yearly report, small enough for one page
@@ -268,3 +269,72 @@ def waitlist_outcomes(session: Session, *, office_ids: Collection[int] | None, s
         query = query.where(WaitlistEntry.office_id.in_(list(office_ids)))
     found: dict[WaitlistStatus, int] = {row[0]: row[1] for row in session.execute(query)}
     return {status: found.get(status, 0) for status in WaitlistStatus}
+
+
+# -- the office floor: desks, walk-ins ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeskLine:
+    """One desk's period: people it served, and the seconds from their (last) call to being marked served."""
+
+    office_id: int
+    number: int
+    name: str
+    served: int
+    mean_service: float | None
+    p90_service: float | None  # nearest rank
+
+
+@dataclass(frozen=True)
+class FloorReport:
+    """The counters' period. Waits run from check-in to a desk's first call (the "called" history entry,
+    as a recall overwrites `called_at`); service times from the last call to served. A desk deleted
+    since loses its people from the per-desk figures (their desk becomes empty), not from the totals."""
+
+    served_at_desk: int
+    no_shows_at_desk: int
+    walk_ins: int
+    walk_ins_served: int
+    mean_wait: float | None
+    desks: list[DeskLine]
+
+
+def _mean(spans: list[float]) -> float | None:
+    return sum(spans) / len(spans) if spans else None
+
+
+def _p90(spans: list[float]) -> float | None:
+    if not spans:
+        return None
+    ordered = sorted(spans)
+    return ordered[max(0, -(-9 * len(ordered) // 10) - 1)]  # nearest rank: ceil(0.9 n)
+
+
+def floor_report(session: Session, *, office_ids: Collection[int] | None, period: Period) -> FloorReport:
+    """The desks' and walk-ins' figures for appointments dated in `period` (three queries)."""
+    in_period = Booking.date.between(period.start, period.end)
+    status, walk_in = Booking.status, Booking.channel == Channel.WALKIN
+    counts = session.execute(_in_scope(select(
+        _count(Booking.desk_id.is_not(None) & (status == BookingStatus.SERVED)),
+        _count(Booking.desk_id.is_not(None) & (status == BookingStatus.NO_SHOW)),
+        _count(walk_in & (status != BookingStatus.CANCELLED)), _count(walk_in & (status == BookingStatus.SERVED)))
+        .where(in_period), Booking.office_id, office_ids)).one()
+    first_call = (select(BookingEvent.booking_id, func.min(BookingEvent.at).label("at"))
+                  .where(BookingEvent.action == "called").group_by(BookingEvent.booking_id).subquery())
+    rows = session.execute(_in_scope(
+        select(Booking.desk_id, Booking.status, Booking.checked_in_at, Booking.called_at, Booking.served_at,
+               first_call.c.at).join(first_call, first_call.c.booking_id == Booking.id)
+        .where(in_period, Booking.desk_id.is_not(None)), Booking.office_id, office_ids)).all()
+    waits = [(r.at - r.checked_in_at).total_seconds() for r in rows if r.checked_in_at and r.at >= r.checked_in_at]
+    services: dict[int, list[float]] = defaultdict(list)
+    for r in rows:
+        if r.status is BookingStatus.SERVED and r.called_at and r.served_at:
+            services[r.desk_id].append((r.served_at - r.called_at).total_seconds())
+    served: dict[int, int] = defaultdict(int)
+    for r in rows:
+        if r.status is BookingStatus.SERVED:
+            served[r.desk_id] += 1
+    desk_query = select(Desk).order_by(Desk.office_id, Desk.number)
+    lines = [DeskLine(d.office_id, d.number, d.name, served[d.id], _mean(services[d.id]), _p90(services[d.id]))
+             for d in session.scalars(_in_scope(desk_query, Desk.office_id, office_ids)) if served[d.id]]
+    return FloorReport(counts[0], counts[1], counts[2], counts[3], _mean(waits), lines)
