@@ -15,14 +15,15 @@ from sqlalchemy import select
 from accounts.models import Role
 from actions import audit
 from actions import bookings as booking_actions
+from actions import waitlist as waitlist_actions
 from actions.context import Context
 from actions.errors import NotAllowed
-from actions.retention import (anonymise_bookings, anonymise_waitlist, anonymise_callbacks, anonymise_calls, anonymise_messages,
-                               ERASED, calls_table, forget_citizens, mask, mentions, redact_audit)
+from actions.retention import (LIVE_WAITLIST, anonymise_bookings, anonymise_waitlist, anonymise_callbacks, anonymise_calls,
+                               anonymise_messages, ERASED, calls_table, forget_citizens, mask, mentions, redact_audit)
 from booking.bookings import local_now
 from booking.errors import BookingError, NotCancellable
 from booking.i18n import N_
-from booking.models import Booking, BookingStatus, CallbackRequest, Citizen, WaitlistEntry
+from booking.models import Booking, BookingStatus, CallbackRequest, Campaign, CampaignTarget, Citizen, WaitlistEntry
 from booking.phones import parse_phone
 from notifications import campaigns
 from notifications.models import BroadcastNumber, OutboxMessage
@@ -64,7 +65,8 @@ def _booking(b: Booking) -> dict[str, Any]:
 
 
 def export(ctx: Context, *, phone: str) -> dict[str, Any]:
-    """Everything kept under a number: bookings, messages, calls, call-back requests, choices, broadcast lists."""
+    """Everything kept under a number: bookings, messages, calls, call-back requests, waitlists, choices,
+    broadcast lists, call campaigns' lists."""
     _authorise(ctx)
     number = _number(phone)
     db = ctx.db
@@ -92,8 +94,14 @@ def export(ctx: Context, *, phone: str) -> dict[str, Any]:
             select(WaitlistEntry).where(WaitlistEntry.phone == number).order_by(WaitlistEntry.id))],
         "broadcast_lists": list(db.scalars(select(BroadcastNumber.broadcast_id)
                                            .where(BroadcastNumber.phone == number).order_by(BroadcastNumber.broadcast_id))),
+        "campaign_targets": [audit.plain({
+            "campaign": c.title, "office": c.office_id, "name": t.name, "status": t.status, "attempts": t.attempts,
+            "last_called_at": t.last_attempt_at}) for t, c in db.execute(
+            select(CampaignTarget, Campaign).join(Campaign, Campaign.id == CampaignTarget.campaign_id)
+            .where(CampaignTarget.phone == number).order_by(CampaignTarget.id)).all()],
     }
-    counts = {key: len(data[key]) for key in ("bookings", "messages", "calls", "callbacks", "waitlist", "broadcast_lists")}
+    counts = {key: len(data[key]) for key in ("bookings", "messages", "calls", "callbacks", "waitlist", "broadcast_lists",
+                                              "campaign_targets")}
     audit.record(db, actor=ctx.actor.name, action="privacy.export", target_type="citizen", target_id=mask(number),
                  now=ctx.now, after=counts, ip=ctx.actor.ip)
     return data
@@ -141,6 +149,10 @@ def erase(ctx: Context, *, phone: str, cancel_upcoming: bool = False) -> Erased:
     for request in db.scalars(select(CallbackRequest).where(CallbackRequest.phone == number,
                                                             CallbackRequest.done_at.is_(None))):
         request.done_at, request.done_by = ctx.now, ctx.actor.name  # nobody is left to call back
+    # Off every waitlist, as if they had left it themselves: a seat held for them goes to the next (audited).
+    for entry_id in list(db.scalars(select(WaitlistEntry.id).where(WaitlistEntry.phone == number,
+                                                                   WaitlistEntry.status.in_(LIVE_WAITLIST)))):
+        waitlist_actions.leave(ctx, entry_id=entry_id)
     db.flush()
     result.counts = {
         "bookings": anonymise_bookings(db, Booking.phone == number),

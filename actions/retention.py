@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from accounts.models import LoginAttempt
 from actions.models import AuditEntry
-from booking.models import Booking, BookingEvent, CallbackRequest, Citizen, WaitlistEntry, WaitlistStatus
+from booking.models import (Booking, BookingEvent, CallbackRequest, Campaign, CampaignStatus, CampaignTarget, Citizen,
+                            WaitlistEntry, WaitlistStatus)
 from database.base import Base
 from notifications.models import Broadcast, BroadcastNumber, BroadcastStatus, MessageStatus, OutboxMessage
 
@@ -107,6 +108,20 @@ def anonymise_waitlist(db: Session, where: ColumnElement[bool], *, size: int = B
         db.execute(update(WaitlistEntry).where(WaitlistEntry.id.in_(ids)).values(
             phone=literal(ERASED + ":w") + cast(WaitlistEntry.id, String), name=None,
             created_by=_sms_actor(WaitlistEntry.created_by)), execution_options={"synchronize_session": False})
+        done += len(ids)
+    return done
+
+
+def anonymise_campaign_targets(db: Session, where: ColumnElement[bool], *, size: int = BATCH) -> int:
+    """Campaign targets lose their name and number (`erased:ID`, as an erasure leaves them); their outcome,
+    attempts and last call's time stay, which the campaign reports count."""
+    done = 0
+    query = (select(CampaignTarget.id).where(where, CampaignTarget.phone.not_like(ERASED + ":%")
+                                             | CampaignTarget.name.is_not(None)).order_by(CampaignTarget.id))
+    for ids in _batches(db, query, size):
+        db.execute(update(CampaignTarget).where(CampaignTarget.id.in_(ids)).values(
+            phone=literal(ERASED + ":") + cast(CampaignTarget.id, String), name=None),
+            execution_options={"synchronize_session": False})
         done += len(ids)
     return done
 
@@ -238,6 +253,10 @@ def purge(begin: Begin, *, now: datetime, tz: ZoneInfo, retention: Retention, si
         "waitlist": lambda db: anonymise_waitlist(db, WaitlistEntry.date < booking_cutoff, size=size),
         "messages": lambda db: anonymise_messages(db, OutboxMessage.created_at < sms_cutoff, size=size),
         "broadcast_numbers": lambda db: _forget_broadcast_numbers(db, sms_cutoff),
+        # A campaign's list is kept as long as bookings are, counted from the day the campaign ended.
+        "campaign_targets": lambda db: anonymise_campaign_targets(db, CampaignTarget.campaign_id.in_(
+            select(Campaign.id).where(Campaign.status.in_(CAMPAIGN_OVER), Campaign.updated_at < booking_instant)),
+            size=size),
         "calls": lambda db: anonymise_calls(db, lambda calls: calls.c.started_at < call_cutoff, size=size),
         "callbacks": lambda db: anonymise_callbacks(
             db, CallbackRequest.done_at.is_not(None) & (CallbackRequest.done_at < call_cutoff), size=size),
@@ -258,9 +277,15 @@ def purge(begin: Begin, *, now: datetime, tz: ZoneInfo, retention: Retention, si
     return counts
 
 
+CAMPAIGN_OVER = (CampaignStatus.DONE, CampaignStatus.CANCELLED)
+# Broadcasts whose uploaded list has no more use once old: over, or a draft nobody sent in all that time.
+LIST_UNUSED = (BroadcastStatus.DONE, BroadcastStatus.CANCELLED, BroadcastStatus.DRAFT)
+
+
 def _forget_broadcast_numbers(db: Session, cutoff: datetime) -> int:
-    """An uploaded audience's numbers go once its broadcast is over; the broadcast keeps how many it reached."""
-    over = select(Broadcast.id).where(Broadcast.status.in_([BroadcastStatus.DONE, BroadcastStatus.CANCELLED]),
+    """An uploaded audience's numbers go once its broadcast is over, or has stayed a draft (unchanged) since
+    `cutoff`; the broadcast keeps how many it reached."""
+    over = select(Broadcast.id).where(Broadcast.status.in_(LIST_UNUSED),
                                       Broadcast.updated_at < cutoff,
                                       exists().where(BroadcastNumber.broadcast_id == Broadcast.id))
     done = 0

@@ -234,11 +234,11 @@ def outcomes_in(session: Session, *, office_ids: Collection[int] | None, start: 
 
 
 def forget_number(session: Session, number: str, *, marker: str, now: datetime) -> int:
-    """A number erased at its owner's request: its targets keep their outcomes under `marker:id`; nobody calls
-    a number still to be called (it counts as declined)."""
+    """A number erased at its owner's request: its targets keep their outcomes under `marker:id`, without a name;
+    nobody calls a number still to be called (it counts as declined)."""
     rows = list(session.scalars(select(CampaignTarget).where(CampaignTarget.phone == number).with_for_update()))
     for target in rows:
-        target.phone = f"{marker}:{target.id}"
+        target.phone, target.name = f"{marker}:{target.id}", None
         if target.status is TargetStatus.PENDING:
             target.status = TargetStatus.DECLINED
     session.flush()

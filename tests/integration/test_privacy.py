@@ -10,7 +10,7 @@ The test clock is Monday 1 March 2027, 09:00. With the default retention a booki
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from flask import Flask
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accounts.models import LoginAttempt, Role
 from actions import audit, privacy
+from actions import bookings as booking_actions
 from actions.context import Actor, Context
 from actions.errors import NotAllowed
 from actions.models import AuditEntry
@@ -26,8 +27,8 @@ from actions.retention import ERASED, Retention, mask, purge
 from booking import bookings
 from booking.bookings import Actor as HistoryActor
 from booking.errors import InvalidPhone
-from booking.models import (Booking, BookingEvent, BookingStatus, CallbackRequest, Channel, Citizen, WaitlistEntry,
-                            WaitlistStatus)
+from booking.models import (Booking, BookingEvent, BookingStatus, CallbackRequest, Campaign, CampaignStatus,
+                            CampaignTarget, Channel, Citizen, Hold, TargetStatus, WaitlistEntry, WaitlistStatus)
 from booking.reports import Period, booking_report
 from hotline.ivr.call_reports import call_report
 from hotline.ivr.models import Call, CallOutcome
@@ -35,8 +36,10 @@ from hotline.scheduler import build, leadership_for
 from notifications.models import (AudienceKind, Broadcast, BroadcastNumber, BroadcastStatus, MessageKind, MessageStatus,
                                   OutboxMessage)
 from notifications.policy import SmsPolicy
+from notifications.campaigns import outcomes_in as campaign_outcomes
 from notifications.reports import sms_report
 from tests.factories import NOW, OPERATOR, POLICY, VN, at, make_office, phone
+from tests.integration.test_waitlist import full_office, join
 from tests.outbox import PlainLocalizer
 
 OLD_DAY, RECENT_DAY = date(2026, 2, 3), date(2026, 3, 3)  # a Tuesday a year and a month ago, and within the year
@@ -84,6 +87,20 @@ def _call(db: Session, sid: str, n: int, started: datetime, outcome: CallOutcome
     return call
 
 
+def _campaign(db: Session, office: int, status: CampaignStatus, ended: datetime,
+              targets: list[tuple[int, TargetStatus]]) -> Campaign:
+    campaign = Campaign(office_id=office, title="Mời làm căn cước", status=status, hours_start=time(8),
+                        hours_end=time(17), created_by="user:hoa", created_at=ended - timedelta(days=7),
+                        updated_at=ended, targets_count=len(targets))
+    db.add(campaign)
+    db.flush()
+    for n, outcome in targets:
+        called = outcome is not TargetStatus.PENDING
+        db.add(CampaignTarget(campaign_id=campaign.id, phone=phone(n), name="Lý Thị Hoa", status=outcome,
+                              attempts=1 if called else 0, last_attempt_at=ended - timedelta(days=1) if called else None))
+    return campaign
+
+
 @pytest.fixture
 def office(db: Session) -> int:
     return make_office(db, code="NAMCAN", name="Trung tâm Phục vụ hành chính công xã Năm Căn").id
@@ -112,6 +129,17 @@ def records(db: Session, office: int) -> dict[str, int]:
         db.add(WaitlistEntry(office_id=office, session_id=old[0].session_id, date=OLD_DAY, session_code="S",
                              phone=phone(n), name="Hồ Văn Giàu", channel=Channel.IVR, created_by="ivr:CA1",
                              status=status, created_at=at(2026, 2, 1), updated_at=at(2026, 2, 3)))
+    for n, when in ((5, at(2026, 6, 1)), (7, at(2027, 2, 1))):  # drafts nobody sent: the older one's list expires
+        draft = Broadcast(body="Nháp", audience=AudienceKind.UPLOAD, audience_spec={}, status=BroadcastStatus.DRAFT,
+                          recipients=0, created_by="user:admin", created_at=when, updated_at=when)
+        db.add(draft)
+        db.flush()
+        db.add(BroadcastNumber(broadcast_id=draft.id, phone=phone(n)))
+    _campaign(db, office, CampaignStatus.DONE, at(2026, 2, 10), [
+        (1, TargetStatus.BOOKED), (2, TargetStatus.DECLINED), (3, TargetStatus.UNREACHABLE)])
+    _campaign(db, office, CampaignStatus.CANCELLED, at(2026, 2, 12), [(5, TargetStatus.PENDING)])
+    _campaign(db, office, CampaignStatus.PAUSED, at(2026, 2, 12), [(6, TargetStatus.FAILED)])  # not over yet
+    _campaign(db, office, CampaignStatus.DONE, at(2027, 1, 5), [(4, TargetStatus.DECLINED)])  # within the year
     _sms(db, 1, MessageStatus.DELIVERED, at(2026, 2, 2), booking=old[0])
     _sms(db, 5, MessageStatus.FAILED, at(2026, 10, 1), broadcast=done)
     _sms(db, 2, MessageStatus.QUEUED, at(2026, 10, 2), booking=old[1])  # never sent: kept until it is
@@ -149,8 +177,9 @@ def _fresh(db: Session) -> None:
 def test_the_purge_anonymises_what_has_expired_and_keeps_the_rest(db: Session, sessions: sessionmaker[Session],
                                                                     records: dict[str, int]) -> None:
     counts = purge(sessions.begin, now=NOW, tz=VN, retention=Retention(), size=2)  # batches of two
-    assert counts == {"bookings": 3, "waitlist": 1, "messages": 2, "broadcast_numbers": 2, "calls": 2, "callbacks": 1,
-                      "citizens": 4, "login_attempts": 1, "audit_redacted": 2, "audit_deleted": 1}
+    assert counts == {"bookings": 3, "waitlist": 1, "messages": 2, "broadcast_numbers": 3, "campaign_targets": 4,
+                      "calls": 2, "callbacks": 1, "citizens": 4, "login_attempts": 1, "audit_redacted": 2,
+                      "audit_deleted": 1}
     _fresh(db)
     old, old2, cancelled, recent = (db.get(Booking, records[k]) for k in ("old", "old2", "cancelled", "recent"))
     assert old and old2 and cancelled and recent
@@ -172,8 +201,16 @@ def test_the_purge_anonymises_what_has_expired_and_keeps_the_rest(db: Session, s
     assert (waiting[WaitlistStatus.EXPIRED].phone, waiting[WaitlistStatus.EXPIRED].name) == (
         f"{ERASED}:w{waiting[WaitlistStatus.EXPIRED].id}", None)
     assert waiting[WaitlistStatus.WAITING].phone == phone(6)  # still in line: it may yet be offered a seat
-    assert db.scalars(select(BroadcastNumber)).all() == []
-    assert db.scalars(select(Broadcast.recipients)).one() == 2
+    assert db.scalars(select(BroadcastNumber.phone)).all() == [phone(7)]  # the recent draft's list stays
+    assert db.scalars(select(Broadcast.recipients).where(Broadcast.status == BroadcastStatus.DONE)).one() == 2
+    targets = {t.id: t for t in db.scalars(select(CampaignTarget))}
+    kept = {t.phone: t for t in targets.values() if not t.phone.startswith(ERASED)}
+    assert set(kept) == {phone(4), phone(6)} and all(t.name == "Lý Thị Hoa" for t in kept.values())
+    gone = [t for t in targets.values() if t.phone.startswith(ERASED)]
+    assert all((t.phone, t.name) == (f"{ERASED}:{t.id}", None) for t in gone)
+    assert sorted(t.status for t in gone) == sorted([TargetStatus.BOOKED, TargetStatus.DECLINED,
+                                                     TargetStatus.UNREACHABLE, TargetStatus.PENDING])
+    assert all(t.attempts == 1 and t.last_attempt_at == at(2026, 2, 9) for t in gone if t.status is not TargetStatus.PENDING)
     calls = {c.sid: c for c in db.scalars(select(Call))}
     for sid in ("CA-old", "CA-old-hangup"):
         assert (calls[sid].caller, calls[sid].context, calls[sid].last_response, calls[sid].last_token) == (
@@ -215,12 +252,16 @@ def test_reports_count_the_same_after_the_purge(db: Session, sessions: sessionma
                   booking_report(db, office_ids=[office], period=period, today=NOW.astimezone(VN).date()),
                   sms_report(db, start=start, end=end, office_ids=None),
                   sms_report(db, start=start, end=end, office_ids=[office]),
-                  call_report(db, period=calls, tz=VN))
+                  call_report(db, period=calls, tz=VN),
+                  campaign_outcomes(db, office_ids=None, start=start, end=end),
+                  campaign_outcomes(db, office_ids=[office], start=start, end=end))
         db.rollback()
         return result
 
     before = figures()
     assert before[0].total.total == 4 and before[2].total.total == 4 and before[4].calls == 3  # type: ignore[attr-defined]
+    assert before[5] == before[6] == {"pending": 0, "calling": 0, "booked": 1, "declined": 2, "unreachable": 1,
+                                      "failed": 1}
     purge(sessions.begin, now=NOW, tz=VN, retention=Retention())
     assert figures() == before
 
@@ -243,9 +284,12 @@ def test_export_gives_everything_under_a_number_however_it_is_written(db: Sessio
     assert [c["note"] for c in data["callbacks"]] == ["Đã gọi lại cho anh An"]
     assert len(data["broadcast_lists"]) == 1 and data["citizen"]["name"] == "Nguyễn Văn An"
     assert [(w["status"], w["name"]) for w in data["waitlist"]] == [("expired", "Hồ Văn Giàu")]
+    assert [(t["campaign"], t["status"], t["name"], t["attempts"]) for t in data["campaign_targets"]] == [
+        ("Mời làm căn cước", "booked", "Lý Thị Hoa", 1)]
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.export")).one()
     assert (entry.actor, entry.target_id, entry.after) == ("user:admin", mask(phone(1)), {
-        "bookings": 1, "messages": 1, "calls": 1, "callbacks": 1, "waitlist": 1, "broadcast_lists": 1})
+        "bookings": 1, "messages": 1, "calls": 1, "callbacks": 1, "waitlist": 1, "broadcast_lists": 1,
+        "campaign_targets": 1})
     assert "0000001" not in str((entry.target_id, entry.after))
 
 
@@ -269,7 +313,7 @@ def test_erasure_anonymises_a_number_everywhere_and_audits_only_its_last_digits(
     result = privacy.erase(_ctx(db), phone="0980000001")
     db.commit()
     assert result.cancelled == [] and result.counts["bookings"] == 1 and result.counts["calls"] == 1
-    assert result.counts["waitlist"] == 1
+    assert result.counts["waitlist"] == 1 and result.counts["campaign_targets"] == 1
     _fresh(db)
     old = db.get(Booking, records["old"])
     assert old and (old.phone, old.name, old.status) == (f"{ERASED}:{old.id}", None, BookingStatus.SERVED)
@@ -278,7 +322,9 @@ def test_erasure_anonymises_a_number_everywhere_and_audits_only_its_last_digits(
     on_the_line = db.get(Call, "CA-live")  # its next webhook needs what it collected
     assert on_the_line and on_the_line.caller == phone(1) and on_the_line.context["office"] == "Năm Căn"
     assert db.get(Citizen, phone(1)) is None
-    assert db.scalars(select(BroadcastNumber.phone)).all() == [phone(5)]
+    assert sorted(db.scalars(select(BroadcastNumber.phone))) == [phone(5), phone(5), phone(7)]
+    target = db.scalars(select(CampaignTarget).where(CampaignTarget.status == TargetStatus.BOOKED)).one()
+    assert (target.phone, target.name, target.attempts) == (f"{ERASED}:{target.id}", None, 1)  # the outcome stays
     entries = list(db.scalars(select(AuditEntry)))
     assert not any(phone(1) in str((e.actor, e.target_id, e.before, e.after)) for e in entries)
     erased = next(e for e in entries if e.action == "privacy.erase")
@@ -308,6 +354,28 @@ def test_erasure_with_upcoming_bookings_asks_first_then_cancels_and_tells_the_pe
     notice = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.CANCELLATION)).one()
     assert notice.recipient == phone(9) and notice.status is MessageStatus.QUEUED
     assert db.scalars(select(AuditEntry.target_id).where(AuditEntry.action == "privacy.erase")).one() == "…009"
+
+
+def test_erasure_takes_the_number_off_live_waitlists_and_passes_a_held_seat_on(db: Session) -> None:
+    office_id = full_office(db)
+    offered, next_in_line = join(db, office_id, 10, name="Mai Văn Hùng"), join(db, office_id, 11)
+    booking_actions.cancel(_ctx(db), code=db.scalars(select(Booking.code).where(Booking.phone == phone(1))).one())
+    db.commit()
+    db.refresh(offered)
+    hold_id = offered.hold_id
+    assert offered.status is WaitlistStatus.OFFERED and hold_id is not None
+    result = privacy.erase(_ctx(db), phone=phone(10))
+    db.commit()
+    assert result.counts["waitlist"] == 1
+    _fresh(db)
+    gone = db.get(WaitlistEntry, offered.id)
+    assert gone and (gone.status, gone.phone, gone.name) == (WaitlistStatus.CANCELLED, f"{ERASED}:w{gone.id}", None)
+    assert db.scalars(select(Hold).where(Hold.owner == f"waitlist:{offered.id}")).all() == []  # its hold released
+    after = db.get(WaitlistEntry, next_in_line.id)
+    assert after and after.status is WaitlistStatus.OFFERED and after.phone == phone(11)  # the seat went on
+    left = db.scalars(select(AuditEntry).where(AuditEntry.action == "waitlist.leave")).one()
+    assert (left.actor, left.target_id) == ("user:admin", str(offered.id))
+    assert left.before and left.before["status"] == "offered" and left.after and left.after["phone"] == ERASED
 
 
 # -- the nightly job -------------------------------------------------------------------------------
