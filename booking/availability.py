@@ -204,6 +204,20 @@ def next_sessions_with_room(session: Session, *, now: datetime, policy: BookingP
                             channel: Channel = Channel.IVR, office_ids: list[int] | None = None,
                             min_seats: int = 1) -> list[SessionRoom]:
     """The `limit` soonest bookable sessions with room, across the given offices (default: all active)."""
+    rooms = _bookable_sessions(session, now=now, policy=policy, channel=channel, office_ids=office_ids)
+    return [room for room in rooms if room.remaining >= min_seats][:limit]
+
+
+def soonest_full_session(session: Session, *, now: datetime, policy: BookingPolicy, office_id: int,
+                         channel: Channel = Channel.IVR) -> SessionRoom | None:
+    """The office's soonest bookable session that has seats but none left for `channel`: one to wait for."""
+    rooms = _bookable_sessions(session, now=now, policy=policy, channel=channel, office_ids=[office_id])
+    return next((room for room in rooms if room.remaining == 0 and room.seats > 0), None)
+
+
+def _bookable_sessions(session: Session, *, now: datetime, policy: BookingPolicy, channel: Channel,
+                       office_ids: list[int] | None) -> list[SessionRoom]:
+    """Every bookable session within the horizon of the given offices (default: all active), soonest first."""
     # One statement: the offices joined with their week's sessions.
     query = select(Office).where(Office.active.is_(True)).options(joinedload(Office.templates))
     if office_ids is not None:
@@ -216,6 +230,6 @@ def next_sessions_with_room(session: Session, *, now: datetime, policy: BookingP
     by_id = {o.id: o for o in offices}
     rooms = [room for days in availability(session, offices, today, today + timedelta(days=horizon + 1), now=now,
                                            policy=policy, channel=channel).values()
-             for day in days for room in day.sessions if room.bookable and room.remaining >= min_seats]
+             for day in days for room in day.sessions if room.bookable]
     rooms.sort(key=lambda r: (r.starts_at(ZoneInfo(by_id[r.office_id].timezone)), r.office_id))
-    return rooms[:limit]
+    return rooms

@@ -58,6 +58,10 @@ PROMPTS: dict[str, str] = {
     "held_confirm": N_("%(lead)s%(date)s, %(part)s. To confirm, press 1. For another session, press 2."),
     "session_gone": N_("Sorry, that session has just filled up."),
     "waitlist_offer": N_("To wait for a place in it, press 1. For another session, press 2."),
+    "waitlist_soonest": N_("The soonest session, %(date)s, %(part)s, is full. To wait for a place in it, press 1. "
+                           "For other offices, press 2."),
+    "waitlist_ask_phone": N_("Please type the mobile number we should call when a place comes free, then the hash "
+                             "key."),
     "waitlist_joined": N_("You are on the waitlist. If a place comes free we will call %(phone)s, then send a text."),
     "too_many": N_("This phone number already has as many upcoming appointments as allowed. Please cancel one "
                 "first."),

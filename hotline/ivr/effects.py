@@ -23,7 +23,7 @@ from booking.waitlist import SessionHasRoom
 from actions import campaigns as campaign_actions
 from actions import citizens as citizen_actions
 from actions.context import Actor
-from booking.availability import SessionRoom, next_sessions_with_room
+from booking.availability import SessionRoom, next_sessions_with_room, soonest_full_session
 from booking.calendar import Promise, operators_promise
 from booking.errors import (
     AlreadyBookedForSession, BookingError, InvalidBookingCode, InvalidPhone, NotAMobile, NotFound,
@@ -386,6 +386,14 @@ class Effects:
     def list_alternatives(self, context: dict[str, Any]) -> str:
         others = list(self.db.scalars(select(Office.id).where(Office.id != context["office"]["id"])))
         return self._offer(context, self._rooms_for(context, others), elsewhere=True)  # only active offices have rooms
+
+    def soonest_full(self, context: dict[str, Any]) -> str:
+        """The office has no room: its soonest full session, whose waitlist the caller may join instead."""
+        room = soonest_full_session(self.db, now=self.now, policy=self.rt.policy, office_id=context["office"]["id"])
+        if room is None:
+            return "none"
+        context["session"] = self._room_view(room, context)
+        return "full"
 
     # -- the number to text, the hold, the booking -------------------------------------------
 
