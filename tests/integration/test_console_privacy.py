@@ -7,7 +7,7 @@ import io
 import json
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, time
 
 import pytest
 from flask import Flask
@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actions.models import AuditEntry
 from actions.retention import Retention, purge
-from booking import bookings
-from booking.models import Booking, BookingStatus
+from booking import bookings, queue
+from booking.models import (Booking, BookingStatus, Campaign, CampaignStatus, CampaignTarget, Channel, TargetStatus,
+                            WaitlistEntry, WaitlistStatus)
 from hotline.ivr.models import Call, CallOutcome
 from notifications.models import MessageKind, MessageStatus, OutboxMessage
 from tests.console import csrf, signed_in
@@ -60,6 +61,28 @@ def test_an_administrator_sees_a_numbers_data_on_a_page_and_as_json(client: Flas
     assert data["phone"] == phone(1) and [b["name"] for b in data["bookings"]] == ["Nguyễn Văn An"]
     entries = _audit(db, "privacy.export")
     assert [e.target_id for e in entries] == ["…001", "…001"] and all(e.actor == "user:admin" for e in entries)
+
+
+def test_the_data_page_lists_the_numbers_waitlists_and_call_campaigns(client: FlaskClient, db: Session,
+                                                                       booked: int, offices: tuple[int, int]) -> None:
+    booking = db.get(Booking, booked)
+    assert booking is not None
+    db.add(WaitlistEntry(office_id=offices[0], session_id=booking.session_id, date=booking.date, session_code="S",
+                         phone=phone(1), name="Hồ Văn Giàu", channel=Channel.IVR, created_by="ivr:CA1",
+                         status=WaitlistStatus.EXPIRED, created_at=at(2027, 2, 1), updated_at=at(2027, 2, 1)))
+    campaign = Campaign(office_id=offices[0], title="Mời làm căn cước", status=CampaignStatus.DONE, hours_start=time(8),
+                        hours_end=time(17), created_by="user:hoa", created_at=at(2027, 2, 1), updated_at=at(2027, 2, 2))
+    db.add(campaign)
+    db.flush()
+    db.add(CampaignTarget(campaign_id=campaign.id, phone=phone(1), name="Lý Thị Hoa", status=TargetStatus.DECLINED,
+                          attempts=1, last_attempt_at=at(2027, 2, 2, 9)))
+    db.commit()
+    admin = signed_in(client, "admin")
+    page = admin.post(START, data={"csrf_token": csrf(admin, START), "phone": "0980000001"})
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Hồ Văn Giàu" in text and "expired" in text
+    assert "Mời làm căn cước" in text and "Lý Thị Hoa" in text and "declined" in text
 
 
 def test_a_wrong_number_is_a_422_not_a_500(client: FlaskClient, offices: tuple[int, int]) -> None:
@@ -144,6 +167,14 @@ def test_the_reports_pages_count_the_same_after_the_nightly_purge(client: FlaskC
                     status="ended", started_at=at(2026, 2, 2, 8), updated_at=at(2026, 2, 2, 8, 2),
                     ended_at=at(2026, 2, 2, 8, 2), outcome=CallOutcome.BOOKED, booked_at=at(2026, 2, 2, 8, 1),
                     ended_in="goodbye", duration_seconds=60 * n))
+    # The counters: a desk calls and serves one person, then calls one who does not come up (kept by the purge).
+    here = offices[0]
+    desk = queue.save_desk(db, office_id=here, number=1, name="Quầy 1").id
+    served = queue.call_next(db, office_id=here, desk_id=desk, actor=OPERATOR, now=at(2026, 2, 3, 8, 10))
+    assert served is not None
+    bookings.mark_served(db, booking_id=served.id, actor=OPERATOR, now=at(2026, 2, 3, 8, 25))
+    queue.call_next(db, office_id=here, desk_id=desk, actor=OPERATOR, now=at(2026, 2, 3, 8, 30))
+    queue.not_at_counter(db, office_id=here, desk_id=desk, actor=OPERATOR, now=at(2026, 2, 3, 8, 31))
     db.commit()
     admin = signed_in(client, "admin")
     urls = ["/console/reports?start=2026-02-01&end=2026-02-28", "/console/reports/quarterly.csv?year=2026&quarter=1",
@@ -154,6 +185,8 @@ def test_the_reports_pages_count_the_same_after_the_nightly_purge(client: FlaskC
                 for url in urls]
 
     before = pages()
+    assert "<dt>Served at a desk</dt><dd>1</dd>" in before[0] and "<dt>Did not come up when called</dt><dd>1</dd>" in before[0]
+    assert "Desk 1 (Quầy 1)</th><td>1</td><td>15 min 00 s</td>" in before[0]
     rows = list(csv.reader(io.StringIO(before[1].lstrip("\ufeff"))))
     assert [row[2] for row in rows[1:]] == ["DAMDOI", "NAMCAN", "PROVINCE"] and "4" in rows[-1]  # the province: 4 bookings
     counts = purge(sessions.begin, now=NOW, tz=VN, retention=Retention())
