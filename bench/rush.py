@@ -327,6 +327,10 @@ class RushCall:
                 caller.lost_races += 1
             if heard.has("office_read_back"):  # the name was heard, not for sure: "Did you mean …?"
                 heard = await self._press("office", heard, "1")
+            elif heard.has("waitlist_offer"):  # the chosen session filled up: not its waitlist, another session (2)
+                heard = await self._press("session_again", heard, "2")
+            elif heard.has("waitlist_soonest"):  # the office is full: not its soonest session's waitlist, others (2)
+                heard = await self._press("other_offices", heard, "2")
             elif heard.has("held_confirm"):
                 heard = await self._press("confirm", heard, "1")
             elif heard.has("alternatives_intro") and (offered := heard.keys("alternative_choice")):
