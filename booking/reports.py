@@ -285,18 +285,30 @@ class DeskLine:
     p90_service: float | None  # nearest rank
 
 
+@dataclass
+class FloorLine:
+    """The counters of one office's period, or of all the offices reported on."""
+
+    served_at_desk: int = 0
+    no_shows_at_desk: int = 0
+    walk_ins: int = 0  # tickets issued and not cancelled
+    walk_ins_served: int = 0
+    waits: list[float] = field(default_factory=list, repr=False)  # seconds from check-in to the first call
+
+    @property
+    def mean_wait(self) -> float | None:
+        return _mean(self.waits)
+
+
 @dataclass(frozen=True)
 class FloorReport:
     """The counters' period. Waits run from check-in to a desk's first call (the "called" history entry,
     as a recall overwrites `called_at`); service times from the last call to served. A desk deleted
     since loses its people from the per-desk figures (their desk becomes empty), not from the totals."""
 
-    served_at_desk: int
-    no_shows_at_desk: int
-    walk_ins: int
-    walk_ins_served: int
-    mean_wait: float | None
-    desks: list[DeskLine]
+    total: FloorLine
+    offices: dict[int, FloorLine]
+    desks: list[DeskLine]  # the desks that served anybody, by office and number
 
 
 def _mean(spans: list[float]) -> float | None:
@@ -313,28 +325,36 @@ def _p90(spans: list[float]) -> float | None:
 def floor_report(session: Session, *, office_ids: Collection[int] | None, period: Period) -> FloorReport:
     """The desks' and walk-ins' figures for appointments dated in `period` (three queries)."""
     in_period = Booking.date.between(period.start, period.end)
-    status, walk_in = Booking.status, Booking.channel == Channel.WALKIN
+    status, walk_in, at_desk = Booking.status, Booking.channel == Channel.WALKIN, Booking.desk_id.is_not(None)
+    total, offices = FloorLine(), defaultdict[int, FloorLine](FloorLine)
     counts = session.execute(_in_scope(select(
-        _count(Booking.desk_id.is_not(None) & (status == BookingStatus.SERVED)),
-        _count(Booking.desk_id.is_not(None) & (status == BookingStatus.NO_SHOW)),
+        Booking.office_id, _count(at_desk & (status == BookingStatus.SERVED)),
+        _count(at_desk & (status == BookingStatus.NO_SHOW)),
         _count(walk_in & (status != BookingStatus.CANCELLED)), _count(walk_in & (status == BookingStatus.SERVED)))
-        .where(in_period), Booking.office_id, office_ids)).one()
+        .where(in_period).group_by(Booking.office_id), Booking.office_id, office_ids))
+    for office_id, *figures in counts:
+        for line in (total, offices[office_id]):
+            for name, n in zip(("served_at_desk", "no_shows_at_desk", "walk_ins", "walk_ins_served"), figures,
+                               strict=True):
+                setattr(line, name, getattr(line, name) + n)
     first_call = (select(BookingEvent.booking_id, func.min(BookingEvent.at).label("at"))
                   .where(BookingEvent.action == "called").group_by(BookingEvent.booking_id).subquery())
     rows = session.execute(_in_scope(
-        select(Booking.desk_id, Booking.status, Booking.checked_in_at, Booking.called_at, Booking.served_at,
-               first_call.c.at).join(first_call, first_call.c.booking_id == Booking.id)
-        .where(in_period, Booking.desk_id.is_not(None)), Booking.office_id, office_ids)).all()
-    waits = [(r.at - r.checked_in_at).total_seconds() for r in rows if r.checked_in_at and r.at >= r.checked_in_at]
+        select(Booking.office_id, Booking.desk_id, Booking.status, Booking.checked_in_at, Booking.called_at,
+               Booking.served_at, first_call.c.at).join(first_call, first_call.c.booking_id == Booking.id)
+        .where(in_period, at_desk), Booking.office_id, office_ids)).all()
+    served: dict[int, int] = defaultdict(int)
     services: dict[int, list[float]] = defaultdict(list)
     for r in rows:
-        if r.status is BookingStatus.SERVED and r.called_at and r.served_at:
-            services[r.desk_id].append((r.served_at - r.called_at).total_seconds())
-    served: dict[int, int] = defaultdict(int)
-    for r in rows:
+        if r.checked_in_at and r.at >= r.checked_in_at:
+            wait = (r.at - r.checked_in_at).total_seconds()
+            total.waits.append(wait)
+            offices[r.office_id].waits.append(wait)
         if r.status is BookingStatus.SERVED:
             served[r.desk_id] += 1
+            if r.called_at and r.served_at:
+                services[r.desk_id].append((r.served_at - r.called_at).total_seconds())
     desk_query = select(Desk).order_by(Desk.office_id, Desk.number)
     lines = [DeskLine(d.office_id, d.number, d.name, served[d.id], _mean(services[d.id]), _p90(services[d.id]))
              for d in session.scalars(_in_scope(desk_query, Desk.office_id, office_ids)) if served[d.id]]
-    return FloorReport(counts[0], counts[1], counts[2], counts[3], _mean(waits), lines)
+    return FloorReport(total, dict(offices), lines)

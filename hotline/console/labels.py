@@ -42,6 +42,7 @@ MESSAGE_KINDS = {
     MessageKind.CLOSURE: _l("Closure notice"),
     MessageKind.CALLBACK_ACK: _l("Call-back acknowledgement"),
     MessageKind.BROADCAST: _l("Notice"),
+    MessageKind.NEARLY_TURN: _l("Nearly your turn"),
     MessageKind.WAITLIST_OFFER: _l("Waitlist: a place held"),
 }
 WAITLIST_STATES = {

@@ -24,8 +24,8 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 
 from accounts.models import Role
 from booking.models import Channel, Office
-from booking.reports import (FIRST_YEAR, LAST_YEAR, BookingReport, InvalidPeriod, InvalidQuarter, OfficeLine, Period,
-                             booking_report, waitlist_outcomes)
+from booking.reports import (FIRST_YEAR, LAST_YEAR, BookingReport, FloorLine, FloorReport, InvalidPeriod, InvalidQuarter,
+                             OfficeLine, Period, booking_report, floor_report, waitlist_outcomes)
 from hotline import charts
 from hotline.auth import roles_required
 from hotline.console.campaigns import TARGET_STATES
@@ -36,6 +36,7 @@ from hotline.ivr.call_reports import CallReport, call_report
 from hotline.ivr.models import CallOutcome
 from hotline.runtime import runtime
 from notifications.campaigns import outcomes_in as campaign_outcomes
+from notifications.models import MessageKind
 from notifications.reports import SmsCounts, SmsReport, sms_report
 
 # One colour per channel whatever else is on the chart, so that IVR is always the same blue.
@@ -45,7 +46,8 @@ SMS_COLOURS = {"delivered": "#009E73", "failed": "#D55E00", "awaiting": "#999999
 CSV_COLUMNS = ["year", "quarter", "office_code", "office_name",
                *(f"bookings_{channel.value}" for channel in Channel), "bookings_total", "cancelled", "served",
                "no_shows", "no_show_rate", "capacity_offered", "seats_booked", "utilisation", "sms_sent",
-               "sms_delivered", "sms_failed"]
+               "sms_delivered", "sms_failed", "served_at_desk", "no_shows_at_desk", "walk_ins", "walk_ins_served",
+               "mean_wait_seconds"]
 PROVINCE_CODE = "PROVINCE"
 CSV_HEADINGS = {
     "year": _l("Year"), "quarter": _l("Quarter"), "office_code": _l("Office code"), "office_name": _l("Office name"),
@@ -53,6 +55,9 @@ CSV_HEADINGS = {
     "no_shows": _l("Did not come"), "no_show_rate": _l("Share who did not come"),
     "capacity_offered": _l("Seats offered"), "seats_booked": _l("Seats booked"), "utilisation": _l("Utilisation"),
     "sms_sent": _l("SMS sent"), "sms_delivered": _l("SMS delivered"), "sms_failed": _l("SMS failed"),
+    "served_at_desk": _l("Served at a desk"), "no_shows_at_desk": _l("Did not come up when called"),
+    "walk_ins": _l("Walk-in tickets"), "walk_ins_served": _l("Walk-ins served"),
+    "mean_wait_seconds": _l("Average wait to the first call (seconds)"),
 }
 
 
@@ -130,13 +135,14 @@ def _name(name: str, name_en: str | None) -> str:
     return name_en if name_en and str(get_locale()) == "en" else name
 
 
-def _reports(scope: Scope, period: Period) -> tuple[BookingReport, SmsReport]:
+def _reports(scope: Scope, period: Period) -> tuple[BookingReport, SmsReport, FloorReport]:
     rt = runtime()
     start, end = period.bounds(rt.settings.tz)
     with rt.reading() as db:
         bookings = booking_report(db, office_ids=scope.office_ids, period=period, today=local_today())
         sms = sms_report(db, start=start, end=end, office_ids=scope.office_ids)
-    return bookings, sms
+        floor = floor_report(db, office_ids=scope.office_ids, period=period)
+    return bookings, sms, floor
 
 
 def _calls(period: Period) -> CallReport:
@@ -236,7 +242,8 @@ def reports() -> tuple[str, int]:
                                    duration=duration, office_name=_line_name, outcome_label=CALL_OUTCOMES)
     if period is None:
         return render_template("console/reports.html", **context), 400
-    bookings, sms = _reports(scope, period)
+    bookings, sms, floor = _reports(scope, period)
+    nearly = sms.by_kind.get(MessageKind.NEARLY_TURN)
     with runtime().reading() as db:
         waitlisted = waitlist_outcomes(db, office_ids=scope.office_ids, start=period.start, end=period.end)
         start, end = period.bounds(runtime().settings.tz)
@@ -244,7 +251,13 @@ def reports() -> tuple[str, int]:
     return render_template("console/reports.html", bookings=bookings, sms=sms, calls=_calls(period),
                            charts=_charts(bookings, sms), waitlist=waitlisted, waitlist_label=WAITLIST_STATES,
                            campaigns=called if any(called.values()) else None, campaign_label=TARGET_STATES,
+                           floor=floor, nearly_turn=nearly.sent if nearly else 0, desk_office=_desk_office(bookings),
                            **context), 200
+
+
+def _desk_office(bookings: BookingReport) -> dict[int | None, str]:
+    """Office codes by id, to name each desk's office in the per-desk table."""
+    return {line.office_id: line.code for line in bookings.offices}
 
 
 def _line_name(line: OfficeLine) -> str:
@@ -258,19 +271,23 @@ def _rate(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def csv_row(year: int, quarter: int, code: str, name: str, line: OfficeLine, sms: SmsCounts) -> list[str | int]:
+def csv_row(year: int, quarter: int, code: str, name: str, line: OfficeLine, sms: SmsCounts,
+            floor: FloorLine) -> list[str | int]:
+    wait = floor.mean_wait
     return [year, quarter, code, name, *(line.bookings.get(c, 0) for c in Channel), line.total,
             line.cancelled, line.served, line.no_shows, _rate(line.no_show_rate), line.capacity, line.seats_booked,
-            _rate(line.utilisation), sms.sent, sms.delivered, sms.failed]
+            _rate(line.utilisation), sms.sent, sms.delivered, sms.failed, floor.served_at_desk,
+            floor.no_shows_at_desk, floor.walk_ins, floor.walk_ins_served, "" if wait is None else round(wait)]
 
 
-def quarterly_rows(year: int, quarter: int, bookings: BookingReport, sms: SmsReport,
+def quarterly_rows(year: int, quarter: int, bookings: BookingReport, sms: SmsReport, floor: FloorReport,
                    *, province: bool) -> Sequence[list[str | int]]:
-    rows = [csv_row(year, quarter, line.code, line.name, line, sms.for_office(line.office_id))
-            for line in bookings.offices]
+    rows = [csv_row(year, quarter, line.code, line.name, line, sms.for_office(line.office_id),
+                    floor.offices.get(line.office_id or 0, FloorLine())) for line in bookings.offices]
     if province:
         # The province's SMS include those of no office (call-backs, province-wide notices).
-        rows.append(csv_row(year, quarter, PROVINCE_CODE, gettext("Whole province"), bookings.total, sms.total))
+        rows.append(csv_row(year, quarter, PROVINCE_CODE, gettext("Whole province"), bookings.total, sms.total,
+                            floor.total))
     return rows
 
 
@@ -287,7 +304,7 @@ def report_quarterly_csv() -> Response:
         period = Period.quarter(year, quarter)
     except InvalidPeriod as exc:
         abort(400, description=exc.render(gettext))
-    bookings, sms = _reports(scope, period)
+    bookings, sms, floor = _reports(scope, period)
     suffix = "-" + re.sub(r"[^A-Za-z0-9_-]", "", scope.chosen.code) if scope.chosen else ""
     return csv_response(f"report-{year}-Q{quarter}{suffix}.csv", csv_headings(),
-                        quarterly_rows(year, quarter, bookings, sms, province=scope.province))
+                        quarterly_rows(year, quarter, bookings, sms, floor, province=scope.province))

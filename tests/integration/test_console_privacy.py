@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actions.models import AuditEntry
 from actions.retention import Retention, purge
-from booking import bookings
+from booking import bookings, queue
 from booking.models import (Booking, BookingStatus, Campaign, CampaignStatus, CampaignTarget, Channel, TargetStatus,
                             WaitlistEntry, WaitlistStatus)
 from hotline.ivr.models import Call, CallOutcome
@@ -167,6 +167,14 @@ def test_the_reports_pages_count_the_same_after_the_nightly_purge(client: FlaskC
                     status="ended", started_at=at(2026, 2, 2, 8), updated_at=at(2026, 2, 2, 8, 2),
                     ended_at=at(2026, 2, 2, 8, 2), outcome=CallOutcome.BOOKED, booked_at=at(2026, 2, 2, 8, 1),
                     ended_in="goodbye", duration_seconds=60 * n))
+    # The counters: a desk calls and serves one person, then calls one who does not come up (kept by the purge).
+    here = offices[0]
+    desk = queue.save_desk(db, office_id=here, number=1, name="Quầy 1").id
+    served = queue.call_next(db, office_id=here, desk_id=desk, actor=OPERATOR, now=at(2026, 2, 3, 8, 10))
+    assert served is not None
+    bookings.mark_served(db, booking_id=served.id, actor=OPERATOR, now=at(2026, 2, 3, 8, 25))
+    queue.call_next(db, office_id=here, desk_id=desk, actor=OPERATOR, now=at(2026, 2, 3, 8, 30))
+    queue.not_at_counter(db, office_id=here, desk_id=desk, actor=OPERATOR, now=at(2026, 2, 3, 8, 31))
     db.commit()
     admin = signed_in(client, "admin")
     urls = ["/console/reports?start=2026-02-01&end=2026-02-28", "/console/reports/quarterly.csv?year=2026&quarter=1",
@@ -177,6 +185,8 @@ def test_the_reports_pages_count_the_same_after_the_nightly_purge(client: FlaskC
                 for url in urls]
 
     before = pages()
+    assert "<dt>Served at a desk</dt><dd>1</dd>" in before[0] and "<dt>Did not come up when called</dt><dd>1</dd>" in before[0]
+    assert "Desk 1 (Quầy 1)</th><td>1</td><td>15 min 00 s</td>" in before[0]
     rows = list(csv.reader(io.StringIO(before[1].lstrip("\ufeff"))))
     assert [row[2] for row in rows[1:]] == ["DAMDOI", "NAMCAN", "PROVINCE"] and "4" in rows[-1]  # the province: 4 bookings
     counts = purge(sessions.begin, now=NOW, tz=VN, retention=Retention())

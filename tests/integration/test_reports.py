@@ -238,7 +238,10 @@ def test_quarterly_csv_for_an_administrator_ends_with_the_province(client: Flask
     assert list(rows[0]) == ["year", "quarter", "office_code", "office_name", "bookings_ivr", "bookings_operator",
                              "bookings_web", "bookings_api", "bookings_walkin", "bookings_total", "cancelled",
                              "served", "no_shows", "no_show_rate", "capacity_offered", "seats_booked", "utilisation",
-                             "sms_sent", "sms_delivered", "sms_failed"]
+                             "sms_sent", "sms_delivered", "sms_failed", "served_at_desk", "no_shows_at_desk",
+                             "walk_ins", "walk_ins_served", "mean_wait_seconds"]
+    # Nobody here was called by a desk (tests/integration/test_reports_floor.py has the counters' figures).
+    assert [province[k] for k in CSV_COLUMNS[-5:]] == ["0", "0", "0", "0", ""]
 
 
 def test_quarterly_csv_of_an_empty_quarter_has_blank_rates(client: FlaskClient, data: Dataset) -> None:
