@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from flask import Flask, abort, g, request
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, user_logged_out
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
@@ -79,6 +80,9 @@ def _principal(user: User) -> Principal:
 
 login_manager = LoginManager()
 login_manager.login_view = "console.login"
+# Flask-Login's own words are English; the sign-in page says this in the reader's language.
+login_manager.login_message = _l("Please sign in to continue.")
+login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 
 

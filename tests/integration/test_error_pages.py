@@ -31,3 +31,11 @@ def test_error_pages_follow_the_chosen_language(client: FlaskClient, offices: tu
     missing = client.get("/console/no-such-page")
     assert missing.status_code == 404 and "The page was not found." in missing.get_data(as_text=True)
     assert "This page cannot be used that way" in client.get("/console/logout").get_data(as_text=True)
+
+
+def test_a_page_that_needs_signing_in_says_so_in_vietnamese(client: FlaskClient, offices: tuple[int, int]) -> None:
+    """Flask-Login's "Please log in to access this page." reached a Vietnamese sign-in page in English."""
+    sent = client.get("/console/lookup", follow_redirects=True)
+    text = sent.get_data(as_text=True)
+    assert sent.request.path == "/console/login"
+    assert "Xin quý vị đăng nhập để tiếp tục." in text and "Please log in" not in text
