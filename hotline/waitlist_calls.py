@@ -27,13 +27,14 @@ from booking.models import ArrivalWindow, Booking, Channel, Hold, Office, OfferC
 from booking.phones import parse_phone
 from booking.plain_text import xml_safe
 from config import Settings
+from hotline.ivr.effects import spoken_office
 from hotline.ivr.speech import spoken_date, spoken_time
 from hotline.localization import BabelLocalizer
 from hotline.runtime import Runtime, runtime
 from hotline.twilio_auth import verified_form
 from notifications.calls import CallRequest, LogCaller, TwilioCaller
 from ivr_flows.prompts import PROMPTS
-from notifications.texts import N_
+from notifications.texts import N_, part_of_day
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("waitlist_calls", __name__, url_prefix="/ivr/offer")
@@ -50,8 +51,6 @@ DECLINED = N_("Thank you. The place goes to the next person waiting. Goodbye.")
 GONE = N_("Sorry, this place is no longer held for you. Goodbye.")
 NO_ANSWER = N_("We did not hear your answer. The place stays held for you until %(until)s: to take it, call the "
                "hotline from this number. Goodbye.")
-MORNING = N_("morning")
-AFTERNOON = N_("afternoon")
 WRONG_KEYS_AT_MOST = 3
 MAX_ID = 2**31  # ids are 32-bit in the database: a larger one names no entry
 
@@ -166,9 +165,7 @@ def _offer_words(db: Any, entry: WaitlistEntry, loc: BabelLocalizer) -> str:
     hold = db.get(Hold, entry.hold_id) if entry.hold_id is not None else None
     window = db.get(ArrivalWindow, hold.window_id) if hold is not None else None
     language = loc.language
-    name = office.name_en if language == "en" and office.name_en else (office.spoken_name or office.name)
-    part_of_day = MORNING if entry.session_code == "S" else AFTERNOON
-    part = loc.gettext(part_of_day)
+    name, part = spoken_office(office, loc), part_of_day(entry.session_code, loc)
     start, end = (window.start_time, window.end_time) if window is not None else (None, None)
     return loc.gettext(OFFER, office=name, date=spoken_date(entry.date, language), part=part,
                        start=spoken_time(start, language) if start else "", end=spoken_time(end, language) if end else "")

@@ -104,15 +104,7 @@ class Effects:
         return BabelLocalizer(self._language(context))
 
     def _spoken(self, office: Named, context: dict[str, Any]) -> str:
-        """The office as it is said on the phone: "xã Năm Căn", not the centre's whole title.
-
-        The province's own centre is called that: "tỉnh Cà Mau" alone would sound like the whole province.
-        """
-        if office.level is OfficeLevel.PROVINCE:
-            return self._loc(context).gettext(PROVINCE_CENTRE)
-        if self._language(context) == "en" and office.name_en:
-            return office.name_en
-        return office.spoken_name or office.name
+        return spoken_office(office, self._loc(context))
 
     def _office_view(self, office: Named, context: dict[str, Any], *, heard: bool = False) -> dict[str, Any]:
         """The office in the call's context; `heard` when speech chose it, so that it is named back to the caller."""
@@ -646,6 +638,18 @@ class Effects:
 KEYPAD = {letter: key for key, letters in {"2": "abc", "3": "def", "4": "ghi", "5": "jkl", "6": "mno", "7": "pqrs",
                                            "8": "tuv", "9": "wxyz"}.items() for letter in letters}
 LEVEL_WORDS = ("tỉnh", "thành phố", "xã", "phường", "đặc khu")
+
+
+def spoken_office(office: Named, loc: BabelLocalizer) -> str:
+    """The office as it is said on the phone: "xã Năm Căn", not the centre's whole title.
+
+    The province's own centre is called that: "tỉnh Cà Mau" alone would sound like the whole province.
+    """
+    if office.level is OfficeLevel.PROVINCE:
+        return loc.gettext(PROVINCE_CENTRE)
+    if loc.language == "en" and office.name_en:
+        return office.name_en
+    return office.spoken_name or office.name
 
 
 class Named(Protocol):

@@ -17,7 +17,9 @@ from twilio.request_validator import RequestValidator
 
 from actions import bookings as booking_actions
 from actions.models import AuditEntry
-from booking.models import Booking, BookingStatus, OfferCall, WaitlistEntry, WaitlistStatus
+from booking.models import Booking, BookingStatus, OfferCall, Office, OfficeLevel, WaitlistEntry, WaitlistStatus
+from hotline.ivr.effects import spoken_office
+from hotline.localization import BabelLocalizer
 from hotline.runtime import runtime
 from hotline.waitlist_calls import make_caller, place_offer_calls
 from notifications.models import MessageKind, OutboxMessage
@@ -328,3 +330,15 @@ def test_a_rule_that_refuses_the_booking_is_said_as_it_is(app: Flask, db: Sessio
     words = said(offer.press("1"))
     assert "đã có 2 lịch hẹn" in words and offer.hung_up, words
     assert status_of(db, first) is WaitlistStatus.OFFERED  # the place stays held until it lapses
+
+
+def test_the_offer_names_the_province_centre_as_the_hotline_does(app: Flask) -> None:
+    """The offer call named offices by their own rule: the province's centre as "tỉnh Cà Mau", the whole province."""
+    province = Office(level=OfficeLevel.PROVINCE, name="Trung tâm Phục vụ hành chính công tỉnh Cà Mau",
+                      spoken_name="tỉnh Cà Mau")
+    commune = Office(level=OfficeLevel.COMMUNE, name="Trung tâm Phục vụ hành chính công xã Năm Căn",
+                     spoken_name="xã Năm Căn")
+    with app.test_request_context():
+        assert spoken_office(province, BabelLocalizer("vi")) == "Trung tâm Phục vụ hành chính công tỉnh"
+        assert spoken_office(province, BabelLocalizer("en")) == "the province's public administration service centre"
+        assert spoken_office(commune, BabelLocalizer("vi")) == "xã Năm Căn"
