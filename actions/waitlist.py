@@ -137,9 +137,16 @@ def offer_office(ctx: Context, *, office_id: int | None = None) -> int:
     passes lapsed offers on should a trigger have failed.
     """
     made = 0
-    for session_id in waitlist.sessions_to_offer(ctx.db, today=ctx.now.date(), office_id=office_id):
+    for session_id in sessions_to_offer(ctx, office_id=office_id):
         made += len(offer_freed_seats(ctx, session_id=session_id).offered)
     return made
 
 
-__all__ = ["accept", "decline", "join", "leave", "of_phone", "of_session", "offer_freed_seats", "offer_office", "unanswered"]
+def sessions_to_offer(ctx: Context, *, office_id: int | None = None) -> list[int]:
+    """The sessions with people waiting or offered a seat: the sweep offers each in a transaction of its own,
+    so that it never holds the row locks of many busy sessions at once."""
+    return list(waitlist.sessions_to_offer(ctx.db, today=ctx.now.date(), office_id=office_id))
+
+
+__all__ = ["accept", "decline", "join", "leave", "of_phone", "of_session", "offer_freed_seats", "offer_office", "sessions_to_offer",
+           "unanswered"]

@@ -138,8 +138,13 @@ def sweep(app: Flask) -> int:
     """Offer what is free to those waiting and pass lapsed offers on (the scheduled job)."""
     with app.app_context():
         rt = runtime()
-        with rt.transaction() as db:
-            return waitlist_actions.offer_office(rt.context(db, SYSTEM))
+        with rt.reading() as db:
+            session_ids = waitlist_actions.sessions_to_offer(rt.context(db, SYSTEM))
+        made = 0
+        for session_id in session_ids:  # one transaction a session: its row lock is held only while it is offered
+            with rt.transaction() as db:
+                made += len(waitlist_actions.offer_freed_seats(rt.context(db, SYSTEM), session_id=session_id).offered)
+        return made
 
 
 def _mobile(phone: str) -> bool:

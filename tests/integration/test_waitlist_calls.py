@@ -16,14 +16,15 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from actions import bookings as booking_actions
+from booking import bookings
 from actions.models import AuditEntry
-from booking.models import Booking, BookingStatus, OfferCall, Office, OfficeLevel, WaitlistEntry, WaitlistStatus
+from booking.models import Booking, BookingStatus, Channel, OfferCall, Office, OfficeLevel, WaitlistEntry, WaitlistStatus
 from hotline.ivr.effects import spoken_office
 from hotline.localization import BabelLocalizer
 from hotline.runtime import runtime
-from hotline.waitlist_calls import make_caller, place_offer_calls
+from hotline.waitlist_calls import make_caller, place_offer_calls, sweep
 from notifications.models import MessageKind, OutboxMessage
-from tests.factories import phone
+from tests.factories import NOW, POLICY, phone
 from tests.integration.test_sms_sending import openapi_document
 from tests.integration.test_sms_sending import twilio as twilio  # every request it got must be one Twilio allows
 from tests.integration.test_waitlist import ctx, full_office, join
@@ -342,3 +343,15 @@ def test_the_offer_names_the_province_centre_as_the_hotline_does(app: Flask) -> 
         assert spoken_office(province, BabelLocalizer("vi")) == "Trung tâm Phục vụ hành chính công tỉnh"
         assert spoken_office(province, BabelLocalizer("en")) == "the province's public administration service centre"
         assert spoken_office(commune, BabelLocalizer("vi")) == "xã Năm Căn"
+
+
+def test_the_scheduled_sweep_offers_a_seat_freed_without_its_trigger_once(app: Flask, db: Session) -> None:
+    """The sweep offers each session in a transaction of its own; a second sweep finds nothing more to offer."""
+    office_id = full_office(db)
+    first, second = join(db, office_id, 10), join(db, office_id, 11)
+    bookings.cancel(db, booking_id=db.scalars(select(Booking.id).where(Booking.phone == phone(1))).one(),
+                    actor=bookings.Actor("user:lan", Channel.OPERATOR), now=NOW, policy=POLICY)  # no trigger
+    db.commit()
+    assert sweep(app) == 1
+    assert sweep(app) == 0
+    assert (status_of(db, first), status_of(db, second)) == (WaitlistStatus.OFFERED, WaitlistStatus.WAITING)
