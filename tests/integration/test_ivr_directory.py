@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import create_engine, Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.demo import load_demo
@@ -77,6 +77,11 @@ def test_a_change_committed_by_anyone_is_seen_by_the_next_read(engine: Engine, s
 
 def test_each_engine_has_a_directory_of_its_own(engine: Engine) -> None:
     assert directory(engine, by_id) is directory(engine, by_id)
+    other = create_engine("sqlite://")
+    try:
+        assert directory(other, by_id) is not directory(engine, by_id)
+    finally:
+        other.dispose()
 
 
 def test_an_office_closed_between_two_calls_is_not_offered_to_the_second(

@@ -235,9 +235,9 @@ def test_the_purge_anonymises_what_has_expired_and_keeps_the_rest(db: Session, s
 
 
 def test_a_second_purge_changes_nothing(db: Session, sessions: sessionmaker[Session], records: dict[str, int]) -> None:
-    purge(sessions.begin, now=NOW, tz=VN, retention=Retention())
+    first = purge(sessions.begin, now=NOW, tz=VN, retention=Retention())
     again = purge(sessions.begin, now=NOW, tz=VN, retention=Retention())
-    assert set(again.values()) == {0}
+    assert any(first.values()) and set(again.values()) == {0}
 
 
 def test_reports_count_the_same_after_the_purge(db: Session, sessions: sessionmaker[Session],
