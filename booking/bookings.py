@@ -12,17 +12,18 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from booking import calendar, seats
+from booking.seat_statements import LOCK_FOR_BOOKING, TAKE_BOOKED_SEAT
 from booking.citizens import lock_citizen
 from booking.codes import new_code, normalise_code
 from booking.errors import (
@@ -32,7 +33,7 @@ from booking.errors import (
 )
 from booking.lookup import get_or_not_found
 from booking.models import (
-    ArrivalWindow, Booking, BookingEvent, BookingStatus, Channel, Hold, Office, OfficeSession, Procedure,
+    ArrivalWindow, Booking, BookingEvent, BookingStatus, Channel, Hold, Office, OfficeLevel, OfficeSession, Procedure,
 )
 from booking.phones import parse_contact
 from booking.policy import BookingPolicy
@@ -68,11 +69,35 @@ def atomic(service: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-def local_now(office: Office, now: datetime) -> datetime:
+class OfficeRules(Protocol):
+    """What the booking rules read of an office: an `Office`, or its columns read by one statement."""
+
+    @property
+    def active(self) -> bool: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def horizon_days(self) -> int: ...
+    @property
+    def cutoff_minutes(self) -> int: ...
+    @property
+    def level(self) -> OfficeLevel: ...
+
+
+@dataclass(frozen=True)
+class _OfficeColumns:
+    active: bool
+    timezone: str
+    horizon_days: int
+    cutoff_minutes: int
+    level: OfficeLevel
+
+
+def local_now(office: OfficeRules, now: datetime) -> datetime:
     return now.astimezone(ZoneInfo(office.timezone))
 
 
-def _check_date(office: Office, day: date, now: datetime) -> None:
+def _check_date(office: OfficeRules, day: date, now: datetime) -> None:
     if not office.active:
         raise OfficeInactive()
     today = local_now(office, now).date()
@@ -82,7 +107,7 @@ def _check_date(office: Office, day: date, now: datetime) -> None:
         raise OutsideHorizon(days=office.horizon_days)
 
 
-def _check_cutoff(office: Office, day: date, start: time, now: datetime) -> None:
+def _check_cutoff(office: OfficeRules, day: date, start: time, now: datetime) -> None:
     if now >= datetime.combine(day, start, ZoneInfo(office.timezone)) - timedelta(minutes=office.cutoff_minutes):
         raise PastCutoff()
 
@@ -148,7 +173,7 @@ def _check_phone(session: Session, *, phone: str, session_id: int, today: date, 
         raise TooManyBookings(limit=policy.max_future_bookings)
 
 
-def _procedure(session: Session, office: Office, procedure_id: int | None) -> Procedure | None:
+def _procedure(session: Session, office: OfficeRules, procedure_id: int | None) -> Procedure | None:
     if procedure_id is None:
         return None
     procedure = session.get(Procedure, procedure_id)
@@ -290,12 +315,76 @@ def confirm_hold(session: Session, *, hold_id: int, owner: str, actor: Actor, no
                            procedure=procedure, channel=claimed.channel, actor=actor, language=language, now=now)
 
 
-@atomic
 def book(session: Session, *, office_id: int, day: date, code: str, phone: str, actor: Actor, now: datetime,
          policy: BookingPolicy, name: str | None = None, procedure_id: int | None = None,
          window_position: int | None = None, language: str = "vi") -> Booking:
-    """Book a seat in one step (operators, the API): the same rules as hold and confirm."""
+    """Book a seat in one step (operators, the API): the same rules as hold and confirm.
+
+    On PostgreSQL an ordinary booking takes two statements (`booking.seat_statements`); the
+    general path below handles what they leave to it, and says why when a rule refuses.
+    """
     phone = parse_contact(phone).number
+    args = dict(office_id=office_id, day=day, code=code, phone=phone, actor=actor, now=now, policy=policy, name=name,
+                procedure_id=procedure_id, window_position=window_position, language=language)
+    if session.get_bind().dialect.name == "postgresql":
+        booking = _book_in_two_statements(session, **args)  # type: ignore[arg-type]
+        if booking is not None:
+            return booking
+    return _book(session, **args)  # type: ignore[arg-type]
+
+
+def _book_in_two_statements(session: Session, *, office_id: int, day: date, code: str, phone: str, actor: Actor,
+                            now: datetime, policy: BookingPolicy, name: str | None, procedure_id: int | None,
+                            window_position: int | None, language: str) -> Booking | None:
+    """The booking, if the session is in its ordinary state and every rule allows it; else None.
+
+    Writes nothing that stays unless it books, but the citizen's row (upserted with the lock it
+    takes, as the general path's first write is): a refused booking leaves a first contact's row.
+    The date, cut-off and procedure rules are the general path's own functions; the phone's and
+    the room's are read by the second statement from the expressions `booking.seats` states.
+    """
+    found = LOCK_FOR_BOOKING.execute(session, dict(
+        office_id=office_id, now=now, phone=phone, name=name, day=day, code=code, channel=actor.channel,
+        cancelled_by=now - policy.rebook_delay)).first()
+    if found is None or found.closed or found.hold_lapsed or found.seat_cooled or found.reserve_due \
+            or found.reserve_for_channel:
+        return None  # no row yet, closed, something to sweep or a reserve to draw on: the general path's work
+    office = _OfficeColumns(found.active, found.timezone, found.horizon_days, found.cutoff_minutes,
+                            OfficeLevel(found.level))
+    _check_date(office, day, now)
+    _check_cutoff(office, day, found.start_time, now)
+    procedure = _procedure(session, office, procedure_id)
+    values = dict(
+        code=new_code(), office_id=office_id, session_id=found.id, date=day, session_code=code, phone=phone,
+        name=name, procedure_id=procedure.id if procedure else None, field=None, channel=actor.channel,
+        reserve_channel=None, created_by=actor.name, language=language, status=BookingStatus.BOOKED,
+        created_at=now, updated_at=now, cancelled_at=None, seat_released_at=None, checked_in_at=None,
+        served_at=None, no_show_at=None, desk_id=None, called_at=None, call_count=0,
+        result_date=calendar.result_date(session, day, procedure.processing_days if procedure else None),
+    )
+    taken = TAKE_BOOKED_SEAT.execute(session, dict(
+        code=values["code"], office_id=office_id, session_id=found.id, day=day, session_code=code, phone=phone,
+        name=name, procedure_id=values["procedure_id"], channel=actor.channel, actor=actor.name, language=language,
+        now=now, result_date=values["result_date"], position=window_position,
+        today=local_now(office, now).date(), max_future_bookings=policy.max_future_bookings)).first()
+    if taken is None:
+        return None  # refused: the general path reads the same rows and says which rule
+    if taken.booking_id is None:  # the code was in use: give the seat back and let the general path draw another
+        seats.give_back(session, session_id=found.id, window_id=taken.window_id, reserve_channel=None,
+                        column="booked")
+        return None
+    booking = Booking(id=taken.booking_id, window_id=taken.window_id, arrival_start=taken.start_time,
+                      arrival_end=taken.end_time, queue_number=taken.next_queue, **values)
+    make_transient_to_detached(booking)  # it is in the database as written: attach it without an INSERT
+    session.add(booking)
+    return booking
+
+
+@atomic
+def _book(session: Session, *, office_id: int, day: date, code: str, phone: str, actor: Actor, now: datetime,
+          policy: BookingPolicy, name: str | None, procedure_id: int | None, window_position: int | None,
+          language: str) -> Booking:
+    """Book by the general path: plan the session if it has no row yet, sweep, draw on reserves."""
     _lock_plans(session, office_id)
     lock_citizen(session, phone, now=now, name=name)
     office, row = _open_for_booking(session, office_id=office_id, day=day, code=code, now=now, policy=policy)

@@ -15,7 +15,7 @@ from typing import Any, cast
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, CursorResult, delete, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -158,6 +158,16 @@ class Seat:
     queue_number: int | None = None
 
 
+def seats_taken() -> ColumnElement[int]:
+    """Seats of a session nobody else may take: booked, held, cooling off, or kept for a channel."""
+    return OfficeSession.booked + OfficeSession.held + OfficeSession.cooling + OfficeSession.reserve_left
+
+
+def window_has_room() -> ColumnElement[bool]:
+    """Whether an arrival window may be told one more person."""
+    return (ArrivalWindow.booked + ArrivalWindow.held + ArrivalWindow.cooling) < ArrivalWindow.capacity
+
+
 def _take_from_pool(session: Session, row: OfficeSession, channel: Channel,
                     column: str) -> tuple[Channel | None, int | None]:
     """Count one more seat as `column` (held or booked) on the session; raise if there is none.
@@ -170,12 +180,10 @@ def _take_from_pool(session: Session, row: OfficeSession, channel: Channel,
     if column == "booked":
         values[OfficeSession.next_queue] = OfficeSession.next_queue + 1
     reserve_id = session.execute(
-        update(SessionReserve)
-        .where(SessionReserve.session_id == row.id, SessionReserve.channel == channel,
-               SessionReserve.released.is_(False), SessionReserve.used < SessionReserve.seats)
+        update(SessionReserve).where(reserve_for(row.id, channel))
         .values(used=SessionReserve.used + 1).returning(SessionReserve.id)
     ).scalar_one_or_none() if row.reserve_left > 0 else None
-    taken = OfficeSession.booked + OfficeSession.held + OfficeSession.cooling + OfficeSession.reserve_left
+    taken = seats_taken()
     condition: ColumnElement[bool]
     if reserve_id is not None:
         # A reserved seat is already counted in `taken`; capacity still bounds it, in case it was lowered.
@@ -226,7 +234,7 @@ def take_window(session: Session, session_id: int, *, column: str,
                 window_position: int | None = None) -> tuple[int, time, time]:
     """Count one more person as `column` in the earliest window with room (or the one asked for)."""
     counter = getattr(ArrivalWindow, column)
-    room = (ArrivalWindow.booked + ArrivalWindow.held + ArrivalWindow.cooling) < ArrivalWindow.capacity
+    room = window_has_room()
     candidates = select(ArrivalWindow.id).where(ArrivalWindow.session_id == session_id, room)
     if window_position is not None:
         candidates = candidates.where(ArrivalWindow.position == window_position)
@@ -268,6 +276,29 @@ def convert(session: Session, *, session_id: int, window_id: int, from_column: s
         session.execute(update(model).where(model.id == key).values({source: source - 1, target: target + 1}))
 
 
+def hold_lapsed(session_id: Any, now: Any) -> ColumnElement[bool]:
+    """A hold of the session whose time ran out: its seat goes back on sale."""
+    return and_(Hold.session_id == session_id, Hold.expires_at <= now)
+
+
+def seat_cooled(session_id: Any, cancelled_by: Any) -> ColumnElement[bool]:
+    """A booking of the session cancelled by `cancelled_by` (now less the rebook delay), its seat not yet back."""
+    return and_(Booking.session_id == session_id, Booking.status == BookingStatus.CANCELLED,
+                Booking.seat_released_at.is_(None), Booking.cancelled_at <= cancelled_by)
+
+
+def reserve_due(session_id: Any, now: Any) -> ColumnElement[bool]:
+    """A channel's reserve in the session whose seats should now be on sale to everyone."""
+    return and_(SessionReserve.session_id == session_id, SessionReserve.released.is_(False),
+                SessionReserve.release_at <= now)
+
+
+def reserve_for(session_id: Any, channel: Any) -> ColumnElement[bool]:
+    """A reserve of the session still keeping a seat for `channel`."""
+    return and_(SessionReserve.session_id == session_id, SessionReserve.channel == channel,
+                SessionReserve.released.is_(False), SessionReserve.used < SessionReserve.seats)
+
+
 def sweep(session: Session, row: OfficeSession, *, now: datetime, rebook_delay: timedelta) -> bool:
     """Free what has lapsed in the locked session: expired holds, due reserves, cooled seats.
 
@@ -278,16 +309,14 @@ def sweep(session: Session, row: OfficeSession, *, now: datetime, rebook_delay: 
     changed = False
     if row.held > 0:
         for window_id, reserve_channel in session.execute(
-            delete(Hold).where(Hold.session_id == row.id, Hold.expires_at <= now)
+            delete(Hold).where(hold_lapsed(row.id, now))
             .returning(Hold.window_id, Hold.reserve_channel)
         ).all():
             give_back(session, session_id=row.id, window_id=window_id, reserve_channel=reserve_channel, column="held")
             changed = True
     if row.cooling > 0:
         for window_id, reserve_channel in session.execute(
-            update(Booking).where(
-                Booking.session_id == row.id, Booking.status == BookingStatus.CANCELLED,
-                Booking.seat_released_at.is_(None), Booking.cancelled_at <= now - rebook_delay)
+            update(Booking).where(seat_cooled(row.id, now - rebook_delay))
             .values(seat_released_at=now).returning(Booking.window_id, Booking.reserve_channel)
         ).all():
             give_back(session, session_id=row.id, window_id=window_id, reserve_channel=reserve_channel,
@@ -295,8 +324,7 @@ def sweep(session: Session, row: OfficeSession, *, now: datetime, rebook_delay: 
             changed = True
     if row.reserve_left > 0:
         unused = session.execute(
-            update(SessionReserve).where(SessionReserve.session_id == row.id, SessionReserve.released.is_(False),
-                                         SessionReserve.release_at <= now)
+            update(SessionReserve).where(reserve_due(row.id, now))
             .values(released=True).returning(SessionReserve.seats - SessionReserve.used)
         ).scalars().all()
         if unused:
@@ -322,7 +350,7 @@ def sessions_with_lapsed_seats(session: Session, *, now: datetime, rebook_delay:
 
 
 __all__ = [
-    "Seat", "confirm_seat", "convert", "ensure_session", "give_back", "lock_session", "lock_sessions", "reserve_release",
-    "sessions_with_lapsed_seats",
-    "sweep", "take_seat", "take_window", "window_bounds", "window_capacity",
+    "Seat", "confirm_seat", "convert", "ensure_session", "give_back", "hold_lapsed", "lock_session", "lock_sessions",
+    "reserve_due", "reserve_for", "reserve_release", "seat_cooled", "seats_taken", "sessions_with_lapsed_seats",
+    "sweep", "take_seat", "take_window", "window_bounds", "window_capacity", "window_has_room",
 ]

@@ -6,7 +6,7 @@ from datetime import date, datetime, time
 from datetime import date as calendar_date
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Time, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Time, UniqueConstraint, func, literal, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking.models.enums import BookingStatus, Channel
@@ -126,6 +126,12 @@ class Booking(Base):
     def queue_label(self) -> str:
         """The number a citizen is called by, e.g. S-012 (buổi sáng) or C-007 (buổi chiều)."""
         return f"{self.session_code}-{self.queue_number:03d}"
+
+    @staticmethod
+    def queue_label_sql(session_code: Any, queue_number: Any) -> Any:
+        """`queue_label` computed by the database (for the history a single statement writes)."""
+        digits = func.cast(queue_number, String)
+        return session_code + literal("-") + func.lpad(digits, func.greatest(3, func.length(digits)), "0")
 
 
 class BookingEvent(Base):
