@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import abort, request
+from flask import abort, g, request
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
@@ -25,7 +25,18 @@ def signed_url() -> str:
 
 
 def verified_form() -> MultiDict[str, str]:
-    """The POSTed parameters, cleaned as any field is, or 403 unless X-Twilio-Signature proves they came from Twilio."""
+    """The POSTed parameters, cleaned as any field is, or 403 unless X-Twilio-Signature proves they came from Twilio.
+
+    Checked once per request: a view that asks again (`/ivr/voice` asks for a waitlist offer first, then
+    serves the call) gets the form already proven.
+    """
+    found: MultiDict[str, str] | None = g.get("twilio_verified_form")
+    if found is None:
+        found = g.twilio_verified_form = _verify()
+    return found
+
+
+def _verify() -> MultiDict[str, str]:
     settings = runtime().settings
     form: MultiDict[str, str] = request.form
     if settings.validate_signatures:

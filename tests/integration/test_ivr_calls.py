@@ -192,6 +192,24 @@ def test_forged_signature_is_refused(app: Flask, caller: Dial, office: int) -> N
     assert app.test_client().post("/ivr/status", data=call._params(CallStatus="completed")).status_code == 403
 
 
+def test_the_first_webhook_of_a_call_checks_its_signature_once(
+        app: Flask, caller: Dial, office: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/ivr/voice looks for a waitlist offer, then serves the call: both read the one form proven at the start."""
+    checked: list[str] = []
+    validate = RequestValidator.validate
+
+    def counted(self: RequestValidator, uri: str, params: object, signature: str) -> bool:
+        checked.append(uri)
+        return bool(validate(self, uri, params, signature))
+
+    monkeypatch.setattr(RequestValidator, "validate", counted)
+    call = caller()
+    call.ring()
+    assert checked == ["http://localhost/ivr/voice"]
+    call.press("1")
+    assert len(checked) == 2
+
+
 def test_a_webhook_relayed_by_an_unconfigured_proxy_is_refused_and_says_why(
         app: Flask, caller: Dial, office: int, caplog: pytest.LogCaptureFixture) -> None:
     """Twilio signed https://hotline.example/ivr/voice; the app, behind TLS offload, sees http://localhost/."""
