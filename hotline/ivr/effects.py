@@ -87,6 +87,7 @@ class Effects:
         self._offices_key = offices_key  # the directory's key, when this transaction read it first
         # The active offices (hotline/ivr/directory.py: kept by the process, checked once per request).
         self._active: tuple[SpokenOffice, ...] | None = None
+        self._mine: tuple[int, int | None] | None = None  # `_caller_bookings`, once read
         # Who the caller is comes from the network's caller ID alone, when it is a Vietnamese
         # mobile; a number typed during the call is where the SMS goes, never an identity.
         self.ctx = rt.context(db, Actor.caller(call.sid, verified_mobile=_verified_mobile(call.caller)), now=now)
@@ -247,22 +248,37 @@ class Effects:
 
     # -- booking: limit, office, field ---------------------------------------------------------
 
+    def _caller_bookings(self, phone: str) -> tuple[int, int | None]:
+        """The caller's own number: how many upcoming bookings it has, and the active office it last booked at.
+
+        One statement for both (the booking menu asks the first, then the second, in the same request), read
+        once per request.
+        """
+        if self._mine is None:
+            upcoming = (select(func.count()).select_from(Booking)
+                        .where(Booking.phone == phone, Booking.status == BookingStatus.BOOKED,
+                               Booking.date >= self._today()).scalar_subquery())
+            last = (select(Booking.office_id).join(Office, Booking.office_id == Office.id)
+                    .where(Booking.phone == phone, Office.active.is_(True))
+                    .order_by(Booking.created_at.desc()).limit(1).scalar_subquery())
+            count, office_id = self.db.execute(select(upcoming, last)).one()
+            self._mine = (int(count or 0), office_id)
+        return self._mine
+
     def check_limit(self, context: dict[str, Any]) -> str:
         """A caller whose own number already has the most upcoming bookings hears it at once, not after choosing."""
         mine = self.ctx.actor.phone
         if mine is None:
             return "ok"  # the number to book for is typed later; the limit is checked when the seat is held
-        upcoming = self.db.scalar(select(func.count()).select_from(Booking).where(
-            Booking.phone == mine, Booking.status == BookingStatus.BOOKED, Booking.date >= self._today()))
-        return "limit" if (upcoming or 0) >= self.rt.policy.max_future_bookings else "ok"
+        upcoming, _ = self._caller_bookings(mine)
+        return "limit" if upcoming >= self.rt.policy.max_future_bookings else "ok"
 
     def _last_office(self, context: dict[str, Any]) -> bool:
         mine = self.ctx.actor.phone
         if mine is None:
             return False
-        office = self.db.scalar(select(Office).join(Booking, Booking.office_id == Office.id)
-                                .where(Booking.phone == mine, Office.active.is_(True))
-                                .order_by(Booking.created_at.desc()).limit(1))
+        _, office_id = self._caller_bookings(mine)
+        office = self._office(office_id) if office_id is not None else None
         if office is None:
             return False
         context["last_office"] = self._office_view(office, context)
@@ -376,8 +392,9 @@ class Effects:
         return self._offer(context, self._rooms_for(context, [context["office"]["id"]]))
 
     def list_alternatives(self, context: dict[str, Any]) -> str:
-        others = list(self.db.scalars(select(Office.id).where(Office.id != context["office"]["id"])))
-        return self._offer(context, self._rooms_for(context, others), elsewhere=True)  # only active offices have rooms
+        # Only active offices have rooms: the directory's, read with this request's key.
+        others = [o.id for o in self._offices() if o.id != context["office"]["id"]]
+        return self._offer(context, self._rooms_for(context, others), elsewhere=True)
 
     def soonest_full(self, context: dict[str, Any]) -> str:
         """The office has no room: its soonest full session, whose waitlist the caller may join instead."""
