@@ -59,6 +59,9 @@ HOURS_SESSION = N_("%(part)s from %(start)s to %(end)s")
 PARTS = {"S": N_("morning"), "C": N_("afternoon")}
 PROVINCE_CENTRE = N_("the province's public administration service centre")
 AT_OFFICE = N_(" at %(office)s")  # "Sessions with places at xã Năm Căn:" when speech chose the office
+# What a spoken request needs of the active procedures: to match their names and fields, and to say one is online.
+PROCEDURE_NAMES = (select(Procedure.id, Procedure.name, Procedure.field, Procedure.online_url)
+                   .where(Procedure.active.is_(True)))
 # Lists of words that bias speech recognition, derived from the active offices: the effects put them in the
 # context for the turn that needs them, and they are never stored with the call (`stored_context`); a later
 # turn that asks again in a state listening with them gets them afresh (`speech_hints`).
@@ -194,7 +197,8 @@ class Effects:
     def understand_request(self, context: dict[str, Any]) -> str:
         """What the caller said at the first menu: go straight to what they asked, asking only what is missing."""
         offices = self._offices()
-        procedures = {p.id: p for p in self.db.scalars(select(Procedure).where(Procedure.active.is_(True)))}
+        # Plain columns, not ORM rows: a spoken request reads every active procedure, and needs only these.
+        procedures = {p.id: p for p in self.db.execute(PROCEDURE_NAMES)}
         heard = understand(str(context.pop("request", "")), today=self._today(),
                            offices=[OfficeName(o.id, o.spoken_name or o.name,
                                                province=o.level is OfficeLevel.PROVINCE) for o in offices],
