@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import date, time
 from typing import Any
 
 import flask_babel
 from babel.dates import format_date
+from babel.support import NullTranslations
+
+# Each app's catalogue in each language, found once: flask_babel keeps the catalogues loaded (per app, for its
+# lifetime), but switching the locale for every message (force_locale) cost more than the lookup itself.
+_catalogues: weakref.WeakKeyDictionary[flask_babel.Domain, dict[str, NullTranslations]] = weakref.WeakKeyDictionary()
+
+
+def _catalogue(language: str) -> NullTranslations:
+    """The current app's catalogue in `language` (outside an app, no catalogue: the message as written)."""
+    domain = flask_babel.get_domain()
+    kept = _catalogues.setdefault(domain, {})
+    found = kept.get(language)
+    if found is None:
+        with flask_babel.force_locale(language):
+            found = kept[language] = domain.get_translations()
+    return found
 
 
 class BabelLocalizer:
@@ -16,8 +33,9 @@ class BabelLocalizer:
         self.language = language
 
     def gettext(self, message: str, **params: Any) -> str:
-        with flask_babel.force_locale(self.language):
-            return flask_babel.gettext(message, **params)
+        """As flask_babel.gettext in this language: the translation, with `params` put in when there are any."""
+        said: str = _catalogue(self.language).ugettext(message)
+        return said % params if params else said
 
     def day(self, value: date) -> str:
         """'T5 03/12' (Vietnamese writes Thứ Năm short as T5), 'Thu 03/12' in English: the year is plain from context."""
