@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, delete, func, select, update
@@ -20,10 +20,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 
 from booking import calendar, seats
-from booking.seat_statements import LOCK_FOR_BOOKING, TAKE_BOOKED_SEAT
+from booking.seat_statements import (
+    BOOK_SEAT, CONFIRM_SEAT, HOLD_SEAT, LOCK_FOR_BOOKING, LOCK_FOR_CONFIRMATION, LOCK_FOR_HOLD,
+)
 from booking.citizens import lock_citizen
 from booking.codes import new_code, normalise_code
 from booking.errors import (
@@ -207,14 +210,53 @@ def _release_holds_of(session: Session, owner: str) -> None:
         release_hold(session, hold_id=hold_id, owner=owner)
 
 
-@atomic
 def hold_seat(session: Session, *, office_id: int, day: date, code: str, phone: str, owner: str, channel: Channel,
               now: datetime, policy: BookingPolicy, window_position: int | None = None) -> Hold:
     """Keep a seat for `owner` (a call, a console user) while they confirm; it lapses after `policy.hold_ttl`.
 
-    `phone` is where the booking's SMS will go; it identifies nobody.
+    `phone` is where the booking's SMS will go; it identifies nobody. On PostgreSQL an ordinary
+    hold (the owner holds nothing else yet) takes two statements (`booking.seat_statements`).
     """
     phone = parse_contact(phone).number
+    if _two_statements(session):
+        hold = _hold_in_two_statements(session, office_id=office_id, day=day, code=code, phone=phone, owner=owner,
+                                       channel=channel, now=now, policy=policy, window_position=window_position)
+        if hold is not None:
+            return hold
+    return _hold(session, office_id=office_id, day=day, code=code, phone=phone, owner=owner, channel=channel,
+                 now=now, policy=policy, window_position=window_position)
+
+
+def _hold_in_two_statements(session: Session, *, office_id: int, day: date, code: str, phone: str, owner: str,
+                            channel: Channel, now: datetime, policy: BookingPolicy,
+                            window_position: int | None) -> Hold | None:
+    """The hold, if the session is in its ordinary state and every rule allows it; else None (see `_book_in_two_statements`)."""
+    found = LOCK_FOR_HOLD.execute(session, dict(
+        office_id=office_id, now=now, phone=phone, name=None, day=day, code=code, channel=channel, owner=owner,
+        cancelled_by=now - policy.rebook_delay)).first()
+    if found is None or found.owner_holds or not _ordinary(found, reserves=True):
+        return None
+    office = _office_columns(found)
+    _check_date(office, day, now)
+    _check_cutoff(office, day, found.start_time, now)
+    expires_at = now + policy.hold_ttl
+    taken = HOLD_SEAT.execute(session, dict(
+        session_id=found.id, phone=phone, owner=owner, channel=channel, now=now, expires_at=expires_at,
+        position=window_position, today=local_now(office, now).date(),
+        max_future_bookings=policy.max_future_bookings)).first()
+    if taken is None:
+        return None  # refused: the general path reads the same rows and says which rule
+    hold = Hold(id=taken.hold_id, session_id=found.id, window_id=taken.window_id, phone=phone, owner=owner,
+                channel=channel, reserve_channel=None, created_at=now, expires_at=expires_at)
+    make_transient_to_detached(hold)  # it is in the database as written: attach it without an INSERT
+    session.add(hold)
+    return hold
+
+
+@atomic
+def _hold(session: Session, *, office_id: int, day: date, code: str, phone: str, owner: str, channel: Channel,
+          now: datetime, policy: BookingPolicy, window_position: int | None) -> Hold:
+    """Hold by the general path: let go of the owner's other hold, plan, sweep, draw on reserves."""
     # Choosing again lets go of the owner's previous hold, perhaps at another office: its plan is locked too.
     _lock_plans(session, office_id, also=Office.id.in_(
         select(OfficeSession.office_id).join(Hold, Hold.session_id == OfficeSession.id).where(Hold.owner == owner)))
@@ -260,12 +302,20 @@ def _insert_booking(session: Session, *, office: Office, row: OfficeSession, sea
         status=BookingStatus.BOOKED, created_at=now, updated_at=now,
         result_date=calendar.result_date(session, row.date, procedure.processing_days if procedure else None),
     )
+    booking = _insert_row(session, values)
+    # The office is at hand: what follows in the transaction (the SMS's text) reads booking.office without a query.
+    set_committed_value(booking, "office", office)
+    _created(session, booking, actor=actor, now=now)
+    return booking
+
+
+def _insert_row(session: Session, values: dict[str, Any]) -> Booking:
+    """Insert a booking with a new code; a code already in use (one chance in a hundred million) is
+    skipped without aborting the transaction, and any other conflict is an error."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     booking = None
     try:
         while booking is None:
-            # A code already in use (one chance in a hundred million) is skipped without
-            # aborting the transaction; any other conflict is an error.
             booking = session.scalars(
                 insert(Booking).values(code=new_code(), **values)
                 .on_conflict_do_nothing(index_elements=["code"]).returning(Booking)
@@ -273,20 +323,61 @@ def _insert_booking(session: Session, *, office: Office, row: OfficeSession, sea
     except IntegrityError as exc:
         # The live-booking-per-session index is the last word when two calls race past the check.
         raise AlreadyBookedForSession() from exc
-    # The office is at hand: what follows in the transaction (the SMS's text) reads booking.office without a query.
-    set_committed_value(booking, "office", office)
-    _event(session, booking, action="created", actor=actor, now=now,
-           detail={"queue": booking.queue_label, "date": row.date.isoformat(), "session": row.code})
     return booking
 
 
-@atomic
+def _created(session: Session, booking: Booking, *, actor: Actor, now: datetime) -> None:
+    _event(session, booking, action="created", actor=actor, now=now,
+           detail={"queue": booking.queue_label, "date": booking.date.isoformat(), "session": booking.session_code})
+
+
 def confirm_hold(session: Session, *, hold_id: int, owner: str, actor: Actor, now: datetime, policy: BookingPolicy,
                  name: str | None = None, procedure_id: int | None = None, language: str = "vi") -> Booking:
     """Turn `owner`'s hold into a booking with a code and a queue number.
 
     Somebody else's hold is treated as gone: a call never learns whether another call holds a seat.
+    On PostgreSQL it takes two statements (`booking.seat_statements`) unless something is amiss.
     """
+    if _two_statements(session):
+        booking = _confirm_in_two_statements(session, hold_id=hold_id, owner=owner, actor=actor, now=now,
+                                             policy=policy, name=name, procedure_id=procedure_id, language=language)
+        if booking is not None:
+            return booking
+    return _confirm(session, hold_id=hold_id, owner=owner, actor=actor, now=now, policy=policy, name=name,
+                    procedure_id=procedure_id, language=language)
+
+
+def _confirm_in_two_statements(session: Session, *, hold_id: int, owner: str, actor: Actor, now: datetime,
+                               policy: BookingPolicy, name: str | None, procedure_id: int | None,
+                               language: str) -> Booking | None:
+    """The booking, if the hold is still the owner's and every rule allows it; else None (the general
+    path then says why: the hold lapsed, the office closed, the number booked meanwhile)."""
+    found = LOCK_FOR_CONFIRMATION.execute(session, dict(
+        hold_id=hold_id, owner=owner, now=now, name=name, cancelled_by=now - policy.rebook_delay)).first()
+    if found is None or not found.active:
+        return None
+    office = _office_columns(found)
+    procedure = _procedure(session, office, procedure_id)
+    values = _booking_values(session, office_id=found.office_id, session_id=found.id, day=found.date,
+                             code=found.code, phone=found.phone, name=name, procedure=procedure,
+                             channel=actor.channel, reserve_channel=None, actor=actor, language=language, now=now)
+    taken = CONFIRM_SEAT.execute(session, _statement_params(
+        values, actor, hold_id=hold_id, owner=owner, today=local_now(office, now).date(),
+        max_future_bookings=policy.max_future_bookings)).first()
+    if taken is None:
+        return None
+    claimed = session.identity_map.get(identity_key(Hold, (hold_id,)))
+    if claimed is not None:  # deleted by the statement: the session must not hand it out again
+        session.expunge(claimed)
+    values.update(channel=Channel(taken.channel),
+                  reserve_channel=Channel(taken.reserve_channel) if taken.reserve_channel else None)
+    return _booking_from(session, taken, values, actor=actor)
+
+
+@atomic
+def _confirm(session: Session, *, hold_id: int, owner: str, actor: Actor, now: datetime, policy: BookingPolicy,
+             name: str | None, procedure_id: int | None, language: str) -> Booking:
+    """Confirm by the general path."""
     hold = session.scalar(select(Hold).where(Hold.id == hold_id, Hold.owner == owner))
     if hold is None:
         raise HoldExpired()
@@ -321,16 +412,76 @@ def book(session: Session, *, office_id: int, day: date, code: str, phone: str, 
     """Book a seat in one step (operators, the API): the same rules as hold and confirm.
 
     On PostgreSQL an ordinary booking takes two statements (`booking.seat_statements`); the
-    general path below handles what they leave to it, and says why when a rule refuses.
+    general path handles what they leave to it, and says why when a rule refuses.
     """
     phone = parse_contact(phone).number
-    args = dict(office_id=office_id, day=day, code=code, phone=phone, actor=actor, now=now, policy=policy, name=name,
-                procedure_id=procedure_id, window_position=window_position, language=language)
-    if session.get_bind().dialect.name == "postgresql":
-        booking = _book_in_two_statements(session, **args)  # type: ignore[arg-type]
+    if _two_statements(session):
+        booking = _book_in_two_statements(
+            session, office_id=office_id, day=day, code=code, phone=phone, actor=actor, now=now, policy=policy,
+            name=name, procedure_id=procedure_id, window_position=window_position, language=language)
         if booking is not None:
             return booking
-    return _book(session, **args)  # type: ignore[arg-type]
+    return _book(session, office_id=office_id, day=day, code=code, phone=phone, actor=actor, now=now, policy=policy,
+                 name=name, procedure_id=procedure_id, window_position=window_position, language=language)
+
+
+def _two_statements(session: Session) -> bool:
+    """Whether the engine takes the two-statement hold, confirmation and booking (data-modifying CTEs)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _ordinary(found: Any, *, reserves: bool) -> bool:
+    """Whether the locked session is as most are: open, nothing to sweep, (`reserves`) no reserve to draw on.
+
+    Anything else is the general path's: it sweeps, draws on the reserve, or says why it is closed.
+    """
+    return not (found.closed or found.hold_lapsed or found.seat_cooled or found.reserve_due
+                or (reserves and found.reserve_for_channel))
+
+
+def _office_columns(found: Any) -> _OfficeColumns:
+    return _OfficeColumns(found.active, found.timezone, found.horizon_days, found.cutoff_minutes,
+                          OfficeLevel(found.level))
+
+
+def _booking_values(session: Session, *, office_id: int, session_id: int, day: date, code: str, phone: str,
+                    name: str | None, procedure: Procedure | None, channel: Channel,
+                    reserve_channel: Channel | None, actor: Actor, language: str, now: datetime) -> dict[str, Any]:
+    """Every column of a new booking but its id and its seat's (window, arrival, queue number)."""
+    return dict(
+        code=new_code(), office_id=office_id, session_id=session_id, date=day, session_code=code, phone=phone,
+        name=name, procedure_id=procedure.id if procedure else None, field=None, channel=channel,
+        reserve_channel=reserve_channel, created_by=actor.name, language=language, status=BookingStatus.BOOKED,
+        created_at=now, updated_at=now, cancelled_at=None, seat_released_at=None, checked_in_at=None,
+        served_at=None, no_show_at=None, desk_id=None, called_at=None, call_count=0,
+        result_date=calendar.result_date(session, day, procedure.processing_days if procedure else None),
+    )
+
+
+def _statement_params(values: dict[str, Any], actor: Actor, **more: Any) -> dict[str, Any]:
+    """What the seat statements take of a new booking's columns."""
+    return dict(code=values["code"], office_id=values["office_id"], session_id=values["session_id"],
+                day=values["date"], session_code=values["session_code"], phone=values["phone"], name=values["name"],
+                procedure_id=values["procedure_id"], actor=actor.name, actor_channel=actor.channel,
+                language=values["language"], now=values["created_at"], result_date=values["result_date"], **more)
+
+
+def _booking_from(session: Session, taken: Any, values: dict[str, Any], *, actor: Actor) -> Booking:
+    """The booking the seat statement wrote, attached to the session as it is stored.
+
+    If its code was in use the seat is taken but the booking is not written: it is written here
+    with another code, as the general path does.
+    """
+    seat = dict(window_id=taken.window_id, arrival_start=taken.start_time, arrival_end=taken.end_time,
+                queue_number=taken.next_queue)
+    if taken.booking_id is None:
+        booking = _insert_row(session, {**{k: v for k, v in values.items() if k != "code"}, **seat})
+        _created(session, booking, actor=actor, now=values["created_at"])
+        return booking
+    booking = Booking(id=taken.booking_id, **seat, **values)
+    make_transient_to_detached(booking)  # it is in the database as written: attach it without an INSERT
+    session.add(booking)
+    return booking
 
 
 def _book_in_two_statements(session: Session, *, office_id: int, day: date, code: str, phone: str, actor: Actor,
@@ -346,38 +497,21 @@ def _book_in_two_statements(session: Session, *, office_id: int, day: date, code
     found = LOCK_FOR_BOOKING.execute(session, dict(
         office_id=office_id, now=now, phone=phone, name=name, day=day, code=code, channel=actor.channel,
         cancelled_by=now - policy.rebook_delay)).first()
-    if found is None or found.closed or found.hold_lapsed or found.seat_cooled or found.reserve_due \
-            or found.reserve_for_channel:
-        return None  # no row yet, closed, something to sweep or a reserve to draw on: the general path's work
-    office = _OfficeColumns(found.active, found.timezone, found.horizon_days, found.cutoff_minutes,
-                            OfficeLevel(found.level))
+    if found is None or not _ordinary(found, reserves=True):
+        return None
+    office = _office_columns(found)
     _check_date(office, day, now)
     _check_cutoff(office, day, found.start_time, now)
     procedure = _procedure(session, office, procedure_id)
-    values = dict(
-        code=new_code(), office_id=office_id, session_id=found.id, date=day, session_code=code, phone=phone,
-        name=name, procedure_id=procedure.id if procedure else None, field=None, channel=actor.channel,
-        reserve_channel=None, created_by=actor.name, language=language, status=BookingStatus.BOOKED,
-        created_at=now, updated_at=now, cancelled_at=None, seat_released_at=None, checked_in_at=None,
-        served_at=None, no_show_at=None, desk_id=None, called_at=None, call_count=0,
-        result_date=calendar.result_date(session, day, procedure.processing_days if procedure else None),
-    )
-    taken = TAKE_BOOKED_SEAT.execute(session, dict(
-        code=values["code"], office_id=office_id, session_id=found.id, day=day, session_code=code, phone=phone,
-        name=name, procedure_id=values["procedure_id"], channel=actor.channel, actor=actor.name, language=language,
-        now=now, result_date=values["result_date"], position=window_position,
-        today=local_now(office, now).date(), max_future_bookings=policy.max_future_bookings)).first()
+    values = _booking_values(session, office_id=office_id, session_id=found.id, day=day, code=code, phone=phone,
+                             name=name, procedure=procedure, channel=actor.channel, reserve_channel=None,
+                             actor=actor, language=language, now=now)
+    taken = BOOK_SEAT.execute(session, _statement_params(
+        values, actor, channel=actor.channel, position=window_position, today=local_now(office, now).date(),
+        max_future_bookings=policy.max_future_bookings)).first()
     if taken is None:
         return None  # refused: the general path reads the same rows and says which rule
-    if taken.booking_id is None:  # the code was in use: give the seat back and let the general path draw another
-        seats.give_back(session, session_id=found.id, window_id=taken.window_id, reserve_channel=None,
-                        column="booked")
-        return None
-    booking = Booking(id=taken.booking_id, window_id=taken.window_id, arrival_start=taken.start_time,
-                      arrival_end=taken.end_time, queue_number=taken.next_queue, **values)
-    make_transient_to_detached(booking)  # it is in the database as written: attach it without an INSERT
-    session.add(booking)
-    return booking
+    return _booking_from(session, taken, values, actor=actor)
 
 
 @atomic

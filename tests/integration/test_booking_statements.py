@@ -15,9 +15,9 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from booking import bookings
-from booking.errors import AlreadyBookedForSession, TooManyBookings
-from booking.models import ArrivalWindow, Booking, BookingEvent, Citizen, OfficeSession
-from tests.factories import NOW, OPERATOR, POLICY, make_office, phone
+from booking.errors import AlreadyBookedForSession, HoldExpired, TooManyBookings
+from booking.models import ArrivalWindow, Booking, BookingEvent, Citizen, Hold, OfficeSession
+from tests.factories import IVR, NOW, OPERATOR, POLICY, make_office, phone
 
 TUESDAY = date(2027, 3, 2)
 
@@ -113,16 +113,18 @@ def test_the_future_bookings_limit_holds_across_sessions(pg: Session) -> None:
                       actor=OPERATOR, now=NOW, policy=POLICY)
 
 
-def test_a_code_already_in_use_gives_the_seat_back_and_books_with_another(
+def test_a_code_already_in_use_is_skipped_and_the_booking_keeps_its_seat(
         pg: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     office = make_office(pg)
     taken = _book(pg, 1, office_id=office.id).code
     codes = iter([taken, "123456789", "987654321"])
     monkeypatch.setattr(bookings, "new_code", lambda: next(codes))
     booking = _book(pg, 2, office_id=office.id)
-    assert booking.code == "123456789"  # the general path drew the next one
+    assert booking.code == "123456789"  # drawn again, as the general path does
     assert _counters(pg, office.id) == (2, 2, 2, 2)
-    assert booking.queue_label == "S-003"  # the number the clash used is skipped, never given twice
+    assert booking.queue_label == "S-002"
+    history = pg.scalars(select(BookingEvent).where(BookingEvent.booking_id == booking.id)).one()
+    assert history.detail == {"queue": "S-002", "date": "2027-03-02", "session": "S"}
 
 
 def test_the_window_asked_for_is_the_one_taken(pg: Session) -> None:
@@ -138,3 +140,57 @@ def test_the_window_asked_for_is_the_one_taken(pg: Session) -> None:
 def test_the_database_writes_queue_labels_as_python_does(pg: Session, number: int) -> None:
     label = pg.scalar(select(Booking.queue_label_sql("C", number)))
     assert label == Booking(session_code="C", queue_number=number).queue_label
+
+
+def _hold(db: Session, n: int, office_id: int, owner: str) -> Any:
+    return bookings.hold_seat(db, office_id=office_id, day=TUESDAY, code="S", phone=phone(n), owner=owner,
+                              channel=IVR.channel, now=NOW, policy=POLICY)
+
+
+def test_a_hold_and_its_confirmation_are_two_statements_each(pg: Session, sent: list[str]) -> None:
+    office = make_office(pg)
+    _book(pg, 1, office_id=office.id)
+    sent.clear()
+    hold = _hold(pg, 2, office.id, "call:CA1")
+    assert len(sent) == 2
+    row = pg.get(OfficeSession, hold.session_id)
+    assert row is not None
+    pg.refresh(row)
+    assert (row.held, row.booked) == (1, 1)
+    sent.clear()
+    booking = bookings.confirm_hold(pg, hold_id=hold.id, owner="call:CA1", actor=IVR, now=NOW + timedelta(seconds=30),
+                                    policy=POLICY, name="Lê Văn Cường")
+    assert len(sent) == 2
+    pg.commit()
+    pg.refresh(row)
+    assert (row.held, row.booked) == (0, 2)
+    assert pg.get(Hold, hold.id) is None
+    assert (booking.queue_label, booking.channel, booking.name, booking.window_id) == (
+        "S-002", IVR.channel, "Lê Văn Cường", hold.window_id)
+    assert _counters(pg, office.id) == (2, 2, 2, 2)
+
+
+def test_somebody_elses_hold_and_a_lapsed_one_are_refused_as_the_general_path_refuses(pg: Session) -> None:
+    office = make_office(pg)
+    _book(pg, 1, office_id=office.id)
+    hold = _hold(pg, 2, office.id, "call:CA2")
+    with pytest.raises(HoldExpired):
+        bookings.confirm_hold(pg, hold_id=hold.id, owner="call:OTHER", actor=IVR, now=NOW, policy=POLICY)
+    with pytest.raises(HoldExpired):
+        bookings.confirm_hold(pg, hold_id=hold.id, owner="call:CA2", actor=IVR, now=NOW + POLICY.hold_ttl,
+                              policy=POLICY)
+    pg.commit()  # a refusal leaves everything as it was (the sweep is the scheduled job's, or the next booking's)
+    assert _counters(pg, office.id) == (1, 1, 1, 1)
+    row = pg.scalars(select(OfficeSession).where(OfficeSession.office_id == office.id)).one()
+    pg.refresh(row)
+    assert row.held == 1 and pg.scalars(select(Hold.id)).all() == [hold.id]
+
+
+def test_choosing_again_lets_go_of_the_first_hold(pg: Session) -> None:
+    office = make_office(pg)
+    _book(pg, 1, office_id=office.id)
+    first = _hold(pg, 2, office.id, "call:CA3")
+    second = bookings.hold_seat(pg, office_id=office.id, day=TUESDAY, code="C", phone=phone(2), owner="call:CA3",
+                                channel=IVR.channel, now=NOW, policy=POLICY)
+    assert pg.scalars(select(Hold.id).where(Hold.owner == "call:CA3")).all() == [second.id]
+    assert first.id != second.id
