@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import abort, g, request
+from flask import abort, request
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
@@ -13,6 +13,7 @@ from hotline.runtime import runtime
 
 log = logging.getLogger(__name__)
 FORWARDING_HEADERS = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded")
+VERIFIED = "hotline.twilio_verified_form"  # the WSGI environ key of a request's proven form
 
 
 def signed_url() -> str:
@@ -30,9 +31,10 @@ def verified_form() -> MultiDict[str, str]:
     Checked once per request: a view that asks again (`/ivr/voice` asks for a waitlist offer first, then
     serves the call) gets the form already proven.
     """
-    found: MultiDict[str, str] | None = g.get("twilio_verified_form")
+    # Kept with the request itself, not on `g`: a CLI command (the simulator) serves many requests in one app context.
+    found: MultiDict[str, str] | None = request.environ.get(VERIFIED)
     if found is None:
-        found = g.twilio_verified_form = _verify()
+        found = request.environ[VERIFIED] = _verify()
     return found
 
 
