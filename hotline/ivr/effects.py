@@ -365,8 +365,10 @@ class Effects:
             rooms = [r for r in rooms if r.date >= date.fromisoformat(wanted["date"])] or rooms
         if wanted.get("part"):
             rooms = [r for r in rooms if r.code == wanted["part"]] or rooms
-        booked = self._booked_sessions(context)
-        return [r for r in rooms if (r.office_id, r.date.isoformat(), r.code) not in {*skip, *booked}]
+        if not rooms:
+            return []  # nothing to leave out: the caller's own bookings are not asked for
+        left_out = {*skip, *self._booked_sessions(context)}
+        return [r for r in rooms if (r.office_id, r.date.isoformat(), r.code) not in left_out]
 
     def _booked_sessions(self, context: dict[str, Any]) -> set[tuple[int, str, str]]:
         """Sessions the number being booked for already has an appointment in: not offered again."""
