@@ -73,7 +73,8 @@ def _part(code: str) -> str:
     return {"S": "morning", "C": "afternoon"}.get(code, "session")
 
 
-def _verified_mobile(caller: str) -> str | None:
+def verified_mobile(caller: str) -> str | None:
+    """The caller ID as a Vietnamese mobile number (E.164), or None."""
     try:
         phone = parse_phone(caller)
     except InvalidPhone:
@@ -81,19 +82,24 @@ def _verified_mobile(caller: str) -> str | None:
     return phone.number if phone.is_mobile else None
 
 
+# A mobile and the language stored for it (None: none), read with the call's row (hotline/ivr/webhooks.py).
+KnownLanguage = tuple[str, str | None] | None
+
+
 class Effects:
     """The effect table for one webhook request: `effects(name, context)` returns an outcome."""
 
     def __init__(self, db: Session, rt: Runtime, call: Call, now: datetime, *,
-                 offices_key: tuple[Any, ...] | None = None) -> None:
+                 offices_key: tuple[Any, ...] | None = None, known_language: KnownLanguage = None) -> None:
         self.db, self.rt, self.call, self.now = db, rt, call, now
+        self._known_language = known_language  # the language stored for a mobile, when this transaction read it
         self._offices_key = offices_key  # the directory's key, when this transaction read it first
         # The active offices (hotline/ivr/directory.py: kept by the process, checked once per request).
         self._active: tuple[SpokenOffice, ...] | None = None
         self._mine: tuple[int, int | None] | None = None  # `_caller_bookings`, once read
         # Who the caller is comes from the network's caller ID alone, when it is a Vietnamese
         # mobile; a number typed during the call is where the SMS goes, never an identity.
-        self.ctx = rt.context(db, Actor.caller(call.sid, verified_mobile=_verified_mobile(call.caller)), now=now)
+        self.ctx = rt.context(db, Actor.caller(call.sid, verified_mobile=verified_mobile(call.caller)), now=now)
 
     def __call__(self, name: str, context: dict[str, Any]) -> str:
         outcome: str = getattr(self, name)(context)
@@ -186,9 +192,14 @@ class Effects:
         reachable = phone.kind in (PhoneKind.MOBILE, PhoneKind.LANDLINE)
         context["caller"] = {"phone": phone.number if reachable else None, "mobile": phone.is_mobile}
         if phone.is_mobile:
-            citizen = self.db.get(Citizen, phone.number)
-            if citizen is not None and citizen.language in ("vi", "en"):
-                context["language"] = citizen.language  # they chose it on an earlier call
+            known = self._known_language
+            if known is not None and known[0] == phone.number:
+                language = known[1]
+            else:  # not read with the call's row (a call we placed: its caller is the number we rang)
+                citizen = self.db.get(Citizen, phone.number)
+                language = citizen.language if citizen is not None else None
+            if language in ("vi", "en"):
+                context["language"] = language  # they chose it on an earlier call
 
     def set_language_en(self, context: dict[str, Any]) -> str:
         context["language"] = "en"
@@ -724,4 +735,4 @@ def _code_of(part: str) -> str:
     return {"morning": "S", "afternoon": "C"}.get(part, part)
 
 
-__all__ = ["HINT_LISTS", "Effects", "stored_context"]
+__all__ = ["HINT_LISTS", "Effects", "KnownLanguage", "stored_context", "verified_mobile"]

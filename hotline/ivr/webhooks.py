@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, request, send_from_directory, url_for
-from sqlalchemy import bindparam, literal_column, select
+from sqlalchemy import String, bindparam, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -34,7 +34,8 @@ from werkzeug.datastructures import MultiDict
 from database.base import UTCDateTime
 from hotline import metrics
 from hotline.ivr.directory import OFFICES_KEY
-from hotline.ivr.effects import Effects, stored_context
+from booking.models import Citizen
+from hotline.ivr.effects import Effects, KnownLanguage, stored_context, verified_mobile
 from hotline.ivr.models import Call, CallOutcome
 from hotline.ivr.speech import say_value
 from hotline.ivr.twiml import Urls, Voice, apology, render_turn
@@ -123,18 +124,23 @@ def _render_spoken(spoken: Spoken, language: str) -> str:
     return loc.gettext(PROMPTS[spoken.key], **params)
 
 
-def _lock_call(db: Session, sid: str, caller: str, now: datetime) -> tuple[Call, tuple[Any, ...]]:
-    """The call's row, created on the first request and locked for the rest of this one, and the offices' key.
+def _lock_call(db: Session, sid: str, caller: str, now: datetime) -> tuple[Call, tuple[Any, ...], KnownLanguage]:
+    """The call's row, created on the first request and locked for the rest of this one, the offices' key, and
+    the language stored for the caller's mobile.
 
-    One upsert does both: ON CONFLICT DO UPDATE takes the row lock, so two requests for the
+    One upsert does all three: ON CONFLICT DO UPDATE takes the row lock, so two requests for the
     same call (a retry racing the original) are served one after the other. Its RETURNING also
     reads (count, sum of versions) of the offices (hotline/ivr/directory.py), as the first thing
-    the transaction reads, so that the process's list of offices is checked without a statement.
+    the transaction reads, so that the process's list of offices is checked without a statement,
+    and the language the caller's mobile chose on an earlier call, which the greeting needs
+    (`Effects._identify`), so that the first request does not ask for it apart.
     """
     stmt = _upsert_call(db.get_bind().dialect.name)
-    call, *key = db.execute(stmt, {"sid": sid, "caller": caller[:40], "language": runtime().settings.default_language,
-                                   "now": now}, execution_options={"populate_existing": True}).one()
-    return call, tuple(key)
+    mobile = verified_mobile(caller)
+    call, *key, language = db.execute(stmt, {"sid": sid, "caller": caller[:40], "mobile": mobile,
+                                             "language": runtime().settings.default_language, "now": now},
+                                      execution_options={"populate_existing": True}).one()
+    return call, tuple(key), (mobile, language) if mobile is not None else None
 
 
 @functools.cache
@@ -147,8 +153,10 @@ def _upsert_call(dialect: str) -> ExecutableReturnsRows:
                                status="active", started_at=now, updated_at=now)
     stmt = stmt.on_conflict_do_update(index_elements=["sid"], set_={"updated_at": stmt.excluded.updated_at})
     count, version = (select(column).scalar_subquery().label(name) for column, name in OFFICES_KEY)
-    return select(Call, *(literal_column(name) for _, name in OFFICES_KEY)).from_statement(
-        stmt.returning(*Call.__table__.c, count, version))
+    language = (select(Citizen.language).where(Citizen.phone == bindparam("mobile", type_=String()))
+                .scalar_subquery().label("caller_language"))
+    return select(Call, *(literal_column(name) for _, name in OFFICES_KEY), literal_column("caller_language")
+                  ).from_statement(stmt.returning(*Call.__table__.c, count, version, language))
 
 
 def _event(form: MultiDict[str, str]) -> Event:
@@ -173,9 +181,9 @@ def _serve(step: int | None, event: Event) -> Response:
     language = rt.settings.default_language
     try:
         with rt.transaction() as db:
-            call, offices_key = _lock_call(db, sid, form.get("From", ""), now)
+            call, offices_key, known = _lock_call(db, sid, form.get("From", ""), now)
             language = call.language
-            xml, finished = _answer(db, rt, call, step, event, now, offices_key)
+            xml, finished = _answer(db, rt, call, step, event, now, offices_key, known)
     except Exception:
         # A fault of ours (the database gone, a bug) must still leave the caller with valid TwiML.
         log.exception("voice webhook failed", extra={"call_sid": sid})
@@ -185,8 +193,8 @@ def _serve(step: int | None, event: Event) -> Response:
     return _xml(xml)
 
 
-def _answer(db: Session, rt: Runtime, call: Call, step: int | None, event: Event,
-            now: datetime, offices_key: tuple[Any, ...] | None = None) -> tuple[str, bool]:
+def _answer(db: Session, rt: Runtime, call: Call, step: int | None, event: Event, now: datetime,
+            offices_key: tuple[Any, ...] | None = None, known: KnownLanguage = None) -> tuple[str, bool]:
     """The answer to this request, and whether it finished the call's figures (to count after commit)."""
     token = request.headers.get("I-Twilio-Idempotency-Token")
     repeated = (token is not None and token == call.last_token) or (
@@ -205,7 +213,7 @@ def _answer(db: Session, rt: Runtime, call: Call, step: int | None, event: Event
         return call.last_response, True
     context = copy.deepcopy(call.context)
     states = _Entered(HOTLINE.states)
-    effects = Effects(db, rt, call, now, offices_key=offices_key)
+    effects = Effects(db, rt, call, now, offices_key=offices_key, known_language=known)
     # A call whose row was prepared before its first request (an outbound campaign's) starts where the row says.
     start = call.state if call.step == 0 and call.state in ENTRIES else HOTLINE.start
     engine = Engine(dataclasses.replace(HOTLINE, states=states, start=start), effects)

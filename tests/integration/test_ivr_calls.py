@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
@@ -272,6 +272,40 @@ def test_english_for_the_rest_of_the_call(app: Flask, caller: Dial, db: Session,
     sms = db.scalars(select(OutboxMessage)).one()
     assert sms.language == "en" and "Appointment" in sms.body
     assert db.get_one(Citizen, "+84912345678").language == "en"
+
+
+def test_a_returning_caller_is_greeted_and_offered_their_office_without_extra_reads(
+        app: Flask, caller: Dial, db: Session, office: int) -> None:
+    """The language chosen on an earlier call comes with the call's row; the booking menu reads the caller's
+    bookings once, for both the limit and the office they last booked at."""
+    make_office(db, keypad_number=2, name="Trung tâm Phục vụ hành chính công phường An Xuyên")
+    db.commit()
+    first = caller()
+    first.ring()
+    first.press("9")  # English, remembered for the number
+    for key in "11111":  # book, an office from the list, the first of them, its first session, confirm
+        first.press(key)
+    assert "Your queue number is 1" in first.spoken()
+    first.hang_up()
+
+    sent: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        sent.append(" ".join(statement.split()))
+
+    engine = app.extensions["hotline"].engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        again = caller()
+        again.ring()
+        assert "To book, press 1." in again.spoken()
+        assert not [s for s in sent if s.startswith("SELECT") and "FROM citizens" in s]
+        sent.clear()
+        again.press("1")
+        assert "Last time you booked at" in again.spoken()
+        assert len([s for s in sent if "FROM bookings" in s]) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_a_repeated_request_is_answered_again_but_not_acted_on(app: Flask, caller: Dial, db: Session, office: int) -> None:
