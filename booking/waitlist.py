@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -239,11 +239,14 @@ def give_up(session: Session, *, entry_id: int, to: WaitlistStatus, now: datetim
     return entry
 
 
-def offer_for_phone(session: Session, phone: str, *, now: datetime) -> WaitlistEntry | None:
-    """The live offer held for this number, if any (a caller ringing the hotline from it claims it)."""
-    return session.scalars(select(WaitlistEntry).where(
+def live_offer(phone: Any, now: Any) -> Select[Any]:
+    """The id of the live offer held for this number, if any (a caller ringing the hotline from it claims it).
+
+    `phone` and `now` are values or bound parameters: the hotline reads it within the call's own upsert.
+    """
+    return select(WaitlistEntry.id).where(
         WaitlistEntry.phone == phone, WaitlistEntry.status == WaitlistStatus.OFFERED,
-        WaitlistEntry.offer_expires_at > now).order_by(WaitlistEntry.offer_expires_at).limit(1)).first()
+        WaitlistEntry.offer_expires_at > now).order_by(WaitlistEntry.offer_expires_at).limit(1)
 
 
 def sessions_to_offer(session: Session, *, today: date, office_id: int | None = None, limit: int = 500) -> list[int]:
@@ -267,5 +270,5 @@ def live_entries_of_phone(session: Session, *, phone: str) -> list[WaitlistEntry
 
 __all__ = [
     "AlreadyWaiting", "Joined", "OfferGone", "Offers", "SessionHasRoom", "accept", "get", "give_up", "join",
-    "live_entries", "live_entries_of_phone", "offer_for_phone", "offer_seats", "sessions_to_offer",
+    "live_entries", "live_entries_of_phone", "live_offer", "offer_seats", "sessions_to_offer",
 ]

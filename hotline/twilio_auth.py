@@ -28,8 +28,8 @@ def signed_url() -> str:
 def verified_form() -> MultiDict[str, str]:
     """The POSTed parameters, cleaned as any field is, or 403 unless X-Twilio-Signature proves they came from Twilio.
 
-    Checked once per request: a view that asks again (`/ivr/voice` asks for a waitlist offer first, then
-    serves the call) gets the form already proven.
+    Checked once per request: a view that asks again (a campaign call's answer stores the call's row, then
+    serves it as the hotline serves any call) gets the form already proven.
     """
     # Kept with the request itself, not on `g`: a CLI command (the simulator) serves many requests in one app context.
     found: MultiDict[str, str] | None = request.environ.get(VERIFIED)

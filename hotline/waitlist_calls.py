@@ -304,28 +304,15 @@ def status(entry_id: int) -> Response:
     return Response(status=204)
 
 
-def claim_at_start() -> Response | None:
-    """A call to the hotline from a number a seat is held for starts with the offer (`/ivr/voice` asks first)."""
-    form = verified_form()
-    try:
-        caller = parse_phone(form.get("From", ""))
-    except InvalidPhone:
-        return None
-    if not caller.is_mobile:
-        return None
-    rt = runtime()
-    try:
-        with rt.reading() as db:
-            entry = waitlist.offer_for_phone(db, caller.number, now=rt.now())
-    except Exception:
-        # The database gone, say: the hotline's own flow answers (and apologises), as for any caller.
-        log.exception("looking for a waitlist offer failed", extra={"call_sid": form.get("CallSid", "")})
-        return None
-    if entry is None:
-        return None
+def to_offer(entry_id: int) -> Response:
+    """A call to the hotline from a number a seat is held for starts with the offer.
+
+    `/ivr/voice` finds the live offer (`booking.waitlist.live_offer`) in the call's own upsert and, when there is
+    one, sends the call here instead of into the flow.
+    """
     response = VoiceResponse()
-    response.redirect(f"/ivr/offer/{entry.id}", method="POST")
+    response.redirect(f"/ivr/offer/{entry_id}", method="POST")
     return _xml(response)
 
 
-__all__ = ["blueprint", "claim_at_start", "make_caller", "place_offer_calls", "sweep"]
+__all__ = ["blueprint", "make_caller", "place_offer_calls", "sweep", "to_offer"]

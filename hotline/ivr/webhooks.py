@@ -35,6 +35,7 @@ from database.base import UTCDateTime
 from hotline import metrics
 from hotline.ivr.directory import OFFICES_KEY
 from booking.models import Citizen
+from booking.waitlist import live_offer
 from hotline.ivr.effects import Effects, KnownLanguage, stored_context, verified_mobile
 from hotline.ivr.models import Call, CallOutcome
 from hotline.ivr.speech import say_value
@@ -124,23 +125,32 @@ def _render_spoken(spoken: Spoken, language: str) -> str:
     return loc.gettext(PROMPTS[spoken.key], **params)
 
 
-def _lock_call(db: Session, sid: str, caller: str, now: datetime) -> tuple[Call, tuple[Any, ...], KnownLanguage]:
-    """The call's row, created on the first request and locked for the rest of this one, the offices' key, and
-    the language stored for the caller's mobile.
+@dataclasses.dataclass(frozen=True)
+class _Locked:
+    call: Call
+    offices_key: tuple[Any, ...]
+    known_language: KnownLanguage  # the language stored for the caller's mobile (first requests only)
+    offer: int | None  # the live waitlist offer held for the caller's mobile (first requests only)
 
-    One upsert does all three: ON CONFLICT DO UPDATE takes the row lock, so two requests for the
+
+def _lock_call(db: Session, sid: str, caller: str, now: datetime, *, first: bool) -> _Locked:
+    """The call's row, created on the first request and locked for the rest of this one, the offices' key, and
+    on a call's first request what the caller's mobile already has: a language, and a waitlist offer.
+
+    One upsert does it all: ON CONFLICT DO UPDATE takes the row lock, so two requests for the
     same call (a retry racing the original) are served one after the other. Its RETURNING also
     reads (count, sum of versions) of the offices (hotline/ivr/directory.py), as the first thing
-    the transaction reads, so that the process's list of offices is checked without a statement,
-    and the language the caller's mobile chose on an earlier call, which the greeting needs
-    (`Effects._identify`), so that the first request does not ask for it apart.
+    the transaction reads, so that the process's list of offices is checked without a statement;
+    and, when `first`, the language the mobile chose on an earlier call, which the greeting needs
+    (`Effects._identify`), and the live offer of a seat held for it (hotline/waitlist_calls.py), so
+    that the first request asks for neither apart.
     """
     stmt = _upsert_call(db.get_bind().dialect.name)
-    mobile = verified_mobile(caller)
-    call, *key, language = db.execute(stmt, {"sid": sid, "caller": caller[:40], "mobile": mobile,
-                                             "language": runtime().settings.default_language, "now": now},
-                                      execution_options={"populate_existing": True}).one()
-    return call, tuple(key), (mobile, language) if mobile is not None else None
+    mobile = verified_mobile(caller) if first else None
+    call, *key, language, offer = db.execute(
+        stmt, {"sid": sid, "caller": caller[:40], "mobile": mobile, "language": runtime().settings.default_language,
+               "now": now}, execution_options={"populate_existing": True}).one()
+    return _Locked(call, tuple(key), (mobile, language) if mobile is not None else None, offer)
 
 
 @functools.cache
@@ -153,10 +163,12 @@ def _upsert_call(dialect: str) -> ExecutableReturnsRows:
                                status="active", started_at=now, updated_at=now)
     stmt = stmt.on_conflict_do_update(index_elements=["sid"], set_={"updated_at": stmt.excluded.updated_at})
     count, version = (select(column).scalar_subquery().label(name) for column, name in OFFICES_KEY)
-    language = (select(Citizen.language).where(Citizen.phone == bindparam("mobile", type_=String()))
-                .scalar_subquery().label("caller_language"))
-    return select(Call, *(literal_column(name) for _, name in OFFICES_KEY), literal_column("caller_language")
-                  ).from_statement(stmt.returning(*Call.__table__.c, count, version, language))
+    mobile = bindparam("mobile", type_=String())
+    language = select(Citizen.language).where(Citizen.phone == mobile).scalar_subquery().label("caller_language")
+    offer = live_offer(mobile, now).scalar_subquery().label("waitlist_offer")
+    return select(Call, *(literal_column(name) for _, name in OFFICES_KEY), literal_column("caller_language"),
+                  literal_column("waitlist_offer")
+                  ).from_statement(stmt.returning(*Call.__table__.c, count, version, language, offer))
 
 
 def _event(form: MultiDict[str, str]) -> Event:
@@ -171,7 +183,17 @@ def _event(form: MultiDict[str, str]) -> Event:
     return Event("keys", "?") if keys else Event("silence")  # garbage is a wrong key, never a crash
 
 
-def _serve(step: int | None, event: Event) -> Response:
+class _Offered(Exception):
+    """A seat is held for the caller: the call goes to its offer, and its row is not kept (rolled back)."""
+
+    def __init__(self, entry_id: int) -> None:
+        super().__init__(entry_id)
+        self.entry_id = entry_id
+
+
+def _serve(step: int | None, event: Event, *, claim: bool = False) -> Response:
+    """Serve one request of a call; `claim`: the number's first request, which a waitlist offer held for the
+    caller's mobile answers instead (hotline/waitlist_calls.py)."""
     form = verified_form()
     sid = form.get("CallSid", "")
     if not CALL_SID.match(sid):
@@ -181,9 +203,16 @@ def _serve(step: int | None, event: Event) -> Response:
     language = rt.settings.default_language
     try:
         with rt.transaction() as db:
-            call, offices_key, known = _lock_call(db, sid, form.get("From", ""), now)
+            locked = _lock_call(db, sid, form.get("From", ""), now, first=step is None)
+            call = locked.call
+            if claim and locked.offer is not None and call.step == 0:
+                raise _Offered(locked.offer)
             language = call.language
-            xml, finished = _answer(db, rt, call, step, event, now, offices_key, known)
+            xml, finished = _answer(db, rt, call, step, event, now, locked.offices_key, locked.known_language)
+    except _Offered as offered:
+        from hotline.waitlist_calls import to_offer
+
+        return to_offer(offered.entry_id)
     except Exception:
         # A fault of ours (the database gone, a bug) must still leave the caller with valid TwiML.
         log.exception("voice webhook failed", extra={"call_sid": sid})
@@ -243,9 +272,7 @@ def _ended() -> str:
 @blueprint.post("/voice")
 def voice() -> Response:
     """The number's voice webhook: the first request of every call (a seat held for the caller is offered first)."""
-    from hotline.waitlist_calls import claim_at_start
-
-    return claim_at_start() or _serve(None, Event("start"))
+    return _serve(None, Event("start"), claim=True)
 
 
 def start_prepared() -> Response:

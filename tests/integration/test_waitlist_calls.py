@@ -20,6 +20,7 @@ from booking import bookings
 from actions.models import AuditEntry
 from booking.models import Booking, BookingStatus, Channel, OfferCall, Office, OfficeLevel, WaitlistEntry, WaitlistStatus
 from hotline.ivr.effects import spoken_office
+from hotline.ivr.models import Call
 from hotline.localization import BabelLocalizer
 from hotline.runtime import runtime
 from hotline.waitlist_calls import make_caller, place_offer_calls, sweep
@@ -258,6 +259,7 @@ def test_ringing_the_hotline_from_the_number_claims_the_offer(app: Flask, db: Se
     assert status == 200 and xml is not None
     redirect = xml.find("Redirect")
     assert redirect is not None and redirect.text == f"/ivr/offer/{first.id}"
+    assert db.get(Call, params["CallSid"]) is None  # sent to the offer, never into the hotline's flow
     status, xml = post(client, redirect.text, params)
     assert "Đã có chỗ cho quý vị" in said(xml)
     gather = xml.find("Gather") if xml is not None else None
