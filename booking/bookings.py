@@ -43,6 +43,11 @@ from booking.policy import BookingPolicy
 from booking.schedule import PlannedSession, plan_days
 
 
+# History rows a statement wrote (not the ORM's flush), listed in `Session.info` under this key
+# until the transaction ends, so that whoever counts the history at commit sees them too.
+HISTORY_WRITTEN = "booking.history_written"
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who asked: a staff user, the IVR, or an API integration; recorded in the history."""
@@ -326,9 +331,12 @@ def _insert_row(session: Session, values: dict[str, Any]) -> Booking:
     return booking
 
 
+def _created_detail(booking: Booking) -> dict[str, object]:
+    return {"queue": booking.queue_label, "date": booking.date.isoformat(), "session": booking.session_code}
+
+
 def _created(session: Session, booking: Booking, *, actor: Actor, now: datetime) -> None:
-    _event(session, booking, action="created", actor=actor, now=now,
-           detail={"queue": booking.queue_label, "date": booking.date.isoformat(), "session": booking.session_code})
+    _event(session, booking, action="created", actor=actor, now=now, detail=_created_detail(booking))
 
 
 def confirm_hold(session: Session, *, hold_id: int, owner: str, actor: Actor, now: datetime, policy: BookingPolicy,
@@ -479,8 +487,13 @@ def _booking_from(session: Session, taken: Any, values: dict[str, Any], *, actor
         _created(session, booking, actor=actor, now=values["created_at"])
         return booking
     booking = Booking(id=taken.booking_id, **seat, **values)
-    make_transient_to_detached(booking)  # it is in the database as written: attach it without an INSERT
-    session.add(booking)
+    entry = BookingEvent(id=taken.history_id, booking_id=booking.id, at=booking.created_at, action="created",
+                         actor=actor.name, channel=actor.channel, detail=_created_detail(booking))
+    for row in (booking, entry):
+        make_transient_to_detached(row)  # in the database as written: attached without an INSERT
+        session.add(row)
+    set_committed_value(entry, "booking", booking)  # and kept with it until the commit has counted it
+    session.info.setdefault(HISTORY_WRITTEN, []).append(entry)
     return booking
 
 

@@ -144,7 +144,7 @@ def _booking_and_history(seat: CTE, window: CTE, *, channel: Any, reserve_channe
     history = BookingEvent.__table__.insert().from_select(
         ["booking_id", "at", "action", "actor", "channel", "detail"],
         select(booking.c.id, now, literal("created"), _param("actor", String), _param("actor_channel", String),
-               detail)).cte("history")
+               detail)).returning(BookingEvent.id).cte("history")
     return booking, history
 
 
@@ -186,8 +186,8 @@ def _new_seat(*, holding: bool) -> Executable:
     booking, history = _booking_and_history(
         seat, window, channel=_param("channel", String), reserve_channel=null(),
         source=seat.join(window, true()))
-    return (taken.add_columns(booking.c.id.label("booking_id"))
-            .select_from(seat).join(window, true()).outerjoin(booking, true()).add_cte(history))
+    return (taken.add_columns(booking.c.id.label("booking_id"), history.c.id.label("history_id"))
+            .select_from(seat).join(window, true()).outerjoin(booking, true()).outerjoin(history, true()))
 
 
 def _confirmed_seat() -> Executable:
@@ -219,8 +219,10 @@ def _confirmed_seat() -> Executable:
         source=seat.join(window, true()).join(claimed, true()))
     return (
         select(seat.c.next_queue, window.c.id.label("window_id"), window.c.start_time, window.c.end_time,
-               claimed.c.channel, claimed.c.reserve_channel, booking.c.id.label("booking_id"))
-        .select_from(seat).join(window, true()).join(claimed, true()).outerjoin(booking, true()).add_cte(history)
+               claimed.c.channel, claimed.c.reserve_channel, booking.c.id.label("booking_id"),
+               history.c.id.label("history_id"))
+        .select_from(seat).join(window, true()).join(claimed, true()).outerjoin(booking, true())
+        .outerjoin(history, true())
     )
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import Row, event, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from booking.bookings import HISTORY_WRITTEN
 from booking.models import Booking, BookingEvent, BookingStatus, Channel, Office
 from config import Settings
 from hotline.heartbeats import SchedulerHeartbeat, SchedulerRole
@@ -99,21 +100,27 @@ class _Change:
     office_id: int | None
 
 
+def _change(session: Session, entry: BookingEvent) -> _Change:
+    booking = session.identity_map.get(inspect(Booking).identity_key_from_primary_key((entry.booking_id,)))
+    code = booking.code if isinstance(booking, Booking) else None
+    office_id = booking.office_id if isinstance(booking, Booking) else None
+    return _Change(entry, entry.action, Channel(entry.channel).value, code, office_id)
+
+
 def _collect_changes(session: Session, _flush_context: Any) -> None:
     """Note the booking history rows this flush wrote; they count only if the transaction commits."""
     for obj in session.new:
-        if not isinstance(obj, BookingEvent):
-            continue
-        booking = session.identity_map.get(inspect(Booking).identity_key_from_primary_key((obj.booking_id,)))
-        code = booking.code if isinstance(booking, Booking) else None
-        office_id = booking.office_id if isinstance(booking, Booking) else None
-        session.info.setdefault(_PENDING, []).append(
-            _Change(obj, obj.action, Channel(obj.channel).value, code, office_id))
+        if isinstance(obj, BookingEvent):
+            session.info.setdefault(_PENDING, []).append(_change(session, obj))
 
 
 def _emit_changes(session: Session) -> None:
-    """Count and log the committed changes; those of a rolled-back savepoint were expunged, so skipped."""
-    committed = [c for c in session.info.pop(_PENDING, []) if inspect(c.entry).persistent]
+    """Count and log the committed changes; those of a rolled-back savepoint were expunged, so skipped.
+
+    Rows a booking statement wrote itself (booking.bookings.HISTORY_WRITTEN) come after the flushed ones.
+    """
+    changes = session.info.pop(_PENDING, []) + [_change(session, e) for e in session.info.pop(HISTORY_WRITTEN, [])]
+    committed = [c for c in changes if inspect(c.entry).persistent]
     for change in committed:
         counter = _CHANGES.get(change.action)
         if counter is not None:
@@ -129,6 +136,7 @@ def _emit_changes(session: Session) -> None:
 def _forget_changes(session: Session) -> None:
     if not session.in_transaction():
         session.info.pop(_PENDING, None)
+        session.info.pop(HISTORY_WRITTEN, None)
 
 
 def watch_bookings(sessions: sessionmaker[Session]) -> None:
