@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -46,9 +46,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # One connection per checkout: SQLite connections are cheap, and a pool shared across
-        # threads would hand a connection mid-transaction to another thread's BEGIN.
-        kwargs.setdefault("poolclass", NullPool)
+        # Connections are kept: opening one (and setting its pragmas) and closing it again cost
+        # more CPU than the rest of a booking. A checked-out connection is one thread's alone,
+        # and a checked-in one has been rolled back, so it holds no lock while it waits; the
+        # overflow is unbounded, as with one connection per checkout, so nobody waits for one.
+        kwargs.setdefault("poolclass", QueuePool)
+        if kwargs["poolclass"] is QueuePool:
+            kwargs.setdefault("pool_size", 5)
+            kwargs.setdefault("max_overflow", -1)
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
