@@ -106,38 +106,56 @@ def _planned_counters(office: Office, planned: PlannedSession, reserves: list[Ch
 
 def _load_counters(session: Session, office_ids: list[int], start: date, end: date, now: datetime,
                    policy: BookingPolicy) -> dict[tuple[int, date, str], _Counters]:
-    rows = list(session.scalars(select(OfficeSession).where(
-        OfficeSession.office_id.in_(office_ids), OfficeSession.date.between(start, end))))
-    if not rows:
-        return {}
-    by_id = {row.id: row for row in rows}
-    ids = list(by_id)
-    counters = {row.id: _Counters(row.capacity, row.booked, row.held, row.cooling, row.closed, [], [])
-                for row in rows}
+    # One statement for the sessions and their windows, read as plain columns (no ORM rows).
+    rows = session.execute(
+        select(OfficeSession.id, OfficeSession.office_id, OfficeSession.date, OfficeSession.code,
+               OfficeSession.capacity, OfficeSession.booked, OfficeSession.held, OfficeSession.cooling,
+               OfficeSession.reserve_left, OfficeSession.closed,
+               ArrivalWindow.id, ArrivalWindow.position, ArrivalWindow.start_time, ArrivalWindow.end_time,
+               ArrivalWindow.capacity, ArrivalWindow.booked + ArrivalWindow.held + ArrivalWindow.cooling)
+        .outerjoin(ArrivalWindow, ArrivalWindow.session_id == OfficeSession.id)
+        .where(OfficeSession.office_id.in_(office_ids), OfficeSession.date.between(start, end))
+        .order_by(OfficeSession.id, ArrivalWindow.position))
+    counters: dict[int, _Counters] = {}
+    keys: dict[int, tuple[int, date, str]] = {}
     windows: dict[int, _WindowCount] = {}
-    for w in session.scalars(select(ArrivalWindow).where(ArrivalWindow.session_id.in_(ids))
-                             .order_by(ArrivalWindow.session_id, ArrivalWindow.position)):
-        entry = _WindowCount(w.position, w.start_time, w.end_time, w.capacity, w.taken)
-        windows[w.id] = entry
-        counters[w.session_id].windows.append(entry)
-    for r in session.scalars(select(SessionReserve).where(SessionReserve.session_id.in_(ids),
-                                                          SessionReserve.released.is_(False))):
-        if r.release_at > now and r.seats > r.used:
-            counters[r.session_id].reserves.append((r.channel, r.seats - r.used))
-    # Lapsed seats not yet swept are free to the next booker: expired holds and cooled cancellations, in one query.
-    lapsed = union_all(
-        select(literal("held"), Hold.session_id, Hold.window_id, func.count())
-        .where(Hold.session_id.in_(ids), Hold.expires_at <= now).group_by(Hold.session_id, Hold.window_id),
-        select(literal("cooling"), Booking.session_id, Booking.window_id, func.count()).where(
-            Booking.session_id.in_(ids), Booking.status == BookingStatus.CANCELLED,
-            Booking.seat_released_at.is_(None), Booking.cancelled_at <= now - policy.rebook_delay)
-        .group_by(Booking.session_id, Booking.window_id),
-    )
-    for column, session_id, window_id, count in session.execute(lapsed):
-        c = counters[session_id]
-        setattr(c, column, getattr(c, column) - count)
-        windows[window_id].taken -= count
-    return {(row.office_id, row.date, row.code): counters[row.id] for row in rows}
+    reserving, lapsing = [], []
+    for (sid, office_id, day, code, capacity, booked, held, cooling, reserve_left, closed,
+         wid, position, w_start, w_end, w_capacity, w_taken) in rows:
+        c = counters.get(sid)
+        if c is None:
+            c = counters[sid] = _Counters(capacity, booked, held, cooling, closed, [], [])
+            keys[sid] = (office_id, day, code)
+            if reserve_left > 0:
+                reserving.append(sid)
+            if held > 0 or cooling > 0:
+                lapsing.append(sid)
+        if wid is not None:
+            windows[wid] = entry = _WindowCount(position, w_start, w_end, w_capacity, w_taken)
+            c.windows.append(entry)
+    # The counters say which sessions can have a standing reserve or a lapsed seat: only those are asked about.
+    if reserving:
+        for session_id, reserve_channel, left in session.execute(
+                select(SessionReserve.session_id, SessionReserve.channel, SessionReserve.seats - SessionReserve.used)
+                .where(SessionReserve.session_id.in_(reserving), SessionReserve.released.is_(False),
+                       SessionReserve.release_at > now, SessionReserve.seats > SessionReserve.used)
+                .order_by(SessionReserve.id)):
+            counters[session_id].reserves.append((reserve_channel, left))
+    if lapsing:
+        # Lapsed seats not yet swept are free to the next booker: expired holds and cooled cancellations, in one query.
+        lapsed = union_all(
+            select(literal("held"), Hold.session_id, Hold.window_id, func.count())
+            .where(Hold.session_id.in_(lapsing), Hold.expires_at <= now).group_by(Hold.session_id, Hold.window_id),
+            select(literal("cooling"), Booking.session_id, Booking.window_id, func.count()).where(
+                Booking.session_id.in_(lapsing), Booking.status == BookingStatus.CANCELLED,
+                Booking.seat_released_at.is_(None), Booking.cancelled_at <= now - policy.rebook_delay)
+            .group_by(Booking.session_id, Booking.window_id),
+        )
+        for column, session_id, window_id, count in session.execute(lapsed):
+            c = counters[session_id]
+            setattr(c, column, getattr(c, column) - count)
+            windows[window_id].taken -= count
+    return {keys[sid]: c for sid, c in counters.items()}
 
 
 def effective_capacity(*, capacity: int, window_capacities: Iterable[int], kept_for_others: int) -> int:
