@@ -299,14 +299,11 @@ def _insert_booking(session: Session, *, office: Office, row: OfficeSession, sea
                     name: str | None, procedure: Procedure | None, channel: Channel, actor: Actor, language: str,
                     now: datetime) -> Booking:
     assert seat.queue_number is not None
-    values = dict(
-        office_id=office.id, session_id=row.id, window_id=seat.window_id, date=row.date, session_code=row.code,
-        arrival_start=seat.window_start, arrival_end=seat.window_end, queue_number=seat.queue_number, phone=phone,
-        name=name, procedure_id=procedure.id if procedure else None, channel=channel,
-        reserve_channel=seat.reserve_channel, created_by=actor.name, language=language,
-        status=BookingStatus.BOOKED, created_at=now, updated_at=now,
-        result_date=calendar.result_date(session, row.date, procedure.processing_days if procedure else None),
-    )
+    values = _booking_values(session, office_id=office.id, session_id=row.id, day=row.date, code=row.code,
+                             phone=phone, name=name, procedure=procedure, channel=channel,
+                             reserve_channel=seat.reserve_channel, actor=actor, language=language, now=now)
+    values.update(window_id=seat.window_id, arrival_start=seat.window_start, arrival_end=seat.window_end,
+                  queue_number=seat.queue_number)
     booking = _insert_row(session, values)
     # The office is at hand: what follows in the transaction (the SMS's text) reads booking.office without a query.
     set_committed_value(booking, "office", office)
@@ -361,7 +358,7 @@ def _confirm_in_two_statements(session: Session, *, hold_id: int, owner: str, ac
     """The booking, if the hold is still the owner's and every rule allows it; else None (the general
     path then says why: the hold lapsed, the office closed, the number booked meanwhile)."""
     found = LOCK_FOR_CONFIRMATION.execute(session, dict(
-        hold_id=hold_id, owner=owner, now=now, name=name, cancelled_by=now - policy.rebook_delay)).first()
+        hold_id=hold_id, owner=owner, now=now, name=name)).first()
     if found is None or not found.active:
         return None
     office = _office_columns(found)
@@ -369,6 +366,7 @@ def _confirm_in_two_statements(session: Session, *, hold_id: int, owner: str, ac
     values = _booking_values(session, office_id=found.office_id, session_id=found.id, day=found.date,
                              code=found.code, phone=found.phone, name=name, procedure=procedure,
                              channel=actor.channel, reserve_channel=None, actor=actor, language=language, now=now)
+    values["code"] = new_code()
     taken = CONFIRM_SEAT.execute(session, _statement_params(
         values, actor, hold_id=hold_id, owner=owner, today=local_now(office, now).date(),
         max_future_bookings=policy.max_future_bookings)).first()
@@ -455,9 +453,9 @@ def _office_columns(found: Any) -> _OfficeColumns:
 def _booking_values(session: Session, *, office_id: int, session_id: int, day: date, code: str, phone: str,
                     name: str | None, procedure: Procedure | None, channel: Channel,
                     reserve_channel: Channel | None, actor: Actor, language: str, now: datetime) -> dict[str, Any]:
-    """Every column of a new booking but its id and its seat's (window, arrival, queue number)."""
+    """Every column of a new booking but its id, its code and its seat's (window, arrival, queue number)."""
     return dict(
-        code=new_code(), office_id=office_id, session_id=session_id, date=day, session_code=code, phone=phone,
+        office_id=office_id, session_id=session_id, date=day, session_code=code, phone=phone,
         name=name, procedure_id=procedure.id if procedure else None, field=None, channel=channel,
         reserve_channel=reserve_channel, created_by=actor.name, language=language, status=BookingStatus.BOOKED,
         created_at=now, updated_at=now, cancelled_at=None, seat_released_at=None, checked_in_at=None,
@@ -483,7 +481,7 @@ def _booking_from(session: Session, taken: Any, values: dict[str, Any], *, actor
     seat = dict(window_id=taken.window_id, arrival_start=taken.start_time, arrival_end=taken.end_time,
                 queue_number=taken.next_queue)
     if taken.booking_id is None:
-        booking = _insert_row(session, {**{k: v for k, v in values.items() if k != "code"}, **seat})
+        booking = _insert_row(session, {**{k: v for k, v in values.items() if k != "code"}, **seat})  # a new code
         _created(session, booking, actor=actor, now=values["created_at"])
         return booking
     booking = Booking(id=taken.booking_id, **seat, **values)
@@ -519,6 +517,7 @@ def _book_in_two_statements(session: Session, *, office_id: int, day: date, code
     values = _booking_values(session, office_id=office_id, session_id=found.id, day=day, code=code, phone=phone,
                              name=name, procedure=procedure, channel=actor.channel, reserve_channel=None,
                              actor=actor, language=language, now=now)
+    values["code"] = new_code()
     taken = BOOK_SEAT.execute(session, _statement_params(
         values, actor, channel=actor.channel, position=window_position, today=local_now(office, now).date(),
         max_future_bookings=policy.max_future_bookings)).first()

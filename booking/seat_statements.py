@@ -53,15 +53,22 @@ def _plan(office_id: Any) -> CTE:
             .where(Office.id == office_id).with_for_update(read=True).cte("plan"))
 
 
+def _due_for_sweep() -> list[Any]:
+    """Whether anything in the locked session is due to be swept (a new seat is the general path's then)."""
+    row, now = OfficeSession, _param("now", DateTime)
+    return [exists().where(seats.hold_lapsed(row.id, now)).label("hold_lapsed"),
+            exists().where(seats.seat_cooled(row.id, _param("cancelled_by", DateTime))).label("seat_cooled"),
+            exists().where(seats.reserve_due(row.id, now)).label("reserve_due")]
+
+
 def _locked_session(plan: CTE, citizen: CTE, where: ColumnElement[bool], *extra: Any,
                     hold: CTE | None = None) -> Executable:
     """The session's row, locked once the citizen's upsert has returned, with the office's rules.
 
     The uncorrelated EXISTS runs first, as an init plan, and the upsert reads the locked office:
-    the order every other service takes these locks in. Also says whether anything in the
-    session is due to be swept.
+    the order every other service takes these locks in.
     """
-    row, now = OfficeSession, _param("now", DateTime)
+    row = OfficeSession
     sessions: Any = row.__table__.join(plan, plan.c.id == row.office_id)
     if hold is not None:
         sessions = sessions.join(hold, hold.c.session_id == row.id)
@@ -69,11 +76,7 @@ def _locked_session(plan: CTE, citizen: CTE, where: ColumnElement[bool], *extra:
         select(
             row.id, row.office_id, row.date, row.code, row.start_time, row.closed, row.capacity, row.booked,
             row.held, row.cooling, row.reserve_left, plan.c.active, plan.c.timezone, plan.c.horizon_days,
-            plan.c.cutoff_minutes, plan.c.level,
-            exists().where(seats.hold_lapsed(row.id, now)).label("hold_lapsed"),
-            exists().where(seats.seat_cooled(row.id, _param("cancelled_by", DateTime))).label("seat_cooled"),
-            exists().where(seats.reserve_due(row.id, now)).label("reserve_due"),
-            *extra,
+            plan.c.cutoff_minutes, plan.c.level, *extra,
         )
         .select_from(sessions)
         .where(where, exists(select(citizen.c.phone)))
@@ -90,7 +93,8 @@ def _lock_for_new_seat(*, holding: bool) -> Executable:
     office_id = _param("office_id", Integer)
     plan = _plan(office_id)
     row = OfficeSession
-    extra = [exists().where(seats.reserve_for(row.id, _param("channel", String))).label("reserve_for_channel")]
+    extra = [*_due_for_sweep(),
+             exists().where(seats.reserve_for(row.id, _param("channel", String))).label("reserve_for_channel")]
     if holding:
         extra.append(exists().where(Hold.owner == _param("owner", String)).label("owner_holds"))
     return _locked_session(
