@@ -52,6 +52,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import make_url
 
 from bench._common import (
     profile_text,
@@ -425,8 +426,6 @@ def psycopg_worker(conninfo: str, seats: int, seed: int, start: float, seconds: 
 def run_psycopg_loop(url: str, *, seats: int, processes: int, seconds: float, seed: int,
                      start_method: str) -> dict[str, Any]:
     """The floor of a booking in Python: `processes` psycopg loops sending pgbench's two statements."""
-    from sqlalchemy.engine import make_url
-
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     ctx = multiprocessing.get_context(start_method)
     results = ctx.Queue()
@@ -473,6 +472,48 @@ def _pgbench_server_cpu(url: str, proc: subprocess.Popen[str], *, clients: int,
     return c1 - c0, t1 - t0
 
 
+def _pgbench(url: str, script_text: str, *, clients: int, jobs: int, seconds: int, mode: str) -> dict[str, Any]:
+    """Run pgbench with `script_text` against `url`: its tps, latency, own CPU and its server processes' CPU."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(script_text)
+    try:
+        args, env = libpq_args(url)
+        database = make_url(url).database or ""
+        command = ["pgbench", *args, "-n", "-c", str(clients), "-j", str(min(jobs, clients)),
+                   "-T", str(seconds), "-M", mode, "-f", script.name, database]
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        cpu = _pgbench_server_cpu(url, proc, clients=clients, seconds=seconds)
+        stdout, stderr = proc.communicate(timeout=seconds + 120)
+        children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    finally:
+        os.unlink(script.name)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pgbench failed ({proc.returncode}):\n{stdout}\n{stderr}")
+    match = TPS.search(stdout)
+    if match is None:
+        raise RuntimeError(f"no tps line in pgbench's output:\n{stdout}")
+    latency = re.search(r"latency average = ([0-9.]+) ms", stdout)
+    processed = re.search(r"number of transactions actually processed: (\d+)", stdout)
+    tps = float(match.group(1))
+    return {
+        "command": " ".join(c if c != script.name else "<script>.sql" for c in command),
+        "clients": clients,
+        "jobs": min(jobs, clients),
+        "seconds": seconds,
+        "protocol": mode,
+        "tps": tps,
+        "transactions": int(processed.group(1)) if processed else None,
+        "latency_average_ms": float(latency.group(1)) if latency else None,
+        "pgbench_cpu_seconds": (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime),
+        # Sampled over the middle of the run, per transaction at the reported rate (local server only).
+        "server_cpu_ms_per_transaction": cpu[0] * 1000 / (tps * cpu[1]) if cpu else None,
+        "server_cpu_share_of_machine": cpu[0] / (cpu[1] * (os.cpu_count() or 1)) if cpu else None,
+        "output": stdout,
+    }
+
+
+
 def run_pgbench(admin_url: str, *, seats: int, capacity: int, clients: int, jobs: int, seconds: int,
                 mode: str, psycopg_loop: bool = True, start_method: str = "fork") -> dict[str, Any]:
     """pgbench on a scratch database of its own; then, on the same tables, the same transaction from psycopg."""
@@ -487,25 +528,8 @@ def run_pgbench(admin_url: str, *, seats: int, capacity: int, clients: int, jobs
                              {"capacity": capacity, "n": seats})
             with engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
-            with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-                script.write(PGBENCH_SCRIPT.format(seats=seats))
-            try:
-                args, env = libpq_args(url)
-                database = engine.url.database or ""
-                command = ["pgbench", *args, "-n", "-c", str(clients), "-j", str(min(jobs, clients)),
-                           "-T", str(seconds), "-M", mode, "-f", script.name, database]
-                children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-                cpu = _pgbench_server_cpu(url, proc, clients=clients, seconds=seconds)
-                stdout, stderr = proc.communicate(timeout=seconds + 120)
-                children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            finally:
-                os.unlink(script.name)
-            if proc.returncode != 0:
-                raise RuntimeError(f"pgbench failed ({proc.returncode}):\n{stdout}\n{stderr}")
-            match = TPS.search(stdout)
-            if match is None:
-                raise RuntimeError(f"no tps line in pgbench's output:\n{stdout}")
+            run = _pgbench(url, PGBENCH_SCRIPT.format(seats=seats), clients=clients, jobs=jobs, seconds=seconds,
+                           mode=mode)
             with engine.connect() as conn:
                 inserted = conn.execute(text("SELECT count(*) FROM bookings_pg")).scalar_one()
                 taken = conn.execute(text("SELECT sum(taken) - count(*) FROM seats")).scalar_one()
@@ -513,28 +537,101 @@ def run_pgbench(admin_url: str, *, seats: int, capacity: int, clients: int, jobs
                                      start_method=start_method) if psycopg_loop else None)
         finally:
             engine.dispose()
-    latency = re.search(r"latency average = ([0-9.]+) ms", stdout)
-    processed = re.search(r"number of transactions actually processed: (\d+)", stdout)
-    tps = float(match.group(1))
     return {
-        "command": " ".join(c if c != script.name else "<script>.sql" for c in command),
+        **run,
         "script": PGBENCH_SCRIPT.format(seats=seats),
-        "clients": clients,
-        "jobs": min(jobs, clients),
-        "seconds": seconds,
-        "protocol": mode,
-        "tps": tps,
-        "transactions": int(processed.group(1)) if processed else None,
-        "latency_average_ms": float(latency.group(1)) if latency else None,
-        "pgbench_cpu_seconds": (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime),
-        # Sampled over the middle of the run, per transaction at the reported rate (local server only).
-        "server_cpu_ms_per_transaction": cpu[0] * 1000 / (tps * cpu[1]) if cpu else None,
-        "server_cpu_share_of_machine": cpu[0] / (cpu[1] * (os.cpu_count() or 1)) if cpu else None,
         "rows_inserted": inserted,
         "seats_taken": taken,
-        "output": stdout,
         "psycopg_loop": loop,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# pgbench replaying the booking's own statements
+
+REPLAY_PREFIX = "+8497"  # the replayed bookings' phones; the workers' are +8498...
+REPLAY_TARGET = "(SELECT {column} FROM bench_targets WHERE n = :t)"
+PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def _sql_literal(value: Any) -> str:
+    """A parameter's value written into SQL (the statements cast every parameter to its type)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value.isoformat() if hasattr(value, "isoformat") else value).replace("'", "''") + "'"
+
+
+def replay_script(url: str, target: Target, workers: int, *, targets: int) -> tuple[str, list[str]]:
+    """A pgbench script that sends what `book` sends on its two-statement path, for a random target.
+
+    One more booking is made and the two statements it hands the driver are captured with their
+    parameters. In the script the target (office, day, session, session id) is read from
+    `bench_targets` by a random row number, the phone and the booking's code are random, and every
+    other parameter keeps the value the booking sent. The four lookups in `bench_targets` are
+    primary-key reads inside the statements: a few microseconds the real booking does not spend.
+    """
+    engine = _engine(url, True)
+    factory = make_session_factory(engine)
+    captured: list[tuple[str, dict[str, Any]]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        captured.append((statement, dict(parameters or {})))
+
+    office_id, day, code = target
+    try:
+        with factory.begin() as s:
+            book(s, office_id=office_id, day=date.fromisoformat(day), code=code,
+                 phone=phone_for(workers, 10**7 // (workers + 1) - 2, workers), actor=ACTOR, now=NOW, policy=POLICY)
+    finally:
+        engine.dispose()
+    if len(captured) != 2:
+        raise RuntimeError(f"expected the booking to send two statements, it sent {len(captured)}")
+    varying = {"office_id": REPLAY_TARGET.format(column="office_id"), "day": REPLAY_TARGET.format(column="day"),
+               "session_id": REPLAY_TARGET.format(column="session_id"),
+               "session_code": REPLAY_TARGET.format(column="code"),
+               "phone": f"('{REPLAY_PREFIX}' || lpad(:p::text, 7, '0'))"}
+    statements = []
+    for n, (statement, params) in enumerate(captured):
+        # The first statement's `code` is the session's, the second's the new booking's.
+        names = {**varying, "code": REPLAY_TARGET.format(column="code") if n == 0 else "(:k::text)"}
+        statements.append(PARAM.sub(lambda m, names=names, params=params:  # type: ignore[misc]
+                                    names.get(m.group(1)) or _sql_literal(params[m.group(1)]), statement))
+    script = "\n".join([f"\\set t random(1, {targets})", "\\set p random(0, 9999999)",
+                        "\\set k random(100000000, 999999999)", "BEGIN;",
+                        *(" ".join(x.split()) + ";" for x in statements), "END;", ""])
+    return script, [c[0] for c in captured]
+
+
+def run_pgbench_own(url: str, targets: list[Target], *, clients: int, jobs: int, seconds: int, mode: str,
+                    workers: int) -> dict[str, Any]:
+    """pgbench sending the booking's own two statements, on the booking run's database, after it."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE bench_targets (n int PRIMARY KEY, office_id int NOT NULL, day date NOT NULL, "
+                              "code varchar NOT NULL, session_id int NOT NULL)"))
+            for n, (office_id, day, code) in enumerate(targets, 1):
+                conn.execute(text("INSERT INTO bench_targets SELECT :n, office_id, date, code, id FROM office_sessions "
+                                  "WHERE office_id = :o AND date = :d AND code = :c"),
+                             {"n": n, "o": office_id, "d": date.fromisoformat(day), "c": code})
+        script, _ = replay_script(url, targets[0], workers, targets=len(targets))
+        before = _replayed(engine)
+        run = _pgbench(url, script, clients=clients, jobs=jobs, seconds=seconds, mode=mode)
+        booked = _replayed(engine) - before
+    finally:
+        engine.dispose()
+    return {**run, "script": script, "bookings_written": booked}
+
+
+def _replayed(engine: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM bookings WHERE phone LIKE :p"),
+                                {"p": REPLAY_PREFIX + "%"}).scalar_one())
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,6 +695,13 @@ def main(argv: list[str] | None = None) -> int:
         result["bookings"] = ours
         result["statements_of_one_booking"] = sample_statements(url, targets[0], args.processes, args.pre_ping)
         result["sanity"] = check_counters(url, ours["bookings"])
+        if not args.no_pgbench:
+            print(f"  pgbench replaying the booking's own two statements, -c {args.processes} -T {args.seconds} ...",
+                  flush=True)
+            # Prepared, as psycopg prepares them for the booking after a few runs: planned once per connection.
+            result["pgbench_own"] = run_pgbench_own(url, targets, clients=args.processes, jobs=args.pgbench_jobs,
+                                                    seconds=args.seconds, mode="prepared", workers=args.processes)
+            result["ratio_to_own_statements"] = ours["bookings_per_second"] / result["pgbench_own"]["tps"]
     if not args.no_pgbench:
         print(f"  pgbench -c {args.processes} -j {min(args.pgbench_jobs, args.processes)} -T {args.seconds} ...",
               flush=True)
@@ -670,6 +774,17 @@ def report(result: dict[str, Any], path: Path) -> None:
             print(f"ratio ours / psycopg     {ours['bookings_per_second'] / loop['tps']:.3f}")
         print(f"ratio ours / pgbench     {result['ratio']:.3f}   target >= {result['target_ratio']}  -> "
               f"{'met' if result['meets_target'] else 'NOT met'}")
+    if "pgbench_own" in result:
+        own = result["pgbench_own"]
+        print(f"pgbench replaying the booking's own two statements (same database, after our run), "
+              f"{own['clients']} clients, {own['seconds']} s, protocol {own['protocol']}:")
+        print(f"  tps                    {own['tps']:.1f}  ({own['bookings_written']} bookings written; latency "
+              f"average {own['latency_average_ms']} ms)")
+        if own["server_cpu_ms_per_transaction"] is not None:
+            print(f"  server CPU (postgres)  {own['server_cpu_share_of_machine']:.0%} of the machine, "
+                  f"{own['server_cpu_ms_per_transaction']:.3f} ms per transaction")
+        print(f"ratio ours / replay      {result['ratio_to_own_statements']:.3f}  (what the Python path costs "
+              f"beside the same statements sent from C)")
     print(f"(wall time {result['wall_seconds']:.0f} s; result written to {path})")
 
 
