@@ -8,21 +8,59 @@ them before it takes a seat.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select, union_all
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Date, Executable, Integer, bindparam, func, literal, select, union_all
+from sqlalchemy.orm import Session
 
 from booking.models import (
-    ArrivalWindow, Booking, BookingStatus, Channel, ChannelReserve, Hold, Office, OfficeSession, SessionReserve,
+    ArrivalWindow, Booking, BookingStatus, Channel, Hold, Office, OfficeSession, SessionReserve, SessionTemplate,
 )
 from booking.policy import BookingPolicy
-from booking.schedule import PlannedSession, plan_days
+from booking.schedule import PlanInputs, PlannedOffice, PlannedSession, StandingReserve, plan
 from booking.seats import reserve_release, window_bounds, window_capacity
+
+
+class OfficeRules(PlannedOffice, Protocol):
+    """What availability reads of an office: an `Office`, or its columns read without the ORM (`_OfficeColumns`)."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def horizon_days(self) -> int: ...
+    @property
+    def cutoff_minutes(self) -> int: ...
+    @property
+    def window_minutes(self) -> int: ...
+    @property
+    def crowd_limit(self) -> int: ...
+
+
+class _TemplateColumns(NamedTuple):
+    weekday: int
+    code: str
+    start_time: time
+    end_time: time
+    capacity: int
+
+
+@dataclass(frozen=True)
+class _OfficeColumns:
+    id: int
+    timezone: str
+    active: bool
+    horizon_days: int
+    cutoff_minutes: int
+    window_minutes: int
+    crowd_limit: int
+    templates: list[_TemplateColumns]
 
 
 @dataclass(frozen=True)
@@ -87,11 +125,10 @@ class _Counters:
     reserves: list[tuple[Channel, int]] = field(default_factory=list)  # (channel, seats left) still standing
 
 
-def _planned_counters(office: Office, planned: PlannedSession, reserves: list[ChannelReserve],
+def _planned_counters(office: OfficeRules, tz: ZoneInfo, planned: PlannedSession, reserves: list[StandingReserve],
                       now: datetime) -> _Counters:
     bounds = window_bounds(planned.start_time, planned.end_time, office.window_minutes)
     per_window = window_capacity(planned.capacity, len(bounds), office.crowd_limit)
-    tz = ZoneInfo(office.timezone)
     starts, ends = planned.starts_at(tz), planned.ends_at(tz)
     left, standing = planned.capacity, []
     for reserve in reserves:
@@ -104,18 +141,25 @@ def _planned_counters(office: Office, planned: PlannedSession, reserves: list[Ch
                      reserves=standing)
 
 
+@cache
+def _counters_statement() -> Executable:
+    """One statement for the sessions and their windows, read as plain columns (no ORM rows); built once per
+    process, as building it cost about as much as running it."""
+    start, end = bindparam("start", type_=Date), bindparam("end", type_=Date)
+    return (select(OfficeSession.id, OfficeSession.office_id, OfficeSession.date, OfficeSession.code,
+                   OfficeSession.capacity, OfficeSession.booked, OfficeSession.held, OfficeSession.cooling,
+                   OfficeSession.reserve_left, OfficeSession.closed,
+                   ArrivalWindow.id, ArrivalWindow.position, ArrivalWindow.start_time, ArrivalWindow.end_time,
+                   ArrivalWindow.capacity, ArrivalWindow.booked + ArrivalWindow.held + ArrivalWindow.cooling)
+            .outerjoin(ArrivalWindow, ArrivalWindow.session_id == OfficeSession.id)
+            .where(OfficeSession.office_id.in_(bindparam("office_ids", type_=Integer, expanding=True)),
+                   OfficeSession.date.between(start, end))
+            .order_by(OfficeSession.id, ArrivalWindow.position))
+
+
 def _load_counters(session: Session, office_ids: list[int], start: date, end: date, now: datetime,
                    policy: BookingPolicy) -> dict[tuple[int, date, str], _Counters]:
-    # One statement for the sessions and their windows, read as plain columns (no ORM rows).
-    rows = session.execute(
-        select(OfficeSession.id, OfficeSession.office_id, OfficeSession.date, OfficeSession.code,
-               OfficeSession.capacity, OfficeSession.booked, OfficeSession.held, OfficeSession.cooling,
-               OfficeSession.reserve_left, OfficeSession.closed,
-               ArrivalWindow.id, ArrivalWindow.position, ArrivalWindow.start_time, ArrivalWindow.end_time,
-               ArrivalWindow.capacity, ArrivalWindow.booked + ArrivalWindow.held + ArrivalWindow.cooling)
-        .outerjoin(ArrivalWindow, ArrivalWindow.session_id == OfficeSession.id)
-        .where(OfficeSession.office_id.in_(office_ids), OfficeSession.date.between(start, end))
-        .order_by(OfficeSession.id, ArrivalWindow.position))
+    rows = session.execute(_counters_statement(), {"office_ids": office_ids, "start": start, "end": end})
     counters: dict[int, _Counters] = {}
     keys: dict[int, tuple[int, date, str]] = {}
     windows: dict[int, _WindowCount] = {}
@@ -169,16 +213,14 @@ def effective_capacity(*, capacity: int, window_capacities: Iterable[int], kept_
     return max(0, min(capacity - kept_for_others, sum(window_capacities)))
 
 
-def _room(office: Office, planned: PlannedSession, c: _Counters, *, channel: Channel, now: datetime) -> SessionRoom:
-    tz = ZoneInfo(office.timezone)
-    local = now.astimezone(tz)
+def _room(office: OfficeRules, tz: ZoneInfo, planned: PlannedSession, c: _Counters, *, channel: Channel,
+          now: datetime, last_day: date) -> SessionRoom:
     reserved = sum(seats for _, seats in c.reserves)
     own = sum(seats for ch, seats in c.reserves if ch == channel)
     windows = tuple(WindowRoom(w.position, w.start, w.end, w.capacity, w.taken) for w in c.windows)
     open_windows = sum(w.remaining for w in windows)
     pool = c.capacity - c.booked - c.held - c.cooling - reserved + own
-    bookable = (office.active and not c.closed
-                and planned.date <= local.date() + timedelta(days=office.horizon_days)
+    bookable = (office.active and not c.closed and planned.date <= last_day
                 and now < planned.starts_at(tz) - timedelta(minutes=office.cutoff_minutes))
     return SessionRoom(
         office_id=office.id, date=planned.date, code=planned.code, start=planned.start_time, end=planned.end_time,
@@ -189,31 +231,33 @@ def _room(office: Office, planned: PlannedSession, c: _Counters, *, channel: Cha
     )
 
 
-def availability(session: Session, offices: list[Office], start: date, end: date, *, now: datetime,
+def availability(session: Session, offices: Sequence[OfficeRules], start: date, end: date, *, now: datetime,
                  policy: BookingPolicy, channel: Channel = Channel.IVR) -> dict[int, list[DayRoom]]:
     """Each office's days from `start` to `end`: closures, sessions, seats and windows left."""
-    plans = plan_days(session, offices, start, end)
+    if end < start or not offices:
+        return {office.id: [] for office in offices}
     ids = [office.id for office in offices]
+    inputs = PlanInputs.load(session, ids, start, end, reserves=True)
+    plans = plan(offices, inputs, start, end)
     counters = _load_counters(session, ids, start, end, now, policy)
-    reserve_config: dict[int, list[ChannelReserve]] = defaultdict(list)
-    for reserve in session.scalars(select(ChannelReserve).where(ChannelReserve.office_id.in_(ids), ChannelReserve.seats > 0)
-                                   .order_by(ChannelReserve.id)):
-        reserve_config[reserve.office_id].append(reserve)
     result: dict[int, list[DayRoom]] = {}
     for office in offices:
+        tz = ZoneInfo(office.timezone)
+        last_day = now.astimezone(tz).date() + timedelta(days=office.horizon_days)  # the horizon
+        reserves = inputs.reserves.get(office.id, [])
         days = []
         for day in plans[office.id]:
             rooms = []
             for planned in day.sessions:
                 c = counters.get((office.id, planned.date, planned.code)) \
-                    or _planned_counters(office, planned, reserve_config[office.id], now)
-                rooms.append(_room(office, planned, c, channel=channel, now=now))
+                    or _planned_counters(office, tz, planned, reserves, now)
+                rooms.append(_room(office, tz, planned, c, channel=channel, now=now, last_day=last_day))
             days.append(DayRoom(office.id, day.date, day.closed_reason, tuple(rooms)))
         result[office.id] = days
     return result
 
 
-def office_availability(session: Session, office: Office, start: date, end: date, *, now: datetime,
+def office_availability(session: Session, office: OfficeRules, start: date, end: date, *, now: datetime,
                         policy: BookingPolicy, channel: Channel = Channel.IVR) -> list[DayRoom]:
     return availability(session, [office], start, end, now=now, policy=policy, channel=channel)[office.id]
 
@@ -233,21 +277,41 @@ def soonest_full_session(session: Session, *, now: datetime, policy: BookingPoli
     return next((room for room in rooms if room.remaining == 0 and room.seats > 0), None)
 
 
+@cache
+def _offices_statement(chosen: bool) -> Executable:
+    """The active offices' rule columns (only the `office_ids` given when `chosen`) joined with their week's
+    templates, as plain columns (no ORM rows), in one statement built once per process."""
+    query = (select(Office.id, Office.timezone, Office.active, Office.horizon_days, Office.cutoff_minutes,
+                    Office.window_minutes, Office.crowd_limit, SessionTemplate.weekday, SessionTemplate.code,
+                    SessionTemplate.start_time, SessionTemplate.end_time, SessionTemplate.capacity)
+             .outerjoin(SessionTemplate, SessionTemplate.office_id == Office.id).where(Office.active.is_(True))
+             .order_by(Office.id, SessionTemplate.weekday, SessionTemplate.start_time))
+    if chosen:
+        query = query.where(Office.id.in_(bindparam("office_ids", type_=Integer, expanding=True)))
+    return query
+
+
 def _bookable_sessions(session: Session, *, now: datetime, policy: BookingPolicy, channel: Channel,
                        office_ids: list[int] | None) -> list[SessionRoom]:
     """Every bookable session within the horizon of the given offices (default: all active), soonest first."""
-    # One statement: the offices joined with their week's sessions.
-    query = select(Office).where(Office.active.is_(True)).options(joinedload(Office.templates))
-    if office_ids is not None:
-        query = query.where(Office.id.in_(office_ids))
-    offices = list(session.scalars(query).unique())
+    query = _offices_statement(office_ids is not None)
+    by_id: dict[int, _OfficeColumns] = {}
+    for office_id, tz_name, active, horizon_days, cutoff, window, crowd, *template in session.execute(
+            query, {"office_ids": office_ids} if office_ids is not None else {}):
+        office = by_id.get(office_id)
+        if office is None:
+            office = by_id[office_id] = _OfficeColumns(office_id, tz_name, active, horizon_days, cutoff, window,
+                                                       crowd, [])
+        if template[0] is not None:  # an office without templates still has its overrides' sessions
+            office.templates.append(_TemplateColumns(*template))
+    offices = list(by_id.values())
     if not offices:
         return []
-    today = min(now.astimezone(ZoneInfo(o.timezone)).date() for o in offices)
+    zones = {o.id: ZoneInfo(o.timezone) for o in offices}
+    today = min(now.astimezone(zones[o.id]).date() for o in offices)
     horizon = max(o.horizon_days for o in offices)
-    by_id = {o.id: o for o in offices}
     rooms = [room for days in availability(session, offices, today, today + timedelta(days=horizon + 1), now=now,
                                            policy=policy, channel=channel).values()
              for day in days for room in day.sessions if room.bookable]
-    rooms.sort(key=lambda r: (r.starts_at(ZoneInfo(by_id[r.office_id].timezone)), r.office_id))
+    rooms.sort(key=lambda r: (r.starts_at(zones[r.office_id]), r.office_id))
     return rooms
