@@ -15,7 +15,7 @@ from functools import cache
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Executable, Integer, bindparam, func, literal, select, union_all
+from sqlalchemy import Date, Executable, Integer, String, and_, bindparam, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from booking.models import (
@@ -92,6 +92,7 @@ class SessionRoom:
     seats: int  # the effective capacity for the asking channel (`effective_capacity`); never below `remaining`
     windows: tuple[WindowRoom, ...]
     bookable: bool  # within the horizon, before the cut-off, not closed
+    asker_booked: bool = False  # the number asked about (`booked_by`) already has a booking in it
 
     def starts_at(self, tz: ZoneInfo) -> datetime:
         return datetime.combine(self.date, self.start, tz)
@@ -123,6 +124,7 @@ class _Counters:
     closed: bool = False
     windows: list[_WindowCount] = field(default_factory=list)
     reserves: list[tuple[Channel, int]] = field(default_factory=list)  # (channel, seats left) still standing
+    asker_booked: bool = False
 
 
 def _planned_counters(office: OfficeRules, tz: ZoneInfo, planned: PlannedSession, reserves: list[StandingReserve],
@@ -142,33 +144,42 @@ def _planned_counters(office: OfficeRules, tz: ZoneInfo, planned: PlannedSession
 
 
 @cache
-def _counters_statement() -> Executable:
-    """One statement for the sessions and their windows, read as plain columns (no ORM rows); built once per
-    process, as building it cost about as much as running it."""
+def _counters_statement(asker: bool) -> Executable:
+    """One statement for the sessions and their windows, read as plain columns (no ORM rows), and with `asker`
+    whether the number `booked_by` has a booking in each (a phone has at most one live booking per session);
+    built once per process, as building it cost about as much as running it."""
     start, end = bindparam("start", type_=Date), bindparam("end", type_=Date)
-    return (select(OfficeSession.id, OfficeSession.office_id, OfficeSession.date, OfficeSession.code,
-                   OfficeSession.capacity, OfficeSession.booked, OfficeSession.held, OfficeSession.cooling,
-                   OfficeSession.reserve_left, OfficeSession.closed,
-                   ArrivalWindow.id, ArrivalWindow.position, ArrivalWindow.start_time, ArrivalWindow.end_time,
-                   ArrivalWindow.capacity, ArrivalWindow.booked + ArrivalWindow.held + ArrivalWindow.cooling)
-            .outerjoin(ArrivalWindow, ArrivalWindow.session_id == OfficeSession.id)
-            .where(OfficeSession.office_id.in_(bindparam("office_ids", type_=Integer, expanding=True)),
-                   OfficeSession.date.between(start, end))
-            .order_by(OfficeSession.id, ArrivalWindow.position))
+    query = (select(OfficeSession.id, OfficeSession.office_id, OfficeSession.date, OfficeSession.code,
+                    OfficeSession.capacity, OfficeSession.booked, OfficeSession.held, OfficeSession.cooling,
+                    OfficeSession.reserve_left, OfficeSession.closed,
+                    ArrivalWindow.id, ArrivalWindow.position, ArrivalWindow.start_time, ArrivalWindow.end_time,
+                    ArrivalWindow.capacity, ArrivalWindow.booked + ArrivalWindow.held + ArrivalWindow.cooling,
+                    (Booking.id.is_not(None) if asker else literal(False)).label("asker_booked"))
+             .outerjoin(ArrivalWindow, ArrivalWindow.session_id == OfficeSession.id)
+             .where(OfficeSession.office_id.in_(bindparam("office_ids", type_=Integer, expanding=True)),
+                    OfficeSession.date.between(start, end))
+             .order_by(OfficeSession.id, ArrivalWindow.position))
+    if asker:
+        query = query.outerjoin(Booking, and_(Booking.session_id == OfficeSession.id,
+                                              Booking.phone == bindparam("booked_by", type_=String),
+                                              Booking.status == BookingStatus.BOOKED))
+    return query
 
 
 def _load_counters(session: Session, office_ids: list[int], start: date, end: date, now: datetime,
-                   policy: BookingPolicy) -> dict[tuple[int, date, str], _Counters]:
-    rows = session.execute(_counters_statement(), {"office_ids": office_ids, "start": start, "end": end})
+                   policy: BookingPolicy, booked_by: str | None) -> dict[tuple[int, date, str], _Counters]:
+    rows = session.execute(_counters_statement(booked_by is not None),
+                           {"office_ids": office_ids, "start": start, "end": end}
+                           | ({"booked_by": booked_by} if booked_by is not None else {}))
     counters: dict[int, _Counters] = {}
     keys: dict[int, tuple[int, date, str]] = {}
     windows: dict[int, _WindowCount] = {}
     reserving, lapsing = [], []
     for (sid, office_id, day, code, capacity, booked, held, cooling, reserve_left, closed,
-         wid, position, w_start, w_end, w_capacity, w_taken) in rows:
+         wid, position, w_start, w_end, w_capacity, w_taken, asker_booked) in rows:
         c = counters.get(sid)
         if c is None:
-            c = counters[sid] = _Counters(capacity, booked, held, cooling, closed, [], [])
+            c = counters[sid] = _Counters(capacity, booked, held, cooling, closed, [], [], bool(asker_booked))
             keys[sid] = (office_id, day, code)
             if reserve_left > 0:
                 reserving.append(sid)
@@ -228,18 +239,21 @@ def _room(office: OfficeRules, tz: ZoneInfo, planned: PlannedSession, c: _Counte
         remaining=max(0, min(pool, open_windows)) if bookable else 0, windows=windows, bookable=bookable,
         seats=effective_capacity(capacity=c.capacity, window_capacities=(w.capacity for w in windows),
                                  kept_for_others=reserved - own),
+        asker_booked=c.asker_booked,
     )
 
 
 def availability(session: Session, offices: Sequence[OfficeRules], start: date, end: date, *, now: datetime,
-                 policy: BookingPolicy, channel: Channel = Channel.IVR) -> dict[int, list[DayRoom]]:
-    """Each office's days from `start` to `end`: closures, sessions, seats and windows left."""
+                 policy: BookingPolicy, channel: Channel = Channel.IVR,
+                 booked_by: str | None = None) -> dict[int, list[DayRoom]]:
+    """Each office's days from `start` to `end`: closures, sessions, seats and windows left (and, given a
+    number `booked_by`, the sessions it has a booking in, in the same statement as the counters)."""
     if end < start or not offices:
         return {office.id: [] for office in offices}
     ids = [office.id for office in offices]
     inputs = PlanInputs.load(session, ids, start, end, reserves=True)
     plans = plan(offices, inputs, start, end)
-    counters = _load_counters(session, ids, start, end, now, policy)
+    counters = _load_counters(session, ids, start, end, now, policy, booked_by)
     result: dict[int, list[DayRoom]] = {}
     for office in offices:
         tz = ZoneInfo(office.timezone)
@@ -264,16 +278,22 @@ def office_availability(session: Session, office: OfficeRules, start: date, end:
 
 def next_sessions_with_room(session: Session, *, now: datetime, policy: BookingPolicy, limit: int = 3,
                             channel: Channel = Channel.IVR, office_ids: list[int] | None = None,
-                            min_seats: int = 1) -> list[SessionRoom]:
-    """The `limit` soonest bookable sessions with room, across the given offices (default: all active)."""
-    rooms = _bookable_sessions(session, now=now, policy=policy, channel=channel, office_ids=office_ids)
+                            min_seats: int = 1, booked_by: str | None = None) -> list[SessionRoom]:
+    """The `limit` soonest bookable sessions with room, across the given offices (default: all active).
+
+    Given a number `booked_by`, each says whether that number already has a booking in it (`asker_booked`):
+    they are still listed, so that the caller may tell "booked already" from "full".
+    """
+    rooms = _bookable_sessions(session, now=now, policy=policy, channel=channel, office_ids=office_ids,
+                               booked_by=booked_by)
     return [room for room in rooms if room.remaining >= min_seats][:limit]
 
 
 def soonest_full_session(session: Session, *, now: datetime, policy: BookingPolicy, office_id: int,
                          channel: Channel = Channel.IVR) -> SessionRoom | None:
     """The office's soonest bookable session that has seats but none left for `channel`: one to wait for."""
-    rooms = _bookable_sessions(session, now=now, policy=policy, channel=channel, office_ids=[office_id])
+    rooms = _bookable_sessions(session, now=now, policy=policy, channel=channel, office_ids=[office_id],
+                               booked_by=None)
     return next((room for room in rooms if room.remaining == 0 and room.seats > 0), None)
 
 
@@ -292,7 +312,7 @@ def _offices_statement(chosen: bool) -> Executable:
 
 
 def _bookable_sessions(session: Session, *, now: datetime, policy: BookingPolicy, channel: Channel,
-                       office_ids: list[int] | None) -> list[SessionRoom]:
+                       office_ids: list[int] | None, booked_by: str | None) -> list[SessionRoom]:
     """Every bookable session within the horizon of the given offices (default: all active), soonest first."""
     query = _offices_statement(office_ids is not None)
     by_id: dict[int, _OfficeColumns] = {}
@@ -311,7 +331,7 @@ def _bookable_sessions(session: Session, *, now: datetime, policy: BookingPolicy
     today = min(now.astimezone(zones[o.id]).date() for o in offices)
     horizon = max(o.horizon_days for o in offices)
     rooms = [room for days in availability(session, offices, today, today + timedelta(days=horizon + 1), now=now,
-                                           policy=policy, channel=channel).values()
+                                           policy=policy, channel=channel, booked_by=booked_by).values()
              for day in days for room in day.sessions if room.bookable]
     rooms.sort(key=lambda r: (r.starts_at(zones[r.office_id]), r.office_id))
     return rooms

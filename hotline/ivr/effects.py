@@ -369,26 +369,18 @@ class Effects:
     # -- sessions ------------------------------------------------------------------------------
 
     def _rooms_for(self, context: dict[str, Any], office_ids: list[int], *, skip: tuple[Any, ...] = ()) -> list[SessionRoom]:
+        """The soonest sessions with room to offer, but those the number being booked for already has an
+        appointment in (read with the counters, no statement of its own) and those in `skip`."""
         wanted = context.get("wanted") or {}
         rooms = next_sessions_with_room(self.db, now=self.now, policy=self.rt.policy, limit=40,
-                                        channel=Channel.IVR, office_ids=office_ids)
+                                        channel=Channel.IVR, office_ids=office_ids,
+                                        booked_by=context.get("phone") or self.ctx.actor.phone or None)
         if wanted.get("date"):
             rooms = [r for r in rooms if r.date >= date.fromisoformat(wanted["date"])] or rooms
         if wanted.get("part"):
             rooms = [r for r in rooms if r.code == wanted["part"]] or rooms
-        if not rooms:
-            return []  # nothing to leave out: the caller's own bookings are not asked for
-        left_out = {*skip, *self._booked_sessions(context)}
-        return [r for r in rooms if (r.office_id, r.date.isoformat(), r.code) not in left_out]
-
-    def _booked_sessions(self, context: dict[str, Any]) -> set[tuple[int, str, str]]:
-        """Sessions the number being booked for already has an appointment in: not offered again."""
-        phone = context.get("phone") or self.ctx.actor.phone
-        if not phone:
-            return set()
-        rows = self.db.execute(select(Booking.office_id, Booking.date, Booking.session_code).where(
-            Booking.phone == phone, Booking.status == BookingStatus.BOOKED, Booking.date >= self._today()))
-        return {(office_id, day.isoformat(), code) for office_id, day, code in rows}
+        left_out = set(skip)
+        return [r for r in rooms if not r.asker_booked and (r.office_id, r.date.isoformat(), r.code) not in left_out]
 
     def _room_view(self, room: SessionRoom, context: dict[str, Any], *, read_back_office: bool = False) -> dict[str, Any]:
         """A session as the flow offers it; `read_back_office` when the caller did not just choose the office."""
