@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
@@ -122,15 +122,23 @@ class _Counters:
     held: int = 0
     cooling: int = 0
     closed: bool = False
-    windows: list[_WindowCount] = field(default_factory=list)
+    # A session row's windows as counted; a planned session's, none taken yet, as they are offered
+    windows: list[_WindowCount] | tuple[WindowRoom, ...] = field(default_factory=list)
     reserves: list[tuple[Channel, int]] = field(default_factory=list)  # (channel, seats left) still standing
     asker_booked: bool = False
 
 
+@lru_cache(maxsize=256)
+def _planned_windows(start: time, end: time, minutes: int, capacity: int, crowd_limit: int) -> tuple[WindowRoom, ...]:
+    """A planned session's arrival windows, none taken yet. A pure function of the template's hours and the
+    office's settings, kept by the process: every day a template holds asks for the same ones."""
+    bounds = window_bounds(start, end, minutes)
+    per_window = window_capacity(capacity, len(bounds), crowd_limit)
+    return tuple(WindowRoom(i, s, e, per_window, 0) for i, (s, e) in enumerate(bounds))
+
+
 def _planned_counters(office: OfficeRules, tz: ZoneInfo, planned: PlannedSession, reserves: list[StandingReserve],
                       now: datetime) -> _Counters:
-    bounds = window_bounds(planned.start_time, planned.end_time, office.window_minutes)
-    per_window = window_capacity(planned.capacity, len(bounds), office.crowd_limit)
     starts, ends = planned.starts_at(tz), planned.ends_at(tz)
     left, standing = planned.capacity, []
     for reserve in reserves:
@@ -139,8 +147,8 @@ def _planned_counters(office: OfficeRules, tz: ZoneInfo, planned: PlannedSession
                 and reserve_release(reserve.channel, reserve.release_minutes_before, starts, ends) > now:
             standing.append((reserve.channel, seats))
             left -= seats
-    return _Counters(planned.capacity, windows=[_WindowCount(i, s, e, per_window, 0) for i, (s, e) in enumerate(bounds)],
-                     reserves=standing)
+    return _Counters(planned.capacity, reserves=standing, windows=_planned_windows(
+        planned.start_time, planned.end_time, office.window_minutes, planned.capacity, office.crowd_limit))
 
 
 @cache
@@ -174,12 +182,14 @@ def _load_counters(session: Session, office_ids: list[int], start: date, end: da
     counters: dict[int, _Counters] = {}
     keys: dict[int, tuple[int, date, str]] = {}
     windows: dict[int, _WindowCount] = {}
+    counted: dict[int, list[_WindowCount]] = {}  # each session's windows, as its counters hold them
     reserving, lapsing = [], []
     for (sid, office_id, day, code, capacity, booked, held, cooling, reserve_left, closed,
          wid, position, w_start, w_end, w_capacity, w_taken, asker_booked) in rows:
         c = counters.get(sid)
         if c is None:
-            c = counters[sid] = _Counters(capacity, booked, held, cooling, closed, [], [], bool(asker_booked))
+            counted[sid] = []
+            c = counters[sid] = _Counters(capacity, booked, held, cooling, closed, counted[sid], [], bool(asker_booked))
             keys[sid] = (office_id, day, code)
             if reserve_left > 0:
                 reserving.append(sid)
@@ -187,7 +197,7 @@ def _load_counters(session: Session, office_ids: list[int], start: date, end: da
                 lapsing.append(sid)
         if wid is not None:
             windows[wid] = entry = _WindowCount(position, w_start, w_end, w_capacity, w_taken)
-            c.windows.append(entry)
+            counted[sid].append(entry)
     # The counters say which sessions can have a standing reserve or a lapsed seat: only those are asked about.
     if reserving:
         for session_id, reserve_channel, left in session.execute(
@@ -228,7 +238,8 @@ def _room(office: OfficeRules, tz: ZoneInfo, planned: PlannedSession, c: _Counte
           now: datetime, last_day: date) -> SessionRoom:
     reserved = sum(seats for _, seats in c.reserves)
     own = sum(seats for ch, seats in c.reserves if ch == channel)
-    windows = tuple(WindowRoom(w.position, w.start, w.end, w.capacity, w.taken) for w in c.windows)
+    windows = c.windows if isinstance(c.windows, tuple) \
+        else tuple(WindowRoom(w.position, w.start, w.end, w.capacity, w.taken) for w in c.windows)
     open_windows = sum(w.remaining for w in windows)
     pool = c.capacity - c.booked - c.held - c.cooling - reserved + own
     bookable = (office.active and not c.closed and planned.date <= last_day
