@@ -157,20 +157,22 @@ class PlanInputs:
     def load(cls, session: Session, office_ids: list[int], start: date, end: date, language: str = "vi", *,
              reserves: bool = False) -> PlanInputs:
         """The calendar days, overrides and closures (and, with `reserves`, the offices' channel reserves) in one
-        statement of plain columns: no ORM rows, one round trip."""
+        statement of plain columns: one round trip, nothing loaded into the session."""
         days: dict[date, CalendarDay] = {}
-        inputs = cls(ProvinceCalendar(days, language), defaultdict(list), [], defaultdict(list))
+        overrides: dict[tuple[int, date], list[_Override]] = defaultdict(list)
+        closures: list[_Closure] = []
+        standing: dict[int, list[StandingReserve]] = defaultdict(list)
         for kind, _id, office_id, d0, d1, s0, s1, t0, t1, n0, n1, flag in session.execute(
                 _inputs_statement(reserves), {"office_ids": office_ids, "start": start, "end": end}):
             if kind == "override":
-                inputs.overrides[(office_id, d0)].append(_Override(s0, t0, t1, n0, flag))
+                overrides[(office_id, d0)].append(_Override(s0, t0, t1, n0, flag))
             elif kind == "day":  # a transient row, never added to the session: what the calendar reads
                 days[d0] = CalendarDay(date=d0, kind=CalendarDayKind(s0), works_as_weekday=n0, note=s1)
             elif kind == "closure":
-                inputs.closures.append(_Closure(office_id, d0, d1, s1))
+                closures.append(_Closure(office_id, d0, d1, s1))
             else:
-                inputs.reserves[office_id].append(StandingReserve(office_id, s0, Channel(s1), n0, n1))
-        return inputs
+                standing[office_id].append(StandingReserve(office_id, s0, Channel(s1), n0, n1))
+        return cls(ProvinceCalendar(days, language), overrides, closures, standing)
 
 
 def _dates(start: date, end: date) -> list[date]:
