@@ -10,14 +10,14 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from actions import audit
 from actions.context import Context, Proof
 from actions.errors import NotAllowed
 from booking import bookings
 from booking.errors import NotFound
-from booking.models import Booking, BookingStatus, Channel, Citizen, Hold
+from booking.models import Booking, BookingStatus, Channel, Hold
 from notifications import notices
 
 CODE_PROVES = frozenset({Channel.IVR})  # where knowing a booking's code is enough to manage it
@@ -80,15 +80,14 @@ def release(ctx: Context, *, hold_id: int) -> bool:
 def confirm(ctx: Context, *, hold_id: int, language: str, name: str | None = None,
             procedure_id: int | None = None, field: str | None = None) -> Booking:
     """Turn the actor's hold into a booking; the confirmation SMS goes to the number the hold is for."""
+    # The caller chose this language on their own phone: the next call starts in it. A typed
+    # number's owner chose nothing.
+    own = ctx.actor.phone if ctx.actor.proof is Proof.CALLER_ID else None
     booking = bookings.confirm_hold(ctx.db, hold_id=hold_id, owner=ctx.actor.holds_as, actor=ctx.actor.history,
                                     now=ctx.now, policy=ctx.policy, name=name, procedure_id=procedure_id,
-                                    language=language)
+                                    language=language, remember_for=own)
     if field:
         booking.field = field
-    if ctx.actor.phone == booking.phone and ctx.actor.proof is Proof.CALLER_ID:
-        # The caller chose this language on their own phone: the next call starts in it. A typed
-        # number's owner chose nothing. The citizen's row is locked already: confirm_hold locked it.
-        ctx.db.execute(update(Citizen).where(Citizen.phone == booking.phone).values(language=language))
     notices.confirmed(ctx.db, booking, now=ctx.now, policy=ctx.sms, loc=ctx.loc(booking.language))
     audited(ctx, "booking.create", booking)
     return booking

@@ -36,7 +36,8 @@ from booking.errors import (
 )
 from booking.lookup import get_or_not_found
 from booking.models import (
-    ArrivalWindow, Booking, BookingEvent, BookingStatus, Channel, Hold, Office, OfficeLevel, OfficeSession, Procedure,
+    ArrivalWindow, Booking, BookingEvent, BookingStatus, Channel, Citizen, Hold, Office, OfficeLevel, OfficeSession,
+    Procedure,
 )
 from booking.phones import parse_contact
 from booking.policy import BookingPolicy
@@ -337,24 +338,32 @@ def _created(session: Session, booking: Booking, *, actor: Actor, now: datetime)
 
 
 def confirm_hold(session: Session, *, hold_id: int, owner: str, actor: Actor, now: datetime, policy: BookingPolicy,
-                 name: str | None = None, procedure_id: int | None = None, language: str = "vi") -> Booking:
+                 name: str | None = None, procedure_id: int | None = None, language: str = "vi",
+                 remember_for: str | None = None) -> Booking:
     """Turn `owner`'s hold into a booking with a code and a queue number.
 
     Somebody else's hold is treated as gone: a call never learns whether another call holds a seat.
-    On PostgreSQL it takes two statements (`booking.seat_statements`) unless something is amiss.
+    If the booking is for `remember_for` (a number proven to be the caller's own), `language` is
+    stored as that number's choice, for its next call. On PostgreSQL it takes two statements
+    (`booking.seat_statements`) unless something is amiss.
     """
     if _two_statements(session):
         booking = _confirm_in_two_statements(session, hold_id=hold_id, owner=owner, actor=actor, now=now,
-                                             policy=policy, name=name, procedure_id=procedure_id, language=language)
+                                             policy=policy, name=name, procedure_id=procedure_id, language=language,
+                                             remember_for=remember_for)
         if booking is not None:
             return booking
-    return _confirm(session, hold_id=hold_id, owner=owner, actor=actor, now=now, policy=policy, name=name,
-                    procedure_id=procedure_id, language=language)
+    booking = _confirm(session, hold_id=hold_id, owner=owner, actor=actor, now=now, policy=policy, name=name,
+                       procedure_id=procedure_id, language=language)
+    if remember_for is not None and booking.phone == remember_for:
+        # The citizen's row is locked already: the confirmation locked it.
+        session.execute(update(Citizen).where(Citizen.phone == booking.phone).values(language=language))
+    return booking
 
 
 def _confirm_in_two_statements(session: Session, *, hold_id: int, owner: str, actor: Actor, now: datetime,
                                policy: BookingPolicy, name: str | None, procedure_id: int | None,
-                               language: str) -> Booking | None:
+                               language: str, remember_for: str | None) -> Booking | None:
     """The booking, if the hold is still the owner's and every rule allows it; else None (the general
     path then says why: the hold lapsed, the office closed, the number booked meanwhile)."""
     found = LOCK_FOR_CONFIRMATION.execute(session, dict(
@@ -369,7 +378,7 @@ def _confirm_in_two_statements(session: Session, *, hold_id: int, owner: str, ac
     values["code"] = new_code()
     taken = CONFIRM_SEAT.execute(session, _statement_params(
         values, actor, hold_id=hold_id, owner=owner, today=local_now(office, now).date(),
-        max_future_bookings=policy.max_future_bookings)).first()
+        max_future_bookings=policy.max_future_bookings, remember_for=remember_for)).first()
     if taken is None:
         return None
     claimed = session.identity_map.get(identity_key(Hold, (hold_id,)))
@@ -377,7 +386,7 @@ def _confirm_in_two_statements(session: Session, *, hold_id: int, owner: str, ac
         session.expunge(claimed)
     values.update(channel=Channel(taken.channel),
                   reserve_channel=Channel(taken.reserve_channel) if taken.reserve_channel else None)
-    return _booking_from(session, taken, values, actor=actor)
+    return _booking_from(session, taken, values, found, actor=actor)
 
 
 @atomic
@@ -472,8 +481,25 @@ def _statement_params(values: dict[str, Any], actor: Actor, **more: Any) -> dict
                 language=values["language"], now=values["created_at"], result_date=values["result_date"], **more)
 
 
-def _booking_from(session: Session, taken: Any, values: dict[str, Any], *, actor: Actor) -> Booking:
-    """The booking the seat statement wrote, attached to the session as it is stored.
+def _office_read(session: Session, found: Any) -> Office:
+    """The office as the lock statement read it, for what follows in the transaction (the SMS names it).
+
+    The session's own instance if it has one; else one made of the columns read, attached as
+    stored, whose other columns load on first use: the confirmation's text needs no query.
+    """
+    kept = session.identity_map.get(identity_key(Office, (found.office_id,)))
+    if kept is not None:
+        return kept
+    office = Office(id=found.office_id, active=found.active, timezone=found.timezone, horizon_days=found.horizon_days,
+                    cutoff_minutes=found.cutoff_minutes, level=OfficeLevel(found.level), name=found.name,
+                    name_en=found.name_en)
+    make_transient_to_detached(office)  # the unread columns are expired: loaded if anything asks for them
+    session.add(office)
+    return office
+
+
+def _booking_from(session: Session, taken: Any, values: dict[str, Any], found: Any, *, actor: Actor) -> Booking:
+    """The booking the seat statement wrote, attached to the session as it is stored, with its office.
 
     If its code was in use the seat is taken but the booking is not written: it is written here
     with another code, as the general path does.
@@ -482,6 +508,7 @@ def _booking_from(session: Session, taken: Any, values: dict[str, Any], *, actor
                 queue_number=taken.next_queue)
     if taken.booking_id is None:
         booking = _insert_row(session, {**{k: v for k, v in values.items() if k != "code"}, **seat})  # a new code
+        set_committed_value(booking, "office", _office_read(session, found))
         _created(session, booking, actor=actor, now=values["created_at"])
         return booking
     booking = Booking(id=taken.booking_id, **seat, **values)
@@ -491,6 +518,7 @@ def _booking_from(session: Session, taken: Any, values: dict[str, Any], *, actor
         make_transient_to_detached(row)  # in the database as written: attached without an INSERT
         session.add(row)
     set_committed_value(entry, "booking", booking)  # and kept with it until the commit has counted it
+    set_committed_value(booking, "office", _office_read(session, found))
     session.info.setdefault(HISTORY_WRITTEN, []).append(entry)
     return booking
 
@@ -523,7 +551,7 @@ def _book_in_two_statements(session: Session, *, office_id: int, day: date, code
         max_future_bookings=policy.max_future_bookings)).first()
     if taken is None:
         return None  # refused: the general path reads the same rows and says which rule
-    return _booking_from(session, taken, values, actor=actor)
+    return _booking_from(session, taken, values, found, actor=actor)
 
 
 @atomic

@@ -49,7 +49,8 @@ def _citizen(source: Any, phone: Any) -> CTE:
 
 def _plan(office_id: Any) -> CTE:
     """The office's rules, its row share-locked: the plan lock every booking service takes first."""
-    return (select(Office.id, Office.active, Office.timezone, Office.horizon_days, Office.cutoff_minutes, Office.level)
+    return (select(Office.id, Office.active, Office.timezone, Office.horizon_days, Office.cutoff_minutes, Office.level,
+                   Office.name, Office.name_en)
             .where(Office.id == office_id).with_for_update(read=True).cte("plan"))
 
 
@@ -63,7 +64,7 @@ def _due_for_sweep() -> list[Any]:
 
 def _locked_session(plan: CTE, citizen: CTE, where: ColumnElement[bool], *extra: Any,
                     hold: CTE | None = None) -> Executable:
-    """The session's row, locked once the citizen's upsert has returned, with the office's rules.
+    """The session's row, locked once the citizen's upsert has returned, with the office's rules and names.
 
     The uncorrelated EXISTS runs first, as an init plan, and the upsert reads the locked office:
     the order every other service takes these locks in.
@@ -76,7 +77,7 @@ def _locked_session(plan: CTE, citizen: CTE, where: ColumnElement[bool], *extra:
         select(
             row.id, row.office_id, row.date, row.code, row.start_time, row.closed, row.capacity, row.booked,
             row.held, row.cooling, row.reserve_left, plan.c.active, plan.c.timezone, plan.c.horizon_days,
-            plan.c.cutoff_minutes, plan.c.level, *extra,
+            plan.c.cutoff_minutes, plan.c.level, plan.c.name, plan.c.name_en, *extra,
         )
         .select_from(sessions)
         .where(where, exists(select(citizen.c.phone)))
@@ -198,7 +199,9 @@ def _confirmed_seat() -> Executable:
     """Claim the caller's unexpired hold and turn its seat into a booking, if the phone may still book.
 
     Returns one row when it did (as `_new_seat` does for a booking, with the hold's channels) and
-    none when the hold was gone or a rule refused.
+    none when the hold was gone or a rule refused. When the booking is for `remember_for` (the
+    caller's own number, proven by the network), the language they chose is stored for that
+    number's next call, only if the booking was written.
     """
     hold_id, owner = _param("hold_id", Integer), _param("owner", String)
     claimed = (
@@ -221,12 +224,17 @@ def _confirmed_seat() -> Executable:
     booking, history = _booking_and_history(
         seat, window, channel=claimed.c.channel, reserve_channel=claimed.c.reserve_channel,
         source=seat.join(window, true()).join(claimed, true()))
+    remembered = (
+        update(Citizen).where(Citizen.phone == _param("phone", String), Citizen.phone == _param("remember_for", String),
+                              exists(select(booking.c.id)))
+        .values(language=_param("language", String)).returning(Citizen.phone).cte("remembered")
+    )
     return (
         select(seat.c.next_queue, window.c.id.label("window_id"), window.c.start_time, window.c.end_time,
                claimed.c.channel, claimed.c.reserve_channel, booking.c.id.label("booking_id"),
-               history.c.id.label("history_id"))
+               history.c.id.label("history_id"), remembered.c.phone.label("remembered"))
         .select_from(seat).join(window, true()).join(claimed, true()).outerjoin(booking, true())
-        .outerjoin(history, true())
+        .outerjoin(history, true()).outerjoin(remembered, true())
     )
 
 

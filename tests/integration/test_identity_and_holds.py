@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from actions import bookings as actions
@@ -149,3 +149,26 @@ def test_hold_ids_are_never_reused(db: Session) -> None:
     again = bookings.hold_seat(db, office_id=office.id, day=TUESDAY, code="S", phone=phone(2), owner="call:2",
                                channel=first.channel, now=NOW, policy=POLICY)
     assert again.id > first_id
+
+
+def test_the_language_is_kept_for_the_callers_own_number_only_and_only_when_booked(db: Session) -> None:
+    """A call confirms in English: the number the network proved is the caller's keeps English for its next
+    call; a number the caller typed (somebody else's, perhaps) keeps what its owner chose; a refused
+    confirmation changes nothing."""
+    office = make_office(db)
+    db.add(Citizen(phone=phone(2), language="vi", created_at=NOW))
+    db.flush()
+    own = Actor.caller("CA" + "a" * 32, verified_mobile=phone(1))
+    typed = Actor.caller("CA" + "b" * 32, verified_mobile=phone(3))  # booking for the number it typed
+    held = actions.hold(_ctx(db, own), office_id=office.id, day=TUESDAY, code="S", contact=phone(1))
+    actions.confirm(_ctx(db, own), hold_id=held.id, language="en")
+    held = actions.hold(_ctx(db, typed), office_id=office.id, day=TUESDAY, code="S", contact=phone(2))
+    actions.confirm(_ctx(db, typed), hold_id=held.id, language="en")
+    late = actions.hold(_ctx(db, own), office_id=office.id, day=TUESDAY, code="C", contact=phone(1))
+    db.execute(update(Hold).where(Hold.id == late.id).values(expires_at=NOW))  # lapsed: the confirmation is refused
+    with pytest.raises(HoldExpired):
+        actions.confirm(_ctx(db, own), hold_id=late.id, language="vi")
+    db.expire_all()
+    assert [(c.phone, c.language) for c in db.scalars(select(Citizen).order_by(Citizen.phone))] == [
+        (phone(1), "en"), (phone(2), "vi")]
+    assert db.scalar(select(func.count()).select_from(Booking)) == 2
