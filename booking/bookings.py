@@ -484,15 +484,16 @@ def _statement_params(values: dict[str, Any], actor: Actor, **more: Any) -> dict
 def _office_read(session: Session, found: Any) -> Office:
     """The office as the lock statement read it, for what follows in the transaction (the SMS names it).
 
-    The session's own instance if it has one; else one made of the columns read, attached as
-    stored, whose other columns load on first use: the confirmation's text needs no query.
+    The session's own instance if it has one; else one made of the columns read (the rules, and
+    the names and address that the texts and the IVR's read-back use), attached as stored, whose
+    other columns load on first use: confirming needs no query for the office.
     """
     kept = session.identity_map.get(identity_key(Office, (found.office_id,)))
     if kept is not None:
         return kept
     office = Office(id=found.office_id, active=found.active, timezone=found.timezone, horizon_days=found.horizon_days,
                     cutoff_minutes=found.cutoff_minutes, level=OfficeLevel(found.level), name=found.name,
-                    name_en=found.name_en)
+                    name_en=found.name_en, spoken_name=found.spoken_name, address=found.address)
     make_transient_to_detached(office)  # the unread columns are expired: loaded if anything asks for them
     session.add(office)
     return office

@@ -50,7 +50,7 @@ def _citizen(source: Any, phone: Any) -> CTE:
 def _plan(office_id: Any) -> CTE:
     """The office's rules, its row share-locked: the plan lock every booking service takes first."""
     return (select(Office.id, Office.active, Office.timezone, Office.horizon_days, Office.cutoff_minutes, Office.level,
-                   Office.name, Office.name_en)
+                   Office.name, Office.name_en, Office.spoken_name, Office.address)
             .where(Office.id == office_id).with_for_update(read=True).cte("plan"))
 
 
@@ -77,7 +77,8 @@ def _locked_session(plan: CTE, citizen: CTE, where: ColumnElement[bool], *extra:
         select(
             row.id, row.office_id, row.date, row.code, row.start_time, row.closed, row.capacity, row.booked,
             row.held, row.cooling, row.reserve_left, plan.c.active, plan.c.timezone, plan.c.horizon_days,
-            plan.c.cutoff_minutes, plan.c.level, plan.c.name, plan.c.name_en, *extra,
+            plan.c.cutoff_minutes, plan.c.level, plan.c.name, plan.c.name_en, plan.c.spoken_name,
+            plan.c.address, *extra,
         )
         .select_from(sessions)
         .where(where, exists(select(citizen.c.phone)))

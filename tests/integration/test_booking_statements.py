@@ -194,3 +194,24 @@ def test_choosing_again_lets_go_of_the_first_hold(pg: Session) -> None:
                                 channel=IVR.channel, now=NOW, policy=POLICY)
     assert pg.scalars(select(Hold.id).where(Hold.owner == "call:CA3")).all() == [second.id]
     assert first.id != second.id
+
+
+def test_the_booking_comes_with_its_office_as_read_and_the_rest_loads_on_first_use(pg: Session,
+                                                                                  sent: list[str]) -> None:
+    """The SMS and the IVR's read-back name the office without a query; a column the lock statement did not
+    read (the crowd limit) is loaded when asked for, and the office is not written back at commit."""
+    office = make_office(pg, name="Trung tâm Phục vụ hành chính công phường 1", address="Số 1, Cà Mau",
+                         crowd_limit=12)
+    office_id = office.id
+    _book(pg, 1, office_id=office_id)  # the session's row: the first booking into it takes the general path
+    pg.commit()
+    pg.expunge_all()
+    sent.clear()
+    booking = _book(pg, 2, office_id=office_id)
+    assert (booking.office.id, booking.office.name, booking.office.address) == (
+        office_id, "Trung tâm Phục vụ hành chính công phường 1", "Số 1, Cà Mau")
+    assert len(sent) == 2, sent  # the lock and the seat: nothing for the office
+    assert booking.office.crowd_limit == 12
+    assert len(sent) == 3 and "FROM offices" in sent[-1]
+    pg.commit()
+    assert not any(s.lstrip().upper().startswith("UPDATE OFFICES") for s in sent), sent
