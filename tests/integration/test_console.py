@@ -67,7 +67,8 @@ def test_grid_filters_by_level_and_the_booking_page_shows_the_arrival_windows(
     assert "tỉnh Cà Mau" in client.get("/console/grid?level=nonsense").get_data(as_text=True)
     # Năm Căn's morning: 3 seats from 07:30 spread over 30-minute windows of at most 10 people.
     page = client.get(f"/console/book/{mine}/{TUESDAY}/S").get_data(as_text=True)
-    assert "Arrival windows" in page and "07:30–08:00" in page and "3 of 3" in page
+    assert "Arrival windows" in page and "07:30–08:00" in page and "3 of 3 seats left" in page
+    assert "còn 3/3 chỗ" in client.get(f"/console/book/{mine}/{TUESDAY}/S?lang=vi").get_data(as_text=True)
 
 
 def test_operator_books_for_a_caller(client: FlaskClient, offices: tuple[int, int], db: Session) -> None:
