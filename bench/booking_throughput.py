@@ -24,6 +24,10 @@ Steps:
    Then, on the same tables, `--processes` plain psycopg loops in Python send the same two
    statements and a commit for `--seconds` (the floor of a booking made from Python: what the
    language and the driver cost without the path), reported beside pgbench with their client CPU.
+   Before those, on the booking run's own database, pgbench replays the two statements `book` sends on
+   PostgreSQL (captured with their parameters from one more booking; target, phone and code
+   random; protocol prepared, as psycopg prepares them): what the booking's real write set costs
+   the server when the client costs nearly nothing. Ours beside it is what the Python path costs.
 4. `--profile` first books in a single process for a few seconds under cProfile and prints the
    25 entries with the most cumulative time (and the 15 with the most own time); the full profile
    is saved to bench/results/booking_throughput.prof. `--no-pre-ping` shows what the pool's
