@@ -122,8 +122,8 @@ class _Counters:
     held: int = 0
     cooling: int = 0
     closed: bool = False
-    # A session row's windows as counted; a planned session's, none taken yet, as they are offered
-    windows: list[_WindowCount] | tuple[WindowRoom, ...] = field(default_factory=list)
+    windows: list[_WindowCount] = field(default_factory=list)  # a session row's windows, as counted
+    planned_windows: tuple[WindowRoom, ...] | None = None  # a planned session's instead, none taken yet
     reserves: list[tuple[Channel, int]] = field(default_factory=list)  # (channel, seats left) still standing
     asker_booked: bool = False
 
@@ -147,7 +147,7 @@ def _planned_counters(office: OfficeRules, tz: ZoneInfo, planned: PlannedSession
                 and reserve_release(reserve.channel, reserve.release_minutes_before, starts, ends) > now:
             standing.append((reserve.channel, seats))
             left -= seats
-    return _Counters(planned.capacity, reserves=standing, windows=_planned_windows(
+    return _Counters(planned.capacity, reserves=standing, planned_windows=_planned_windows(
         planned.start_time, planned.end_time, office.window_minutes, planned.capacity, office.crowd_limit))
 
 
@@ -182,14 +182,12 @@ def _load_counters(session: Session, office_ids: list[int], start: date, end: da
     counters: dict[int, _Counters] = {}
     keys: dict[int, tuple[int, date, str]] = {}
     windows: dict[int, _WindowCount] = {}
-    counted: dict[int, list[_WindowCount]] = {}  # each session's windows, as its counters hold them
     reserving, lapsing = [], []
     for (sid, office_id, day, code, capacity, booked, held, cooling, reserve_left, closed,
          wid, position, w_start, w_end, w_capacity, w_taken, asker_booked) in rows:
         c = counters.get(sid)
         if c is None:
-            counted[sid] = []
-            c = counters[sid] = _Counters(capacity, booked, held, cooling, closed, counted[sid], [], bool(asker_booked))
+            c = counters[sid] = _Counters(capacity, booked, held, cooling, closed, asker_booked=bool(asker_booked))
             keys[sid] = (office_id, day, code)
             if reserve_left > 0:
                 reserving.append(sid)
@@ -197,7 +195,7 @@ def _load_counters(session: Session, office_ids: list[int], start: date, end: da
                 lapsing.append(sid)
         if wid is not None:
             windows[wid] = entry = _WindowCount(position, w_start, w_end, w_capacity, w_taken)
-            counted[sid].append(entry)
+            c.windows.append(entry)
     # The counters say which sessions can have a standing reserve or a lapsed seat: only those are asked about.
     if reserving:
         for session_id, reserve_channel, left in session.execute(
@@ -238,7 +236,7 @@ def _room(office: OfficeRules, tz: ZoneInfo, planned: PlannedSession, c: _Counte
           now: datetime, last_day: date) -> SessionRoom:
     reserved = sum(seats for _, seats in c.reserves)
     own = sum(seats for ch, seats in c.reserves if ch == channel)
-    windows = c.windows if isinstance(c.windows, tuple) \
+    windows = c.planned_windows if c.planned_windows is not None \
         else tuple(WindowRoom(w.position, w.start, w.end, w.capacity, w.taken) for w in c.windows)
     open_windows = sum(w.remaining for w in windows)
     pool = c.capacity - c.booked - c.held - c.cooling - reserved + own

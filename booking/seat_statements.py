@@ -225,6 +225,7 @@ def _confirmed_seat() -> Executable:
     booking, history = _booking_and_history(
         seat, window, channel=claimed.c.channel, reserve_channel=claimed.c.reserve_channel,
         source=seat.join(window, true()).join(claimed, true()))
+    # Read by nobody: the outer join is what makes SQLAlchemy write the CTE into the statement.
     remembered = (
         update(Citizen).where(Citizen.phone == _param("phone", String), Citizen.phone == _param("remember_for", String),
                               exists(select(booking.c.id)))
